@@ -1,0 +1,1 @@
+//! Library part of nova-examples: empty; the examples live beside this crate.

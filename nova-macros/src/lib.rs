@@ -1,0 +1,1 @@
+//! Procedural macros of nova: thin entry points over `nova-macros-core`.

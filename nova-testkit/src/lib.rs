@@ -1,0 +1,1 @@
+//! Local servers for testing nova clients.
