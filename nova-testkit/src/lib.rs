@@ -2,4 +2,6 @@
 
 pub mod server;
 
-pub use server::{Frame, Received, ServerConnection, ServerOptions, TestServer};
+pub use server::{
+    Frame, Received, Responder, ServerConnection, ServerOptions, TestServer, wait_until,
+};

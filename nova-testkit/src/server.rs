@@ -6,7 +6,8 @@
 //!
 //! - on the whole server: refuse the next handshakes with an HTTP status
 //!   ([`TestServer::refuse_next_handshakes`]), delay them ([`TestServer::delay_next_handshakes`]),
-//!   turn echo off, inspect handshake request headers and everything received;
+//!   turn echo off or answer with a [`Responder`], inspect handshake request headers and
+//!   everything received;
 //! - on one connection ([`ServerConnection`], from [`TestServer::next_connection`]): send
 //!   frames, pings, raw bytes, invalid UTF-8, oversized frames or garbage; close properly; drop
 //!   the TCP socket abruptly; or go silent (a half-open peer that never answers pings).
@@ -77,6 +78,30 @@ pub enum Frame {
     Binary(Vec<u8>),
 }
 
+impl From<String> for Frame {
+    fn from(s: String) -> Self {
+        Frame::Text(s)
+    }
+}
+
+impl From<&str> for Frame {
+    fn from(s: &str) -> Self {
+        Frame::Text(s.to_owned())
+    }
+}
+
+impl From<Vec<u8>> for Frame {
+    fn from(b: Vec<u8>) -> Self {
+        Frame::Binary(b)
+    }
+}
+
+impl From<&[u8]> for Frame {
+    fn from(b: &[u8]) -> Self {
+        Frame::Binary(b.to_vec())
+    }
+}
+
 impl Frame {
     /// The text of a text frame, `None` for a binary frame.
     pub fn as_text(&self) -> Option<&str> {
@@ -94,6 +119,23 @@ impl Frame {
         }
     }
 }
+
+/// Computes the server's answer to each data frame a client sends: called with the
+/// [`ServerConnection::id`] and the frame, it returns the frames to send back on that
+/// connection, in order (possibly none). When a responder is set it replaces echo.
+///
+/// ```
+/// use std::sync::Arc;
+/// use nova_testkit::{Frame, Responder, ServerOptions};
+///
+/// let responder: Responder = Arc::new(|_connection, frame: &Frame| match frame.as_text() {
+///     Some(r#"{"op":"auth"}"#) => vec![Frame::from(r#"{"op":"auth","ok":true}"#)],
+///     _ => Vec::new(),
+/// });
+/// let opts = ServerOptions::default().with_responder(responder);
+/// # let _ = opts;
+/// ```
+pub type Responder = Arc<dyn Fn(usize, &Frame) -> Vec<Frame> + Send + Sync>;
 
 /// A data frame and the connection it arrived on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +173,8 @@ pub struct ServerOptions {
     /// `Some(list)`: the first offered one that is in `list`; if none is, the handshake answer
     /// names no subprotocol (a conforming client then fails the handshake).
     pub subprotocols: Option<Vec<String>>,
+    /// Answer each data frame with what this returns instead of echoing it.
+    pub responder: Option<Responder>,
 }
 
 impl Default for ServerOptions {
@@ -142,6 +186,7 @@ impl Default for ServerOptions {
             max_frame_size: None,
             record: true,
             subprotocols: None,
+            responder: None,
         }
     }
 }
@@ -155,6 +200,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("max_frame_size", &self.max_frame_size)
             .field("record", &self.record)
             .field("subprotocols", &self.subprotocols)
+            .field("responder", &self.responder.is_some())
             .finish()
     }
 }
@@ -169,6 +215,18 @@ impl ServerOptions {
     /// Sets [`tls`](Self::tls): serve `wss://` with this acceptor.
     pub fn with_tls(mut self, acceptor: TlsAcceptor) -> Self {
         self.tls = Some(acceptor);
+        self
+    }
+
+    /// Sets [`tls`](Self::tls) from a rustls server configuration (e.g. one made by the
+    /// testkit's certificate authority).
+    pub fn with_tls_config(self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.with_tls(TlsAcceptor::from(config))
+    }
+
+    /// Sets [`responder`](Self::responder).
+    pub fn with_responder(mut self, responder: Responder) -> Self {
+        self.responder = Some(responder);
         self
     }
 
@@ -218,6 +276,7 @@ struct Refusal {
 /// State shared by the accept loop, the connection tasks and the handles.
 struct Shared {
     echo: AtomicBool,
+    responder: Mutex<Option<Responder>>,
     record: bool,
     tls: Option<TlsAcceptor>,
     ws_config: WebSocketConfig,
@@ -249,6 +308,10 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     fn echo(&self) -> bool {
         self.echo.load(Ordering::Relaxed)
+    }
+
+    fn responder(&self) -> Option<Responder> {
+        lock(&self.responder).clone()
     }
 
     fn record(&self, connection: usize, frame: Frame) {
@@ -315,6 +378,30 @@ impl Shared {
     }
 }
 
+/// Polls `cond` every 5 ms until it holds or `timeout` has passed; returns whether it held.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// let start = std::time::Instant::now();
+/// let ok = nova_testkit::wait_until(|| start.elapsed() > Duration::from_millis(20), Duration::from_secs(1)).await;
+/// assert!(ok);
+/// # }
+/// ```
+pub async fn wait_until(mut cond: impl FnMut() -> bool, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Locks a mutex, ignoring poisoning: the data is plain records, valid after any panic.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -345,8 +432,9 @@ impl TestServer {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             echo: AtomicBool::new(opts.echo),
-            record: opts.record,
             ws_config: opts.ws_config(),
+            responder: Mutex::new(opts.responder),
+            record: opts.record,
             tls: opts.tls,
             subprotocols: opts.subprotocols,
             attempted: AtomicUsize::new(0),
@@ -413,7 +501,7 @@ impl TestServer {
         *self.shared.accepted.borrow()
     }
 
-    /// The number of upgrade requests received, including refused ones.
+    /// The number of (complete) upgrade requests received, including refused ones.
     pub fn handshakes_attempted(&self) -> usize {
         self.shared.attempted.load(Ordering::Relaxed)
     }
@@ -470,6 +558,12 @@ impl TestServer {
     /// Turns echo on or off for every connection, now and later.
     pub fn set_echo(&self, on: bool) {
         self.shared.echo.store(on, Ordering::Relaxed);
+    }
+
+    /// Sets or removes the [`Responder`] for every connection, now and later. While one is set
+    /// it replaces echo.
+    pub fn set_responder(&self, responder: Option<Responder>) {
+        *lock(&self.shared.responder) = responder;
     }
 
     /// The request headers of every upgrade request received (refused ones included), in

@@ -171,13 +171,15 @@ async fn refuses_handshakes_with_status_and_headers() {
 #[tokio::test]
 async fn delays_handshakes() {
     let server = TestServer::start().await.unwrap();
-    server.delay_next_handshakes(1, Duration::from_millis(300));
+    let delay = Duration::from_millis(600);
+    server.delay_next_handshakes(1, delay);
     let started = Instant::now();
     let _slow = connect(&server).await;
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() >= delay);
+    // Only the next one was delayed.
     let started = Instant::now();
     let _fast = connect(&server).await;
-    assert!(started.elapsed() < Duration::from_millis(300));
+    assert!(started.elapsed() < delay);
 }
 
 #[tokio::test]
@@ -309,11 +311,7 @@ async fn server_ping_gets_a_pong() {
     // The client queued the pong; the next client write or read flushes it.
     client.send(Message::text("x")).await.unwrap();
     let _echo = next(&mut client).await;
-    let deadline = Instant::now() + WAIT;
-    while conn.pongs_received() == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(conn.pongs_received(), 1);
+    assert!(nova_testkit::wait_until(|| conn.pongs_received() == 1, WAIT).await);
 }
 
 #[tokio::test]
@@ -534,4 +532,60 @@ async fn serves_wss() {
     }
     conn.drop_tcp();
     tokio::time::timeout(WAIT, conn.closed()).await.unwrap();
+}
+
+#[tokio::test]
+async fn responder_replaces_echo() {
+    let responder: nova_testkit::Responder =
+        Arc::new(|connection, frame: &Frame| match frame.as_text() {
+            Some("ping") => vec![
+                Frame::from(format!("pong {connection}")),
+                Frame::from(vec![1u8]),
+            ],
+            Some(_) => Vec::new(),
+            None => vec![frame.clone()],
+        });
+    let server = TestServer::start_with(ServerOptions::default().with_responder(responder))
+        .await
+        .unwrap();
+    let mut client = connect(&server).await;
+    client.send(Message::text("ping")).await.unwrap();
+    assert_eq!(
+        next(&mut client).await.unwrap().unwrap(),
+        Message::text("pong 0")
+    );
+    assert_eq!(
+        next(&mut client).await.unwrap().unwrap(),
+        Message::binary(vec![1u8])
+    );
+    client.send(Message::text("ignored")).await.unwrap();
+    client.send(Message::binary(vec![5u8])).await.unwrap();
+    assert_eq!(
+        next(&mut client).await.unwrap().unwrap(),
+        Message::binary(vec![5u8])
+    );
+    assert_eq!(server.wait_for_received(3, WAIT).await.len(), 3);
+
+    // Back to echo.
+    server.set_responder(None);
+    client.send(Message::text("ignored")).await.unwrap();
+    assert_eq!(
+        next(&mut client).await.unwrap().unwrap(),
+        Message::text("ignored")
+    );
+}
+
+#[tokio::test]
+async fn recording_can_be_turned_off() {
+    let server = TestServer::start_with(ServerOptions::default().with_recording(false))
+        .await
+        .unwrap();
+    let mut client = connect(&server).await;
+    client.send(Message::text("a")).await.unwrap();
+    assert_eq!(
+        next(&mut client).await.unwrap().unwrap(),
+        Message::text("a")
+    );
+    assert!(server.received().is_empty());
+    assert!(server.next_connection().await.received().is_empty());
 }

@@ -374,16 +374,18 @@ async fn on_message(
     msg: Message,
 ) -> bool {
     let id = conn.id();
-    let echo = match msg {
+    let responder = server.responder();
+    let keep = server.record || responder.is_some();
+    let (frame, echo) = match msg {
         Message::Text(text) => {
             trace!(connection = id, len = text.len(), "text received");
-            conn.record(server, Frame::Text(text.as_str().to_owned()));
-            Message::Text(text)
+            let frame = keep.then(|| Frame::Text(text.as_str().to_owned()));
+            (frame, Message::Text(text))
         }
         Message::Binary(bytes) => {
             trace!(connection = id, len = bytes.len(), "binary received");
-            conn.record(server, Frame::Binary(bytes.to_vec()));
-            Message::Binary(bytes)
+            let frame = keep.then(|| Frame::Binary(bytes.to_vec()));
+            (frame, Message::Binary(bytes))
         }
         Message::Ping(_) => {
             // tungstenite queues the pong and writes it with the next read or write.
@@ -401,13 +403,43 @@ async fn on_message(
         }
         Message::Frame(_) => return true,
     };
-    if server.echo() {
-        if let Err(err) = ws.send(echo).await {
-            debug!(connection = id, %err, "echo failed");
-            return !is_fatal(&err);
+    let replies = match (&responder, &frame) {
+        (Some(responder), Some(frame)) => Some(responder(id, frame)),
+        _ => None,
+    };
+    if let Some(frame) = frame {
+        conn.record(server, frame);
+    }
+    match replies {
+        Some(replies) => {
+            for reply in replies {
+                if !reply_with(ws, id, into_message(reply)).await {
+                    return false;
+                }
+            }
+            true
+        }
+        None if server.echo() => reply_with(ws, id, echo).await,
+        None => true,
+    }
+}
+
+/// Sends one answer to the client; `false` ends the connection.
+async fn reply_with(ws: &mut WsStream, id: usize, msg: Message) -> bool {
+    match ws.send(msg).await {
+        Ok(()) => true,
+        Err(err) => {
+            debug!(connection = id, %err, "reply failed");
+            !is_fatal(&err)
         }
     }
-    true
+}
+
+fn into_message(frame: Frame) -> Message {
+    match frame {
+        Frame::Text(s) => Message::text(s),
+        Frame::Binary(b) => Message::binary(b),
+    }
 }
 
 /// Executes one command. `None` ends the connection; `Some(true)` means a close was started.
