@@ -1,4 +1,55 @@
-//! nova-core
+//! The core of nova: the seven behaviour traits, the transport, the connection runtime, its
+//! configuration and types.
+//!
+//! Most applications depend on the `nova` facade crate, which re-exports everything here.
+//!
+//! ```no_run
+//! use nova_core::{Client, ClientConfig, DefaultHandler};
+//!
+//! # async fn run() -> Result<(), nova_core::Error> {
+//! let config = ClientConfig::builder("ws://127.0.0.1:9000").name("demo").build()?;
+//! let (client, mut messages) = Client::connect(config, DefaultHandler);
+//! client.send_text("hello").await?;
+//! while let Some(message) = messages.recv().await {
+//!     println!("{:?}", message?);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `webpki-roots` | yes | trust Mozilla's root certificates, compiled in |
+//! | `native-roots` | no | allow [`TlsRoots::Native`]: the operating system's certificate store |
+
+mod backoff;
+mod config;
+mod error;
+mod handler;
+mod message;
+mod runtime;
+mod secret;
+mod settings;
+mod types;
+
+pub use backoff::{Backoff, ReconnectStrategy};
+pub use config::{ClientConfig, ClientConfigBuilder, OverflowPolicy};
+pub use error::{ConfigError, Error, HandlerError};
+pub use handler::{
+    AuthHandler, AuthOutcome, ConnectionHandler, Context, DefaultHandler, DisconnectAction,
+    ErrorAction, ErrorContext, ErrorHandler, ErrorSource, FrameAction, Handler, HeartbeatHandler,
+    MessageHandler, MessageType, Operation, RateLimitAction, RateLimitDecision, RateLimitHandler,
+    ReconnectDecision, RequestId, SubscriptionHandler,
+};
+pub use message::{CloseFrame, Frame, Message, Text};
+pub use runtime::{Client, Lagged, LifecycleEvent, Messages};
+pub use secret::Secret;
+pub use settings::{PlatformSettings, Settings};
+pub use types::{
+    ConnectInfo, ConnectionState, ConnectionStatus, DisconnectReason, StopReason, Subscription,
+    SubscriptionStatus,
+};
 
 mod transport;
 pub use transport::{

@@ -1,0 +1,173 @@
+//! nova's error types: one non-exhaustive enum for the library, with a source kept for each.
+
+use std::time::Duration;
+
+use crate::transport::TransportError;
+use crate::types::StopReason;
+
+/// Everything that can go wrong in nova.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Connecting failed: DNS, TCP, proxy, TLS or the WebSocket handshake.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The connection broke while reading or writing.
+    #[error("connection lost: {0}")]
+    ConnectionLost(String),
+    /// The peer broke the WebSocket protocol (garbage frames, invalid UTF-8 in a text message,
+    /// a frame over the size limit). RFC 6455 requires failing the connection; nova reconnects
+    /// per policy.
+    #[error("protocol violation by the peer: {0}")]
+    Protocol(String),
+    /// A message was larger than the configured limit.
+    #[error("message too large: {size} bytes, limit {limit}")]
+    MessageTooLarge {
+        /// Size of the message (as far as it was read).
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The send buffer is full while the connection is down; the message was not accepted.
+    #[error("send buffer full ({capacity} messages) while disconnected; message not accepted")]
+    SendBufferFull {
+        /// Capacity of the buffer.
+        capacity: usize,
+    },
+    /// The client has stopped for good; nothing more can be sent.
+    #[error("client stopped: {0}")]
+    Stopped(StopReason),
+    /// An operation was cut short by a disconnect.
+    #[error("disconnected")]
+    Disconnected,
+    /// An operation did not finish in time.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// A handler callback reported an error.
+    #[error(transparent)]
+    Handler(#[from] HandlerError),
+}
+
+impl Error {
+    /// A short label of bounded cardinality for logs and metrics (`"transport.tls"`, `"protocol"`, ...).
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Transport(e) => match e.kind() {
+                "invalid_url" => "transport.invalid_url",
+                "dns" => "transport.dns",
+                "connect" => "transport.connect",
+                "timeout" => "transport.timeout",
+                "tls" => "transport.tls",
+                "proxy" => "transport.proxy",
+                "handshake_rejected" => "transport.handshake_rejected",
+                "handshake" => "transport.handshake",
+                _ => "transport.io",
+            },
+            Self::Config(_) => "config",
+            Self::ConnectionLost(_) => "connection_lost",
+            Self::Protocol(_) => "protocol",
+            Self::MessageTooLarge { .. } => "message_too_large",
+            Self::SendBufferFull { .. } => "send_buffer_full",
+            Self::Stopped(_) => "stopped",
+            Self::Disconnected => "disconnected",
+            Self::Timeout(_) => "timeout",
+            Self::Handler(_) => "handler",
+        }
+    }
+
+    /// The delay the server asked for (an HTTP `Retry-After` on a refused handshake), if any.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Transport(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// An invalid configuration value, found when the configuration is built or loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A field has a value outside its allowed range.
+    #[error("invalid value for `{field}`: {reason}")]
+    Invalid {
+        /// The field name as written in the configuration.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The configuration file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML for nova's settings.
+    #[error("invalid configuration file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parse error, with line and column.
+        source: Box<toml::de::Error>,
+    },
+    /// An environment variable named by the configuration is missing or not valid.
+    #[error("environment variable {name}: {reason}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// Why it could not be used.
+        reason: String,
+    },
+}
+
+/// An error reported by a handler callback (an adapter or the application).
+///
+/// ```
+/// use nova_core::HandlerError;
+///
+/// let e = HandlerError::new("unexpected field `foo`");
+/// assert_eq!(e.to_string(), "unexpected field `foo`");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct HandlerError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl HandlerError {
+    /// An error with a message.
+    #[must_use]
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), source: None }
+    }
+
+    /// An error with a message and the error that caused it.
+    #[must_use]
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self { message: message.into(), source: Some(Box::new(source)) }
+    }
+
+    /// The message.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<serde_json::Error> for HandlerError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::with_source("invalid JSON", e)
+    }
+}

@@ -1,0 +1,94 @@
+//! The runtime's view of a connection, handed to callbacks, and the output they queue on it.
+
+use std::time::Duration;
+
+use crate::config::ClientConfig;
+use crate::message::{Frame, Message};
+use crate::types::ConnectionState;
+
+/// Output queued by callbacks; the runtime performs it after the callback returns.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    /// Frames to write now, before any message the application queued.
+    pub(crate) frames: Vec<Frame>,
+    /// Messages for the application's inbound queue.
+    pub(crate) deliveries: Vec<Message>,
+    /// A handler asked to drop the connection and reconnect.
+    pub(crate) reconnect: Option<String>,
+}
+
+impl Outbox {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty() && self.deliveries.is_empty() && self.reconnect.is_none()
+    }
+}
+
+/// What a callback can see of the connection, and where it queues what should happen.
+///
+/// Nothing is sent while the callback runs: the runtime writes queued frames and delivers queued
+/// messages right after it returns, in the order they were queued.
+pub struct Context<'a> {
+    pub(crate) state: &'a ConnectionState,
+    pub(crate) config: &'a ClientConfig,
+    pub(crate) out: &'a mut Outbox,
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn new(
+        state: &'a ConnectionState,
+        config: &'a ClientConfig,
+        out: &'a mut Outbox,
+    ) -> Self {
+        Self { state, config, out }
+    }
+
+    /// The connection's state.
+    #[must_use]
+    pub fn state(&self) -> &ConnectionState {
+        self.state
+    }
+
+    /// The client's configuration.
+    #[must_use]
+    pub fn config(&self) -> &ClientConfig {
+        self.config
+    }
+
+    /// Consecutive reconnect attempts so far (0 before the first reconnect).
+    #[must_use]
+    pub fn reconnect_attempt(&self) -> u32 {
+        self.state.reconnection_attempts
+    }
+
+    /// The configured policy's delay for the current attempt, jitter included.
+    #[must_use]
+    pub fn backoff_delay(&self) -> Duration {
+        self.config.backoff().delay(self.state.reconnection_attempts)
+    }
+
+    /// Queues a message to send.
+    pub fn send(&mut self, message: impl Into<Message>) {
+        self.out.frames.push(Frame::from_message(message.into()));
+    }
+
+    /// Queues a frame to send (a reply of the same kind, a ping).
+    pub fn send_frame(&mut self, frame: Frame) {
+        self.out.frames.push(frame);
+    }
+
+    /// Hands a message to the application's inbound queue.
+    pub fn deliver(&mut self, message: Message) {
+        self.out.deliveries.push(message);
+    }
+
+    /// Asks the runtime to drop this connection and reconnect (through `handle_disconnect`).
+    pub fn request_reconnect(&mut self, reason: impl Into<String>) {
+        self.out.reconnect = Some(reason.into());
+    }
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("state", self.state).finish_non_exhaustive()
+    }
+}

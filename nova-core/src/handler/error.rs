@@ -1,0 +1,124 @@
+//! `ErrorHandler`: what happens after an error, and whether to reconnect.
+
+use std::time::Duration;
+
+use super::Context;
+use crate::error::Error;
+
+/// Where an error happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorSource {
+    /// A connect attempt (DNS, TCP, proxy, TLS, handshake).
+    Connect,
+    /// Reading from the connection.
+    Read,
+    /// Writing to the connection.
+    Write,
+    /// A message failed validation.
+    Validation,
+    /// A handler callback returned an error.
+    Handler,
+    /// Authentication.
+    Auth,
+    /// A subscription.
+    Subscription,
+    /// Heartbeats.
+    Heartbeat,
+}
+
+impl ErrorSource {
+    /// A short label for logs and metrics.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Validation => "validation",
+            Self::Handler => "handler",
+            Self::Auth => "auth",
+            Self::Subscription => "subscription",
+            Self::Heartbeat => "heartbeat",
+        }
+    }
+}
+
+/// The context of an error (the seed's `context` map).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ErrorContext {
+    /// Where it happened.
+    pub source: ErrorSource,
+    /// The client's name.
+    pub client: String,
+    /// Consecutive reconnect attempts so far.
+    pub attempt: u32,
+}
+
+/// The decision after an error (the seed's `{:retry, delay}` / `{:stop, reason}`, plus the two
+/// choices a long-lived client needs most).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorAction {
+    /// Carry on: skip what failed, keep the connection.
+    Continue,
+    /// Try the failed operation again after a delay (where it can be retried; elsewhere the same
+    /// as `Continue`).
+    Retry {
+        /// The delay.
+        after: Duration,
+    },
+    /// Drop the connection and reconnect (through `handle_disconnect`).
+    Reconnect,
+    /// Stop the client.
+    Stop {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Whether to try connecting again after a failed connect (the seed's `should_reconnect?`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReconnectDecision {
+    /// Try again; `after: None` uses the configured backoff.
+    Reconnect {
+        /// A delay other than the policy's, if wanted.
+        after: Option<Duration>,
+    },
+    /// Give up and stop the client.
+    Stop,
+}
+
+/// Error policy (the seed's `ErrorHandler`).
+///
+/// Defaults: message-level errors (validation, handler) are logged and skipped; a connection that
+/// cannot be used any more (a protocol violation, a failed write) is reconnected; failed connects
+/// are retried with backoff. Errors no retry can fix (an invalid URL) stop the client whatever
+/// this handler says.
+pub trait ErrorHandler {
+    /// Decides what follows an error.
+    fn handle_error(&mut self, error: &Error, context: &ErrorContext, ctx: &Context<'_>) -> ErrorAction {
+        let _ = (error, ctx);
+        match context.source {
+            super::ErrorSource::Read | super::ErrorSource::Write => ErrorAction::Reconnect,
+            _ => ErrorAction::Continue,
+        }
+    }
+
+    /// Decides whether a failed connect attempt is tried again.
+    fn should_reconnect(&mut self, error: &Error, attempt: u32, ctx: &Context<'_>) -> ReconnectDecision {
+        let _ = (error, attempt, ctx);
+        ReconnectDecision::Reconnect { after: None }
+    }
+
+    /// Logs an error with its context (default: a `tracing` warning with structured fields).
+    fn log_error(&mut self, error: &Error, context: &ErrorContext) {
+        tracing::warn!(
+            client_id = %context.client,
+            source = context.source.as_str(),
+            error_type = error.kind(),
+            attempt = context.attempt,
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,49 @@
+//! `HeartbeatHandler`: a platform's own heartbeat, beside the runtime's WebSocket ping.
+
+use std::time::Duration;
+
+use super::Context;
+use crate::error::HandlerError;
+use crate::message::Message;
+
+/// A platform-level heartbeat (the seed's `HeartbeatHandler`): Deribit's `test_request`,
+/// Discord's opcode 1, Bybit's `ping`. The runtime's WebSocket ping runs regardless.
+///
+/// ```
+/// use std::time::Duration;
+/// use nova_core::{Context, HandlerError, HeartbeatHandler, Message};
+///
+/// struct Bybit;
+///
+/// impl HeartbeatHandler for Bybit {
+///     fn configure(&mut self, _interval: Option<Duration>) -> Option<Duration> {
+///         Some(Duration::from_secs(20))
+///     }
+///     fn generate_heartbeat(&mut self) -> Option<Message> {
+///         Some(Message::text(r#"{"op":"ping"}"#))
+///     }
+/// }
+/// ```
+pub trait HeartbeatHandler {
+    /// Called on every connect with the configured heartbeat interval; returns the interval at
+    /// which `generate_heartbeat` runs (`None`, the default: no platform heartbeat).
+    fn configure(&mut self, interval: Option<Duration>) -> Option<Duration> {
+        let _ = interval;
+        None
+    }
+
+    /// Handles a message classified as [`MessageType::Heartbeat`](crate::MessageType::Heartbeat):
+    /// answer a server's heartbeat request by queueing the answer on `ctx`.
+    ///
+    /// # Errors
+    /// An error goes to the `ErrorHandler`.
+    fn handle_heartbeat(&mut self, message: &Message, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
+        let _ = (message, ctx);
+        Ok(())
+    }
+
+    /// The platform heartbeat to send now, if any.
+    fn generate_heartbeat(&mut self) -> Option<Message> {
+        None
+    }
+}

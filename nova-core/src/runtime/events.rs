@@ -1,0 +1,60 @@
+//! Lifecycle events: what a client is doing, as a stream the application can follow.
+
+use std::time::Duration;
+
+use crate::types::{DisconnectReason, StopReason};
+
+/// Something that happened to a client's connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LifecycleEvent {
+    /// A connect attempt starts (`attempt` 0 is the first connect).
+    Connecting {
+        /// Consecutive reconnect attempts before this one.
+        attempt: u32,
+    },
+    /// A connection is open.
+    Connected {
+        /// How long the connect took.
+        duration: Duration,
+        /// 0 for the first connection, then 1, 2, ...
+        connection_index: u64,
+    },
+    /// A connect attempt failed.
+    ConnectFailed {
+        /// Bounded label of the error (`"transport.tls"`, ...).
+        kind: &'static str,
+        /// The error, displayed.
+        error: String,
+        /// The attempt that failed.
+        attempt: u32,
+    },
+    /// An open connection ended.
+    Disconnected {
+        /// Why.
+        reason: DisconnectReason,
+        /// How long it had been up.
+        uptime: Duration,
+    },
+    /// The next connect attempt will start after `delay`.
+    ReconnectScheduled {
+        /// The attempt number it will be (1 for the first reconnect).
+        attempt: u32,
+        /// The delay before it.
+        delay: Duration,
+    },
+    /// An error was reported to the `ErrorHandler`.
+    Error {
+        /// Bounded label of the error.
+        kind: &'static str,
+        /// Where it happened.
+        source: &'static str,
+        /// The error, displayed.
+        message: String,
+    },
+    /// The client stopped for good.
+    Stopped {
+        /// Why.
+        reason: StopReason,
+    },
+}

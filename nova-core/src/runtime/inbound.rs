@@ -1,0 +1,114 @@
+//! The bounded inbound queue between the connection task and the application, with its
+//! overflow policy.
+//!
+//! - [`OverflowPolicy::Wait`]: a bounded `mpsc` channel. When it is full the connection task
+//!   waits, stops reading the socket, and TCP flow control slows the server down. Nothing is lost.
+//! - [`OverflowPolicy::DropOldest`]: a bounded ring (tokio's `broadcast` with one receiver). When
+//!   it is full the oldest message is overwritten; the receiver then yields [`Lagged`] with the
+//!   number lost before the next message, so the application always knows.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::{BroadcastStream, ReceiverStream};
+
+use crate::config::OverflowPolicy;
+use crate::message::Message;
+
+/// Messages were dropped by the [`DropOldest`](OverflowPolicy::DropOldest) policy because the
+/// application read too slowly; the count is how many.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0} inbound messages dropped: the consumer is too slow (overflow policy drop_oldest)")]
+pub struct Lagged(pub u64);
+
+pub(crate) enum InboundSender {
+    Wait(mpsc::Sender<Message>),
+    DropOldest(broadcast::Sender<Message>),
+}
+
+impl InboundSender {
+    /// Hands a message to the application. Waits for room under `Wait`. Returns `false` once the
+    /// application has dropped its receiver.
+    pub(crate) async fn deliver(&self, message: Message) -> bool {
+        match self {
+            Self::Wait(tx) => tx.send(message).await.is_ok(),
+            Self::DropOldest(tx) => tx.send(message).is_ok(),
+        }
+    }
+}
+
+enum Inner {
+    Wait(ReceiverStream<Message>),
+    DropOldest(BroadcastStream<Message>),
+}
+
+/// The application's end of the inbound queue: every message the handler delivers, in order.
+///
+/// It is a [`Stream`] of `Result<Message, Lagged>`; `Err(Lagged(n))` appears only under the
+/// `DropOldest` policy, right before the first message after a loss. The stream ends when the
+/// client has stopped and every queued message has been read.
+pub struct Messages {
+    inner: Inner,
+    dropped: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Messages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messages").field("dropped", &self.dropped()).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn channel(policy: OverflowPolicy, capacity: usize) -> (InboundSender, Messages) {
+    let dropped = Arc::new(AtomicU64::new(0));
+    match policy {
+        OverflowPolicy::Wait => {
+            let (tx, rx) = mpsc::channel(capacity);
+            (InboundSender::Wait(tx), Messages { inner: Inner::Wait(ReceiverStream::new(rx)), dropped })
+        }
+        OverflowPolicy::DropOldest => {
+            let (tx, rx) = broadcast::channel(capacity);
+            let inner = Inner::DropOldest(BroadcastStream::new(rx));
+            (InboundSender::DropOldest(tx), Messages { inner, dropped })
+        }
+    }
+}
+
+impl Messages {
+    /// The next message, `Err(Lagged)` after a loss under `DropOldest`, or `None` once the client
+    /// has stopped and the queue is empty.
+    pub async fn recv(&mut self) -> Option<Result<Message, Lagged>> {
+        futures_util::StreamExt::next(self).await
+    }
+
+    /// Total messages dropped by the overflow policy so far (as seen by this receiver).
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Stream for Messages {
+    type Item = Result<Message, Lagged>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match &mut this.inner {
+            Inner::Wait(rx) => Pin::new(rx).poll_next(cx).map(|m| m.map(Ok)),
+            Inner::DropOldest(rx) => match Pin::new(rx).poll_next(cx) {
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
+                    this.dropped.fetch_add(n, Ordering::Relaxed);
+                    tracing::warn!(dropped = n, "inbound queue overflow: oldest messages dropped");
+                    Poll::Ready(Some(Err(Lagged(n))))
+                }
+                Poll::Ready(Some(Ok(m))) => Poll::Ready(Some(Ok(m))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
