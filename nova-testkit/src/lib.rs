@@ -1,7 +1,12 @@
 //! Local servers for testing nova clients.
 
+mod proxy;
 pub mod server;
+mod tls;
 
 pub use server::{
     Frame, Received, Responder, ServerConnection, ServerOptions, TestServer, wait_until,
 };
+
+pub use proxy::{ConnectProxy, Socks5Proxy};
+pub use tls::{IssuedCert, TestCa};

@@ -12,9 +12,10 @@
 use std::{fmt, time::Duration};
 
 use super::TransportError;
+use crate::Secret;
 
 /// Text printed by `Debug` in place of a secret.
-const REDACTED: &str = "<redacted>";
+const REDACTED: &str = "[redacted]";
 
 /// How to establish the WebSocket connection: timeouts, headers, limits, TCP, TLS and proxy.
 ///
@@ -220,15 +221,18 @@ impl TransportConfig {
 
 /// Which root certificates a `wss://` connection trusts, besides
 /// [`TlsConfig::extra_ca_pem`].
+///
+/// Every variant exists whatever the crate features; choosing one whose feature is off makes
+/// [`Transport::new`](super::Transport::new) fail with
+/// [`TransportError::InvalidConfig`](super::TransportError::InvalidConfig).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsRoots {
     /// Mozilla's root program, compiled in (feature `webpki-roots`, on by default).
-    #[cfg(feature = "webpki-roots")]
     WebPki,
-    /// The operating system's certificate store, loaded on the first `wss://` connect
-    /// (feature `native-roots`).
-    #[cfg(feature = "native-roots")]
+    /// The operating system's certificate store (feature `native-roots`), loaded on the
+    /// first `wss://` connect of a [`Transport`](super::Transport); a store without usable
+    /// certificates fails that connect with `InvalidConfig`.
     Native,
     /// No built-in roots: only the certificates in [`TlsConfig::extra_ca_pem`] are trusted.
     None,
@@ -304,7 +308,7 @@ impl TlsConfig {
 pub struct ClientIdentity {
     /// The certificate chain, PEM encoded, leaf first.
     pub cert_chain_pem: String,
-    key_pem: String,
+    key_pem: Secret,
 }
 
 impl ClientIdentity {
@@ -313,13 +317,13 @@ impl ClientIdentity {
     pub fn from_pem(cert_chain_pem: impl Into<String>, key_pem: impl Into<String>) -> Self {
         Self {
             cert_chain_pem: cert_chain_pem.into(),
-            key_pem: key_pem.into(),
+            key_pem: Secret::new(key_pem),
         }
     }
 
     /// The private key, PEM encoded.
     pub fn key_pem(&self) -> &str {
-        &self.key_pem
+        self.key_pem.expose()
     }
 }
 
@@ -327,7 +331,7 @@ impl fmt::Debug for ClientIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientIdentity")
             .field("cert_chain_pem", &self.cert_chain_pem)
-            .field("key_pem", &REDACTED)
+            .field("key_pem", &self.key_pem)
             .finish()
     }
 }
@@ -488,7 +492,7 @@ fn percent_decode(s: &str) -> Option<String> {
 pub struct ProxyAuth {
     /// The user name.
     pub username: String,
-    password: String,
+    password: Secret,
 }
 
 impl ProxyAuth {
@@ -496,13 +500,13 @@ impl ProxyAuth {
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
         Self {
             username: username.into(),
-            password: password.into(),
+            password: Secret::new(password),
         }
     }
 
     /// The password.
     pub fn password(&self) -> &str {
-        &self.password
+        self.password.expose()
     }
 }
 
@@ -510,7 +514,7 @@ impl fmt::Debug for ProxyAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProxyAuth")
             .field("username", &self.username)
-            .field("password", &REDACTED)
+            .field("password", &self.password)
             .finish()
     }
 }

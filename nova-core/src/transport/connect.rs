@@ -25,11 +25,13 @@ use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{
-    client::IntoClientRequest as _, handshake::client::Response, protocol::WebSocketConfig,
+    Error as WsError, client::IntoClientRequest as _, handshake::client::Response,
+    protocol::WebSocketConfig,
 };
 
 use super::{
-    ConnectStage, NovaStream, ProxyConfig, TransportConfig, TransportError, WsStream, proxy, tls,
+    ConnectStage, NovaStream, ProxyConfig, TlsRoots, TransportConfig, TransportError, WsStream,
+    proxy, tls,
 };
 
 /// An established WebSocket connection and what the handshake said.
@@ -102,9 +104,17 @@ impl Transport {
             .max_write_buffer_size(config.max_write_buffer_size)
             .max_message_size(config.max_message_size)
             .max_frame_size(config.max_frame_size);
+        // Build the TLS config now, so bad PEM or a missing feature is reported here, except
+        // when that would cost I/O (the OS store) or fail a ws://-only config (no roots at all).
+        let eager = match config.tls.roots {
+            TlsRoots::Native => cfg!(not(feature = "native-roots")),
+            TlsRoots::None => {
+                !config.tls.extra_ca_pem.is_empty() || config.tls.client_identity.is_some()
+            }
+            TlsRoots::WebPki => true,
+        };
         let tls = OnceLock::new();
-        if !config.tls.extra_ca_pem.is_empty() || config.tls.client_identity.is_some() {
-            // Report bad PEM now rather than at the first wss:// connect.
+        if eager {
             let _ = tls.set(tls::build_client_config(&config.tls)?);
         }
         Ok(Self {
@@ -243,7 +253,12 @@ impl Transport {
             Some(self.inner.ws_config),
         )
         .await
-        .map_err(TransportError::from_handshake)?;
+        .map_err(|e| match e {
+            // With TLS 1.3 the server checks the client certificate after the client's
+            // handshake is done: its alert arrives while reading the upgrade response.
+            WsError::Io(io) if tls::is_tls_error(&io) => tls::tls_error(&target.host, io),
+            other => TransportError::from_handshake(other),
+        })?;
         let protocol = response
             .headers()
             .get(header::SEC_WEBSOCKET_PROTOCOL)

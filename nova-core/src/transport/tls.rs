@@ -24,6 +24,18 @@ pub(crate) fn build_client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, 
     match tls.roots {
         #[cfg(feature = "webpki-roots")]
         TlsRoots::WebPki => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        #[cfg(not(feature = "webpki-roots"))]
+        TlsRoots::WebPki => {
+            return Err(TransportError::invalid_config(
+                "TlsRoots::WebPki needs nova-core's `webpki-roots` feature",
+            ));
+        }
+        #[cfg(not(feature = "native-roots"))]
+        TlsRoots::Native => {
+            return Err(TransportError::invalid_config(
+                "TlsRoots::Native needs nova-core's `native-roots` feature",
+            ));
+        }
         #[cfg(feature = "native-roots")]
         TlsRoots::Native => {
             let loaded = rustls_native_certs::load_native_certs();
@@ -90,6 +102,13 @@ fn parse_certs(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, Tr
         )));
     }
     Ok(certs)
+}
+
+/// `true` when `error` wraps a `rustls::Error`.
+pub(crate) fn is_tls_error(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 /// Explains a failed TLS handshake with `host`.
