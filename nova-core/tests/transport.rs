@@ -12,7 +12,7 @@ use nova_testkit::{ConnectProxy, ServerOptions, Socks5Proxy, TestCa, TestServer}
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// Trusts only `ca`.
 fn trusting(ca: &TestCa) -> TransportConfig {
@@ -522,4 +522,106 @@ fn debug_never_shows_secrets() {
     assert!(all.contains("user") && all.contains("CERT-PEM") && all.contains("Authorization"));
     assert_eq!(proxy.auth().map(|a| a.password()), Some("PROXY-PASSWORD"));
     assert_eq!(identity.key_pem(), "KEY-PEM-SECRET");
+}
+
+#[tokio::test]
+async fn socket_options_are_applied() -> TestResult {
+    let server = TestServer::start().await?;
+    let config = TransportConfig::default().with_tcp_keepalive(Some(Duration::from_secs(30)));
+    let connected = connect(&server.url(), &config).await?;
+    assert!(connected.stream.get_ref().tcp().nodelay()?);
+
+    let config = config.with_tcp_nodelay(false).with_tcp_keepalive(None);
+    let connected = connect(&server.url(), &config).await?;
+    assert!(!connected.stream.get_ref().tcp().nodelay()?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn silent_proxy_times_out_in_the_proxy_stage() -> TestResult {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    let _holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    for proxy in [
+        ProxyConfig::http_connect(addr.to_string()),
+        ProxyConfig::socks5(addr.to_string()),
+    ] {
+        let config = TransportConfig::default()
+            .with_connect_timeout(Duration::from_millis(200))
+            .with_proxy(proxy);
+        let err = connect("ws://localhost:1/", &config).await.err();
+        assert!(
+            matches!(
+                err,
+                Some(TransportError::Timeout {
+                    stage: ConnectStage::Proxy,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_serve_many_clients_at_once() -> TestResult {
+    let server = TestServer::start().await?;
+    let http = ConnectProxy::start(None).await?;
+    let socks = Socks5Proxy::start(creds("u", "p")).await?;
+    let configs = [
+        TransportConfig::default().with_proxy(ProxyConfig::http_connect(http.addr().to_string())),
+        TransportConfig::default()
+            .with_proxy(ProxyConfig::socks5(socks.addr().to_string()).with_auth("u", "p")),
+    ];
+    let transports = configs
+        .into_iter()
+        .map(Transport::new)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let transport = transports[i % 2].clone();
+        let url = server.url();
+        tasks.spawn(async move {
+            let mut connected = transport.connect(&url).await?;
+            assert_echo(&mut connected).await?;
+            TestResult::Ok(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    assert_eq!(http.tunnels_opened(), 20);
+    assert_eq!(socks.tunnels_opened(), 20);
+    Ok(())
+}
+
+#[tokio::test]
+async fn per_connect_headers() -> TestResult {
+    let server = TestServer::start().await?;
+    let transport = Transport::new(TransportConfig::default().with_header("X-Static", "1"))?;
+    let extra = [("X-Signature".to_owned(), "abc".to_owned())];
+    transport
+        .connect_with_headers(&server.url(), &extra)
+        .await?;
+    let seen = server.handshake_headers();
+    let first = seen.first().ok_or("no handshake recorded")?;
+    assert_eq!(header(first, "x-static"), Some("1"));
+    assert_eq!(header(first, "x-signature"), Some("abc"));
+
+    let reserved = [("Sec-WebSocket-Key".to_owned(), "x".to_owned())];
+    let err = transport
+        .connect_with_headers(&server.url(), &reserved)
+        .await
+        .err();
+    assert!(
+        matches!(err, Some(TransportError::InvalidConfig { .. })),
+        "{err:?}"
+    );
+    Ok(())
 }

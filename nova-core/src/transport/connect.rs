@@ -13,11 +13,13 @@
 //! status and the parsed `Retry-After`.
 
 use std::{
+    io,
     net::SocketAddr,
     sync::{
         Arc, OnceLock,
         atomic::{AtomicU8, Ordering},
     },
+    time::Duration,
 };
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
@@ -140,10 +142,27 @@ impl Transport {
     /// Connects to a `ws://` or `wss://` URL and completes the WebSocket handshake, all within
     /// `connect_timeout`.
     pub async fn connect(&self, url: &str) -> Result<Connected, TransportError> {
+        self.connect_with_headers(url, &[]).await
+    }
+
+    /// Like [`connect`](Self::connect), adding `headers` to this one handshake after the
+    /// configured ones (for credentials computed per connect, such as a signed timestamp).
+    /// They are validated like [`TransportConfig::headers`].
+    pub async fn connect_with_headers(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+    ) -> Result<Connected, TransportError> {
         let target = Target::parse(url)?;
+        let mut extra = HeaderMap::new();
+        for (name, value) in headers {
+            let (name, value) = header_pair(name, value)?;
+            extra.append(name, value);
+        }
         let stage = AtomicU8::new(ConnectStage::Resolve.to_u8());
         let timeout = self.inner.config.connect_timeout;
-        match tokio::time::timeout(timeout, self.connect_inner(target, &stage)).await {
+        let attempt = self.connect_inner(target, extra, &stage);
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(result) => result,
             Err(_elapsed) => Err(TransportError::Timeout {
                 after: timeout,
@@ -155,6 +174,7 @@ impl Transport {
     async fn connect_inner(
         &self,
         target: Target,
+        extra_headers: HeaderMap,
         stage: &AtomicU8,
     ) -> Result<Connected, TransportError> {
         let set_stage = |s: ConnectStage| stage.store(s.to_u8(), Ordering::Relaxed);
@@ -164,7 +184,7 @@ impl Transport {
             None => {
                 let addrs = resolve(&target.host, target.port).await?;
                 set_stage(ConnectStage::TcpConnect);
-                let tcp = connect_any(&addrs).await?;
+                let tcp = connect_any(&addrs, config.connect_timeout).await?;
                 let peer = tcp.peer_addr().ok();
                 (tcp, peer)
             }
@@ -180,15 +200,18 @@ impl Transport {
                         source: Some(e),
                     })?;
                 set_stage(ConnectStage::TcpConnect);
-                let mut tcp = connect_any(&addrs).await.map_err(|e| match e {
-                    TransportError::Connect { source, .. } => TransportError::Proxy {
-                        proxy: proxy_addr.to_owned(),
-                        status: None,
-                        reason: format!("cannot connect to the proxy: {source}"),
-                        source: Some(source),
-                    },
-                    other => other,
-                })?;
+                let mut tcp =
+                    connect_any(&addrs, config.connect_timeout)
+                        .await
+                        .map_err(|e| match e {
+                            TransportError::Connect { source, .. } => TransportError::Proxy {
+                                proxy: proxy_addr.to_owned(),
+                                status: None,
+                                reason: format!("cannot connect to the proxy: {source}"),
+                                source: Some(source),
+                            },
+                            other => other,
+                        })?;
                 set_stage(ConnectStage::Proxy);
                 match proxy_config {
                     ProxyConfig::HttpConnect { auth, .. } => {
@@ -246,6 +269,11 @@ impl Transport {
             .map_err(|e| TransportError::invalid_url(e.to_string()))?;
         for (name, value) in &self.inner.headers {
             request.headers_mut().append(name, value.clone());
+        }
+        for (name, value) in extra_headers {
+            if let Some(name) = name {
+                request.headers_mut().append(name, value);
+            }
         }
         let (stream, response) = tokio_tungstenite::client_async_with_config(
             request,
@@ -349,22 +377,7 @@ impl Target {
 fn build_headers(config: &TransportConfig) -> Result<HeaderMap, TransportError> {
     let mut headers = HeaderMap::new();
     for (name, value) in &config.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| TransportError::invalid_config(format!("invalid header name `{name}`")))?;
-        if is_reserved(&name) {
-            return Err(TransportError::invalid_config(format!(
-                "header `{name}` is set by the WebSocket handshake and cannot be overridden{}",
-                if name == header::SEC_WEBSOCKET_PROTOCOL {
-                    " (use subprotocols)"
-                } else {
-                    ""
-                }
-            )));
-        }
-        // Never quote the value: it may be a credential.
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            TransportError::invalid_config(format!("header `{name}` has an invalid value"))
-        })?;
+        let (name, value) = header_pair(name, value)?;
         headers.append(name, value);
     }
     if !config.subprotocols.is_empty() {
@@ -387,6 +400,27 @@ fn build_headers(config: &TransportConfig) -> Result<HeaderMap, TransportError> 
     Ok(headers)
 }
 
+/// Validates one extra handshake header.
+fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), TransportError> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| TransportError::invalid_config(format!("invalid header name `{name}`")))?;
+    if is_reserved(&name) {
+        return Err(TransportError::invalid_config(format!(
+            "header `{name}` is set by the WebSocket handshake and cannot be overridden{}",
+            if name == header::SEC_WEBSOCKET_PROTOCOL {
+                " (use subprotocols)"
+            } else {
+                ""
+            }
+        )));
+    }
+    // Never quote the value: it may be a credential.
+    let value = HeaderValue::from_str(value).map_err(|_| {
+        TransportError::invalid_config(format!("header `{name}` has an invalid value"))
+    })?;
+    Ok((name, value))
+}
+
 /// Resolves `host:port`; IP literals skip the resolver.
 async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, TransportError> {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
@@ -402,19 +436,38 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, TransportErro
     if addrs.is_empty() {
         return Err(TransportError::Dns {
             host: host.to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"),
+            source: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
         });
     }
     Ok(addrs)
 }
 
-/// Tries each address in order; returns the first connection or the last error.
-async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, TransportError> {
+/// Tries each address in order; returns the first connection or the last error. Every
+/// attempt but the last gets a share of `budget` (at least 250 ms), so one black-holed
+/// address (say, a broken IPv6 route) does not use up the whole connect timeout.
+async fn connect_any(addrs: &[SocketAddr], budget: Duration) -> Result<TcpStream, TransportError> {
+    let count = u32::try_from(addrs.len()).unwrap_or(u32::MAX).max(1);
+    let share = (budget / count).max(Duration::from_millis(250));
     let mut last = None;
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
+    for (index, addr) in addrs.iter().enumerate() {
+        let attempt = TcpStream::connect(addr);
+        let result = if index + 1 < addrs.len() {
+            match tokio::time::timeout(share, attempt).await {
+                Ok(result) => result,
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer within {share:?}"),
+                )),
+            }
+        } else {
+            attempt.await
+        };
+        match result {
             Ok(tcp) => return Ok(tcp),
-            Err(e) => last = Some((addr, e)),
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, "TCP connect attempt failed");
+                last = Some((addr, e));
+            }
         }
     }
     Err(match last {
@@ -424,7 +477,7 @@ async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, TransportError> 
         },
         None => TransportError::Connect {
             addr: String::new(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address to connect to"),
+            source: io::Error::new(io::ErrorKind::NotFound, "no address to connect to"),
         },
     })
 }
