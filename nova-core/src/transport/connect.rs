@@ -94,9 +94,11 @@ impl Transport {
     /// Validates `config` and prepares everything that does not need I/O.
     ///
     /// Fails with [`TransportError::InvalidConfig`] for a forbidden or malformed header,
-    /// an invalid subprotocol name, inconsistent buffer sizes, or unparseable TLS material
-    /// (extra CAs and client identity are parsed here; the OS root store, with
-    /// `TlsRoots::Native`, is loaded on the first `wss://` connect).
+    /// an invalid subprotocol name, inconsistent buffer sizes, unparseable TLS material or a
+    /// [`TlsRoots`] whose feature is off. The rustls client config is built here, except with
+    /// `TlsRoots::Native` (the OS store is read on the first `wss://` connect) and with
+    /// `TlsRoots::None` and no extra CA (a `ws://`-only config; a `wss://` connect then fails
+    /// with `InvalidConfig`).
     pub fn new(config: TransportConfig) -> Result<Self, TransportError> {
         config.validate_sizes()?;
         let headers = build_headers(&config)?;
