@@ -51,13 +51,22 @@ impl Backoff {
     /// A policy without jitter.
     #[must_use]
     pub fn new(strategy: ReconnectStrategy, initial: Duration, max: Duration) -> Self {
-        Self { strategy, initial, max: max.max(initial), jitter: 0.0 }
+        Self {
+            strategy,
+            initial,
+            max: max.max(initial),
+            jitter: 0.0,
+        }
     }
 
     /// The same policy with a jitter fraction in `0.0..=1.0` (clamped).
     #[must_use]
     pub fn with_jitter(self, jitter: f64) -> Self {
-        let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
+        let jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         Self { jitter, ..self }
     }
 
@@ -96,7 +105,9 @@ impl Backoff {
     #[must_use]
     pub fn min_delay(&self, attempt: u32) -> Duration {
         let base = self.base_delay(attempt);
-        base.saturating_sub(base.mul_f64(self.jitter)).max(FLOOR.min(self.initial)).min(base)
+        base.saturating_sub(base.mul_f64(self.jitter))
+            .max(FLOOR.min(self.initial))
+            .min(base)
     }
 }
 
@@ -109,9 +120,16 @@ mod tests {
 
     #[test]
     fn exponential_doubles_and_caps() {
-        let b = Backoff::new(ReconnectStrategy::Exponential, MS(250), Duration::from_secs(30));
+        let b = Backoff::new(
+            ReconnectStrategy::Exponential,
+            MS(250),
+            Duration::from_secs(30),
+        );
         let got: Vec<_> = (0..10).map(|n| b.base_delay(n).as_millis()).collect();
-        assert_eq!(got, [250, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+        assert_eq!(
+            got,
+            [250, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
         assert_eq!(b.base_delay(u32::MAX), Duration::from_secs(30));
     }
 
@@ -126,8 +144,12 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_bounds_and_varies() {
-        let b = Backoff::new(ReconnectStrategy::Exponential, MS(250), Duration::from_secs(30))
-            .with_jitter(0.5);
+        let b = Backoff::new(
+            ReconnectStrategy::Exponential,
+            MS(250),
+            Duration::from_secs(30),
+        )
+        .with_jitter(0.5);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..1000 {
@@ -135,7 +157,11 @@ mod tests {
             assert!(d <= MS(4000) && d >= MS(2000), "{d:?}");
             seen.insert(d);
         }
-        assert!(seen.len() > 100, "jitter should spread delays, got {} distinct", seen.len());
+        assert!(
+            seen.len() > 100,
+            "jitter should spread delays, got {} distinct",
+            seen.len()
+        );
         assert_eq!(b.min_delay(4), MS(2000));
     }
 
@@ -144,6 +170,11 @@ mod tests {
         let b = Backoff::new(ReconnectStrategy::Constant, MS(250), MS(250)).with_jitter(1.0);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         assert!((0..10_000).all(|_| b.delay_with(0, &mut rng) >= FLOOR));
-        assert_eq!(Backoff::new(ReconnectStrategy::Constant, MS(1), MS(1)).with_jitter(f64::NAN).delay(0), MS(1));
+        assert_eq!(
+            Backoff::new(ReconnectStrategy::Constant, MS(1), MS(1))
+                .with_jitter(f64::NAN)
+                .delay(0),
+            MS(1)
+        );
     }
 }

@@ -63,7 +63,6 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// A builder for a client of `url` (`ws://` or `wss://`).
-    #[must_use]
     pub fn builder(url: impl Into<String>) -> ClientConfigBuilder {
         ClientConfigBuilder::new(url.into())
     }
@@ -95,8 +94,12 @@ impl ClientConfig {
     /// The reconnect delay policy.
     #[must_use]
     pub fn backoff(&self) -> Backoff {
-        Backoff::new(self.reconnect_strategy, self.backoff_initial, self.backoff_max)
-            .with_jitter(self.jitter)
+        Backoff::new(
+            self.reconnect_strategy,
+            self.backoff_initial,
+            self.backoff_max,
+        )
+        .with_jitter(self.jitter)
     }
 
     /// The maximum number of consecutive reconnect attempts; `None` is unlimited.
@@ -200,7 +203,10 @@ impl ClientConfigBuilder {
 
     /// An extra header for the WebSocket handshake.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.config.transport.headers.push((name.into(), value.into()));
+        self.config
+            .transport
+            .headers
+            .push((name.into(), value.into()));
         self
     }
 
@@ -272,7 +278,8 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// Capacity of the inbound queue (default 1024) and what happens when it is full.
+    /// Capacity of the inbound queue (default 1024) and what happens when it is full. Under
+    /// [`OverflowPolicy::DropOldest`] the capacity is rounded up to a power of two.
     pub fn inbound(mut self, capacity: usize, overflow: OverflowPolicy) -> Self {
         self.config.inbound_buffer = capacity;
         self.config.overflow = overflow;
@@ -322,13 +329,19 @@ impl ClientConfigBuilder {
     /// [`ConfigError::Invalid`] naming the first field with a bad value.
     pub fn build(self) -> Result<ClientConfig, ConfigError> {
         let c = self.config;
-        let invalid = |field, reason: &str| ConfigError::Invalid { field, reason: reason.to_owned() };
+        let invalid = |field, reason: &str| ConfigError::Invalid {
+            field,
+            reason: reason.to_owned(),
+        };
         let scheme = c.url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
         match scheme.as_deref() {
             Some("ws" | "wss") => {}
             _ => return Err(invalid("url", "must start with ws:// or wss://")),
         }
-        if url::Url::parse(&c.url).map(|u| u.host().is_none()).unwrap_or(true) {
+        if url::Url::parse(&c.url)
+            .map(|u| u.host().is_none())
+            .unwrap_or(true)
+        {
             return Err(invalid("url", "not a valid URL with a host"));
         }
         if c.backoff_initial.is_zero() {
@@ -341,7 +354,10 @@ impl ClientConfigBuilder {
             return Err(invalid("jitter", "must be between 0.0 and 1.0"));
         }
         if c.heartbeat_interval.is_some_and(|d| d.is_zero()) {
-            return Err(invalid("heartbeat_interval", "must be greater than zero (or None)"));
+            return Err(invalid(
+                "heartbeat_interval",
+                "must be greater than zero (or None)",
+            ));
         }
         if c.pong_timeout.is_zero() {
             return Err(invalid("pong_timeout", "must be greater than zero"));
@@ -360,6 +376,7 @@ impl ClientConfigBuilder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -380,8 +397,9 @@ mod tests {
         assert!(err(ClientConfig::builder("ws://x").jitter(1.5)).contains("`jitter`"));
         assert!(err(ClientConfig::builder("ws://x").send_buffer(0)).contains("`send_buffer`"));
         assert!(
-            err(ClientConfig::builder("ws://x").backoff(Duration::from_secs(2), Duration::from_secs(1)))
-                .contains("`backoff_max`")
+            err(ClientConfig::builder("ws://x")
+                .backoff(Duration::from_secs(2), Duration::from_secs(1)))
+            .contains("`backoff_max`")
         );
     }
 }

@@ -58,6 +58,7 @@ impl Error {
         match self {
             Self::Transport(e) => match e.kind() {
                 "invalid_url" => "transport.invalid_url",
+                "invalid_config" => "transport.invalid_config",
                 "dns" => "transport.dns",
                 "connect" => "transport.connect",
                 "timeout" => "transport.timeout",
@@ -147,7 +148,10 @@ impl HandlerError {
     /// An error with a message.
     #[must_use]
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None }
+        Self {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// An error with a message and the error that caused it.
@@ -156,7 +160,10 @@ impl HandlerError {
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        Self { message: message.into(), source: Some(Box::new(source)) }
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
     }
 
     /// The message.

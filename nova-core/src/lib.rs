@@ -11,7 +11,10 @@
 //! let (client, mut messages) = Client::connect(config, DefaultHandler);
 //! client.send_text("hello").await?;
 //! while let Some(message) = messages.recv().await {
-//!     println!("{:?}", message?);
+//!     match message {
+//!         Ok(message) => println!("{message:?}"),
+//!         Err(lagged) => eprintln!("{lagged}"),
+//!     }
 //! }
 //! # Ok(()) }
 //! ```

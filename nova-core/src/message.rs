@@ -181,7 +181,11 @@ impl fmt::Debug for Message {
         match self {
             Self::Text(t) => {
                 let s = t.as_str();
-                let end = s.char_indices().map(|(i, _)| i).take_while(|&i| i <= SHOWN).last();
+                let end = s
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .take_while(|&i| i <= SHOWN)
+                    .last();
                 match end {
                     Some(end) if s.len() > SHOWN => {
                         write!(f, "Text({:?}… {} bytes)", &s[..end], s.len())
@@ -283,12 +287,12 @@ impl Frame {
             Self::Binary(b) => tungstenite::Message::Binary(b),
             Self::Ping(b) => tungstenite::Message::Ping(b),
             Self::Pong(b) => tungstenite::Message::Pong(b),
-            Self::Close(c) => tungstenite::Message::Close(c.map(|c| {
-                tungstenite::protocol::CloseFrame {
+            Self::Close(c) => {
+                tungstenite::Message::Close(c.map(|c| tungstenite::protocol::CloseFrame {
                     code: c.code.into(),
                     reason: c.reason.into(),
-                }
-            })),
+                }))
+            }
         }
     }
 }

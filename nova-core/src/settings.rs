@@ -92,9 +92,13 @@ impl Settings {
     /// When the file cannot be read or parsed, or a named environment variable is missing.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        Self::from_toml(&text, &path.display().to_string(), |k| std::env::var(k).ok())
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string(), |k| {
+            std::env::var(k).ok()
+        })
     }
 
     /// Parses TOML text, resolving environment variables through `env`; `origin` names the
@@ -148,8 +152,12 @@ impl Settings {
             let upper = name.to_ascii_uppercase().replace('-', "_");
             let api_key = resolve(p.api_key, &format!("{upper}_API_KEY"), &env)?;
             let api_secret = resolve(p.api_secret, &format!("{upper}_API_SECRET"), &env)?;
-            let platform =
-                PlatformSettings { endpoint: p.endpoint, api_key, api_secret, extra: p.extra };
+            let platform = PlatformSettings {
+                endpoint: p.endpoint,
+                api_key,
+                api_secret,
+                extra: p.extra,
+            };
             settings.platforms.insert(name, platform);
         }
         settings.apply_env(env)?;
@@ -206,13 +214,17 @@ fn resolve(
         Some(RawSecret::Literal(v)) => Ok(Some(Secret::new(v))),
         Some(RawSecret::Env { env: name }) => match env(&name) {
             Some(v) => Ok(Some(Secret::new(v))),
-            None => Err(ConfigError::Env { name, reason: "not set".to_owned() }),
+            None => Err(ConfigError::Env {
+                name,
+                reason: "not set".to_owned(),
+            }),
         },
         None => Ok(env(default_env).map(Secret::new)),
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -220,7 +232,10 @@ mod tests {
     fn missing_named_env_is_a_clear_error() {
         let toml = "[platforms.bybit]\napi_secret = { env = \"BYBIT_SECRET_X\" }\n";
         let err = Settings::from_toml(toml, "t.toml", |_| None).unwrap_err();
-        assert_eq!(err.to_string(), "environment variable BYBIT_SECRET_X: not set");
+        assert_eq!(
+            err.to_string(),
+            "environment variable BYBIT_SECRET_X: not set"
+        );
     }
 
     #[test]
@@ -228,7 +243,10 @@ mod tests {
         let err = Settings::from_toml("max_reconect_attempts = 3\n", "t.toml", |_| None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("t.toml") && err.contains("max_reconect_attempts"), "{err}");
+        assert!(
+            err.contains("t.toml") && err.contains("max_reconect_attempts"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -144,7 +144,10 @@ impl DisconnectReason {
 impl fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ClosedByPeer { code: Some(code), reason } => {
+            Self::ClosedByPeer {
+                code: Some(code),
+                reason,
+            } => {
                 write!(f, "closed by peer with code {code}")?;
                 if !reason.is_empty() {
                     write!(f, " ({reason})")?;
@@ -190,8 +193,14 @@ impl fmt::Display for StopReason {
         match self {
             Self::Closed { code } => write!(f, "closed by the application with code {code}"),
             Self::HandlesDropped => f.write_str("every client handle was dropped"),
-            Self::MaxAttemptsReached { attempts, last_error } => {
-                write!(f, "gave up after {attempts} reconnect attempts; last error: {last_error}")
+            Self::MaxAttemptsReached {
+                attempts,
+                last_error,
+            } => {
+                write!(
+                    f,
+                    "gave up after {attempts} reconnect attempts; last error: {last_error}"
+                )
             }
             Self::Policy(why) => write!(f, "stopped by policy: {why}"),
             Self::Fatal(why) => write!(f, "fatal: {why}"),

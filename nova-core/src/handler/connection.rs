@@ -67,16 +67,26 @@ pub trait ConnectionHandler {
     ///
     /// # Errors
     /// An error goes to `ErrorHandler::handle_error`.
-    fn handle_connect(&mut self, info: &ConnectInfo, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
+    fn handle_connect(
+        &mut self,
+        info: &ConnectInfo,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), HandlerError> {
         let _ = (info, ctx);
         Ok(())
     }
 
     /// Decides what follows the end of a connection. The default reconnects after the configured
     /// backoff (`ctx.backoff_delay()`); `max_reconnect_attempts` is enforced by the runtime.
-    fn handle_disconnect(&mut self, reason: &DisconnectReason, ctx: &Context<'_>) -> DisconnectAction {
+    fn handle_disconnect(
+        &mut self,
+        reason: &DisconnectReason,
+        ctx: &Context<'_>,
+    ) -> DisconnectAction {
         let _ = reason;
-        DisconnectAction::Reconnect { after: ctx.backoff_delay() }
+        DisconnectAction::Reconnect {
+            after: ctx.backoff_delay(),
+        }
     }
 
     /// Sees every frame read, control frames included (pings are answered by the runtime).

@@ -63,7 +63,9 @@ impl<'a> Context<'a> {
     /// The configured policy's delay for the current attempt, jitter included.
     #[must_use]
     pub fn backoff_delay(&self) -> Duration {
-        self.config.backoff().delay(self.state.reconnection_attempts)
+        self.config
+            .backoff()
+            .delay(self.state.reconnection_attempts)
     }
 
     /// Queues a message to send.
@@ -89,6 +91,8 @@ impl<'a> Context<'a> {
 
 impl std::fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("state", self.state).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("state", self.state)
+            .finish_non_exhaustive()
     }
 }

@@ -97,7 +97,12 @@ pub enum ReconnectDecision {
 /// this handler says.
 pub trait ErrorHandler {
     /// Decides what follows an error.
-    fn handle_error(&mut self, error: &Error, context: &ErrorContext, ctx: &Context<'_>) -> ErrorAction {
+    fn handle_error(
+        &mut self,
+        error: &Error,
+        context: &ErrorContext,
+        ctx: &Context<'_>,
+    ) -> ErrorAction {
         let _ = (error, ctx);
         match context.source {
             super::ErrorSource::Read | super::ErrorSource::Write => ErrorAction::Reconnect,
@@ -106,7 +111,12 @@ pub trait ErrorHandler {
     }
 
     /// Decides whether a failed connect attempt is tried again.
-    fn should_reconnect(&mut self, error: &Error, attempt: u32, ctx: &Context<'_>) -> ReconnectDecision {
+    fn should_reconnect(
+        &mut self,
+        error: &Error,
+        attempt: u32,
+        ctx: &Context<'_>,
+    ) -> ReconnectDecision {
         let _ = (error, attempt, ctx);
         ReconnectDecision::Reconnect { after: None }
     }

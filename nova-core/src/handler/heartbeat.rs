@@ -37,7 +37,11 @@ pub trait HeartbeatHandler {
     ///
     /// # Errors
     /// An error goes to the `ErrorHandler`.
-    fn handle_heartbeat(&mut self, message: &Message, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
+    fn handle_heartbeat(
+        &mut self,
+        message: &Message,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), HandlerError> {
         let _ = (message, ctx);
         Ok(())
     }

@@ -93,7 +93,11 @@ pub trait MessageHandler {
     ///
     /// # Errors
     /// An error goes to the `ErrorHandler`.
-    fn handle_message(&mut self, message: Message, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
+    fn handle_message(
+        &mut self,
+        message: Message,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), HandlerError> {
         ctx.deliver(message);
         Ok(())
     }

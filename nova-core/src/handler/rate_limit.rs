@@ -59,6 +59,8 @@ pub trait RateLimitHandler {
     /// Handles the platform's own "too many requests" answer.
     fn handle_rate_limited(&mut self, response: &Message) -> RateLimitAction {
         let _ = response;
-        RateLimitAction::Retry { after: Duration::from_secs(1) }
+        RateLimitAction::Retry {
+            after: Duration::from_secs(1),
+        }
     }
 }

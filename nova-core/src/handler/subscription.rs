@@ -29,7 +29,11 @@ pub trait SubscriptionHandler {
     ///
     /// # Errors
     /// When the unsubscribe request cannot be built.
-    fn unsubscribe(&mut self, subscription: &Subscription, ctx: &Context<'_>) -> Result<Option<Message>, HandlerError> {
+    fn unsubscribe(
+        &mut self,
+        subscription: &Subscription,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Message>, HandlerError> {
         let _ = (subscription, ctx);
         Ok(None)
     }

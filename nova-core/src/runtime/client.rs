@@ -82,7 +82,9 @@ impl Client {
                 first_events: Mutex::new(Some(first_events)),
             }),
         };
-        let driver = Driver::new(config, handler, data_rx, control_rx, state_tx, events_tx, inbound_tx);
+        let driver = Driver::new(
+            config, handler, data_rx, control_rx, state_tx, events_tx, inbound_tx,
+        );
         tokio::spawn(driver.run());
         (client, messages)
     }
@@ -105,9 +107,15 @@ impl Client {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(message)) => {
                 if self.inner.state.borrow().status.is_open() {
-                    self.inner.data.send(message).await.map_err(|_| self.stopped_error())
+                    self.inner
+                        .data
+                        .send(message)
+                        .await
+                        .map_err(|_| self.stopped_error())
                 } else {
-                    Err(Error::SendBufferFull { capacity: self.inner.send_buffer })
+                    Err(Error::SendBufferFull {
+                        capacity: self.inner.send_buffer,
+                    })
                 }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(self.stopped_error()),
@@ -119,12 +127,15 @@ impl Client {
     /// # Errors
     /// [`Error::SendBufferFull`] whenever the buffer is full; [`Error::Stopped`] once stopped.
     pub fn try_send(&self, message: impl Into<Message>) -> Result<(), Error> {
-        self.inner.data.try_send(message.into()).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                Error::SendBufferFull { capacity: self.inner.send_buffer }
-            }
-            mpsc::error::TrySendError::Closed(_) => self.stopped_error(),
-        })
+        self.inner
+            .data
+            .try_send(message.into())
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => Error::SendBufferFull {
+                    capacity: self.inner.send_buffer,
+                },
+                mpsc::error::TrySendError::Closed(_) => self.stopped_error(),
+            })
     }
 
     /// Sends a text message.
@@ -158,9 +169,20 @@ impl Client {
     /// # Errors
     /// [`Error::Stopped`] when the client had already stopped.
     pub async fn close(&self, code: u16, reason: &str) -> Result<(), Error> {
+        if self.inner.state.borrow().stopped.is_some() {
+            return Err(self.stopped_error());
+        }
         let (done_tx, done_rx) = oneshot::channel();
-        let cmd = Control::Close { code, reason: reason.to_owned(), done: done_tx };
-        self.inner.control.send(cmd).await.map_err(|_| self.stopped_error())?;
+        let cmd = Control::Close {
+            code,
+            reason: reason.to_owned(),
+            done: done_tx,
+        };
+        self.inner
+            .control
+            .send(cmd)
+            .await
+            .map_err(|_| self.stopped_error())?;
         let _ = done_rx.await;
         Ok(())
     }
@@ -182,7 +204,12 @@ impl Client {
     /// behind skips ahead (`RecvError::Lagged`).
     #[must_use]
     pub fn events(&self) -> broadcast::Receiver<LifecycleEvent> {
-        let first = self.inner.first_events.lock().ok().and_then(|mut f| f.take());
+        let first = self
+            .inner
+            .first_events
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take());
         first.unwrap_or_else(|| self.inner.events.subscribe())
     }
 
@@ -203,10 +230,16 @@ impl Client {
     /// Waits until the client has stopped, and returns why.
     pub async fn stopped(&self) -> StopReason {
         let mut state = self.state();
-        let result = state.wait_for(|s| s.stopped.is_some()).await.map(|s| s.stopped.clone());
+        let result = state
+            .wait_for(|s| s.stopped.is_some())
+            .await
+            .map(|s| s.stopped.clone());
         match result {
             Ok(Some(reason)) => reason,
-            _ => self.current_state().stopped.unwrap_or(StopReason::HandlesDropped),
+            _ => self
+                .current_state()
+                .stopped
+                .unwrap_or(StopReason::HandlesDropped),
         }
     }
 

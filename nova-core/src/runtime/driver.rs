@@ -39,7 +39,11 @@ const WRITE_BATCH: usize = 64;
 /// Commands from the handle that must not queue behind data.
 pub(crate) enum Control {
     /// Close with a handshake and stop.
-    Close { code: u16, reason: String, done: oneshot::Sender<()> },
+    Close {
+        code: u16,
+        reason: String,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// How a connected session ended.
@@ -142,11 +146,18 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Decides what follows a failed connect: `Ok((delay, error))` or `Err(stop)`.
-    fn after_connect_failure(&mut self, error: Error) -> Result<(std::time::Duration, String), StopReason> {
+    fn after_connect_failure(
+        &mut self,
+        error: Error,
+    ) -> Result<(std::time::Duration, String), StopReason> {
         let attempt = self.state.reconnection_attempts;
         self.state.status = ConnectionStatus::Disconnected;
         self.publish();
-        self.emit(LifecycleEvent::ConnectFailed { kind: error.kind(), error: error.to_string(), attempt });
+        self.emit(LifecycleEvent::ConnectFailed {
+            kind: error.kind(),
+            error: error.to_string(),
+            attempt,
+        });
         self.log(&error, ErrorSource::Connect);
         if let Error::Transport(t) = &error {
             if t.is_permanent() {
@@ -192,14 +203,25 @@ impl<H: Handler> Driver<H> {
         last_error: String,
     ) -> Option<StopReason> {
         let attempts = self.state.reconnection_attempts;
-        if self.config.max_reconnect_attempts.is_some_and(|max| attempts >= max) {
-            return Some(StopReason::MaxAttemptsReached { attempts, last_error });
+        if self
+            .config
+            .max_reconnect_attempts
+            .is_some_and(|max| attempts >= max)
+        {
+            return Some(StopReason::MaxAttemptsReached {
+                attempts,
+                last_error,
+            });
         }
         self.state.reconnection_attempts = attempts.saturating_add(1);
         self.publish();
         let attempt = self.state.reconnection_attempts;
         self.emit(LifecycleEvent::ReconnectScheduled { attempt, delay });
-        tracing::info!(attempt, delay_ms = delay.as_millis() as u64, "reconnecting after delay");
+        tracing::info!(
+            attempt,
+            delay_ms = millis(delay),
+            "reconnecting after delay"
+        );
         tokio::select! {
             () = tokio::time::sleep(delay) => None,
             stop = wait_control_while_down(&mut self.control_rx, &mut self.close_waiters) => Some(stop),
@@ -207,16 +229,32 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Runs one open connection until it ends.
-    async fn session(&mut self, connected: Connected, connect_duration: std::time::Duration) -> SessionEnd {
-        let Connected { stream: mut ws, peer_addr, protocol, .. } = connected;
+    async fn session(
+        &mut self,
+        connected: Connected,
+        connect_duration: std::time::Duration,
+    ) -> SessionEnd {
+        let Connected {
+            stream: mut ws,
+            peer_addr,
+            protocol,
+            ..
+        } = connected;
         let connection_index = self.connections;
         self.connections += 1;
         let up_since = Instant::now();
         self.state.status = ConnectionStatus::Connected;
         self.state.last_connected_at = Some(SystemTime::now());
         self.publish();
-        self.emit(LifecycleEvent::Connected { duration: connect_duration, connection_index });
-        tracing::info!(connection_index, connect_ms = connect_duration.as_millis() as u64, "connected");
+        self.emit(LifecycleEvent::Connected {
+            duration: connect_duration,
+            connection_index,
+        });
+        tracing::info!(
+            connection_index,
+            connect_ms = millis(connect_duration),
+            "connected"
+        );
 
         let info = ConnectInfo {
             url: self.config.url.clone(),
@@ -235,8 +273,15 @@ impl<H: Handler> Driver<H> {
                 self.state.status = ConnectionStatus::Disconnected;
                 self.state.disconnect_reason = Some(reason.clone());
                 self.publish();
-                tracing::warn!(reason = reason.as_str(), uptime_ms = uptime.as_millis() as u64, "disconnected: {reason}");
-                self.emit(LifecycleEvent::Disconnected { reason: reason.clone(), uptime });
+                tracing::warn!(
+                    reason = reason.as_str(),
+                    uptime_ms = millis(uptime),
+                    "disconnected: {reason}"
+                );
+                self.emit(LifecycleEvent::Disconnected {
+                    reason: reason.clone(),
+                    uptime,
+                });
                 SessionEnd::Disconnected(reason)
             }
             stop => stop,
@@ -311,7 +356,7 @@ impl<H: Handler> Driver<H> {
                             return end;
                         }
                     }
-                    Some(Err(e)) => return self.on_read_error(e, peer_close),
+                    Some(Err(e)) => return self.on_io_error(ws, e, ErrorSource::Read, peer_close).await,
                     None => return SessionEnd::Disconnected(closed_reason(peer_close, "connection closed")),
                 },
                 () = &mut ping_timer, if ping_every.is_some() => {
@@ -322,7 +367,7 @@ impl<H: Handler> Driver<H> {
                             awaiting_pong = None;
                         } else if now >= sent + self.config.pong_timeout {
                             tracing::warn!(
-                                idle_ms = now.duration_since(last_rx).as_millis() as u64,
+                                idle_ms = millis(now.duration_since(last_rx)),
                                 "no answer to ping before the deadline"
                             );
                             return SessionEnd::Disconnected(DisconnectReason::HeartbeatTimeout);
@@ -334,7 +379,7 @@ impl<H: Handler> Driver<H> {
                     if now >= last_rx + every {
                         tracing::trace!("idle: sending ping");
                         if let Err(e) = ws.send(tungstenite::Message::Ping(bytes::Bytes::new())).await {
-                            return self.on_write_error(e, peer_close);
+                            return self.on_io_error(ws, e, ErrorSource::Write, peer_close).await;
                         }
                         awaiting_pong = Some(now);
                         ping_timer.as_mut().reset(now + self.config.pong_timeout);
@@ -345,7 +390,7 @@ impl<H: Handler> Driver<H> {
                 () = tick(&mut platform_heartbeat), if platform_heartbeat.is_some() => {
                     if let Some(beat) = self.handler.generate_heartbeat() {
                         if let Err(e) = ws.send(beat.into_ws()).await {
-                            return self.on_write_error(e, peer_close);
+                            return self.on_io_error(ws, e, ErrorSource::Write, peer_close).await;
                         }
                     }
                 }
@@ -382,12 +427,12 @@ impl<H: Handler> Driver<H> {
                 }
             };
             if let Err(e) = ws.feed(encoded.into_ws()).await {
-                return Some(self.on_write_error(e, None));
+                return Some(self.on_io_error(ws, e, ErrorSource::Write, None).await);
             }
             self.carry.pop_front();
         }
         if let Err(e) = ws.flush().await {
-            return Some(self.on_write_error(e, None));
+            return Some(self.on_io_error(ws, e, ErrorSource::Write, None).await);
         }
         None
     }
@@ -434,12 +479,12 @@ impl<H: Handler> Driver<H> {
             let mut frames = std::mem::take(&mut self.out.frames);
             for frame in frames.drain(..) {
                 if let Err(e) = ws.feed(frame.into_ws()).await {
-                    return Some(self.on_write_error(e, None));
+                    return Some(self.on_io_error(ws, e, ErrorSource::Write, None).await);
                 }
             }
             self.out.frames = frames;
             if let Err(e) = ws.flush().await {
-                return Some(self.on_write_error(e, None));
+                return Some(self.on_io_error(ws, e, ErrorSource::Write, None).await);
             }
         }
         if !self.out.deliveries.is_empty() {
@@ -447,28 +492,51 @@ impl<H: Handler> Driver<H> {
             for message in deliveries.drain(..) {
                 if self.inbound_open && !self.inbound.deliver(message).await {
                     self.inbound_open = false;
-                    tracing::debug!("the application dropped its message receiver; messages are discarded");
+                    tracing::debug!(
+                        "the application dropped its message receiver; messages are discarded"
+                    );
                 }
             }
             self.out.deliveries = deliveries;
         }
-        self.out.reconnect.take().map(|why| SessionEnd::Disconnected(DisconnectReason::Requested(why)))
+        self.out
+            .reconnect
+            .take()
+            .map(|why| SessionEnd::Disconnected(DisconnectReason::Requested(why)))
     }
 
-    fn on_read_error(&mut self, e: tungstenite::Error, peer_close: Option<Option<CloseFrame>>) -> SessionEnd {
-        let (error, reason) = classify(e, &self.config, peer_close);
-        self.on_error(error, ErrorSource::Read).unwrap_or(SessionEnd::Disconnected(reason))
-    }
-
-    fn on_write_error(&mut self, e: tungstenite::Error, peer_close: Option<Option<CloseFrame>>) -> SessionEnd {
-        let (error, reason) = classify(e, &self.config, peer_close);
-        self.on_error(error, ErrorSource::Write).unwrap_or(SessionEnd::Disconnected(reason))
+    /// A read or write failed: the connection is unusable whatever the handler says, so only a
+    /// `Stop` changes the outcome. The peer is told why with the close code RFC 6455 gives.
+    async fn on_io_error(
+        &mut self,
+        ws: &mut WsStream,
+        e: tungstenite::Error,
+        source: ErrorSource,
+        peer_close: Option<Option<CloseFrame>>,
+    ) -> SessionEnd {
+        let (error, reason, close_code) = classify(e, &self.config, peer_close);
+        if let Some(code) = close_code {
+            let frame = tungstenite::protocol::CloseFrame {
+                code: code.into(),
+                reason: "".into(),
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(Some(frame)))
+                .await;
+        }
+        match self.on_error(error, source) {
+            Some(SessionEnd::Stop(stop)) => SessionEnd::Stop(stop),
+            _ => SessionEnd::Disconnected(reason),
+        }
     }
 
     /// Logs an error, asks the handler, and returns how the session ends, if it does.
     fn on_error(&mut self, error: Error, source: ErrorSource) -> Option<SessionEnd> {
         self.log(&error, source);
-        self.emit(LifecycleEvent::Error { kind: error.kind(), source: source.as_str(), message: error.to_string() });
+        self.emit(LifecycleEvent::Error {
+            kind: error.kind(),
+            source: source.as_str(),
+            message: error.to_string(),
+        });
         let context = self.error_context(source);
         let action = {
             let ctx = Context::new(&self.state, &self.config, &mut self.out);
@@ -476,10 +544,9 @@ impl<H: Handler> Driver<H> {
         };
         match action {
             ErrorAction::Continue | ErrorAction::Retry { .. } => None,
-            ErrorAction::Reconnect => Some(SessionEnd::Disconnected(DisconnectReason::Requested(format!(
-                "error handler: {}",
-                error.kind()
-            )))),
+            ErrorAction::Reconnect => Some(SessionEnd::Disconnected(DisconnectReason::Requested(
+                format!("error handler: {}", error.kind()),
+            ))),
             ErrorAction::Stop { reason } => Some(SessionEnd::Stop(StopReason::Policy(reason))),
         }
     }
@@ -506,23 +573,32 @@ impl<H: Handler> Driver<H> {
         if !self.carry.is_empty() && self.write_carry(ws).await.is_some() {
             return;
         }
-        let frame = tungstenite::protocol::CloseFrame { code: code.into(), reason: reason.into() };
+        let frame = tungstenite::protocol::CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        };
         if ws.close(Some(frame)).await.is_err() {
             return;
         }
         let drain = async { while let Some(Ok(_)) = ws.next().await {} };
-        if tokio::time::timeout(self.config.close_timeout, drain).await.is_err() {
+        if tokio::time::timeout(self.config.close_timeout, drain)
+            .await
+            .is_err()
+        {
             tracing::debug!("no close frame from the server before close_timeout");
         }
     }
 
     fn finish(mut self, reason: StopReason) {
+        self.control_rx.close();
         let unsent = self.carry.len() + drain_count(&mut self.data_rx);
         if unsent > 0 {
             tracing::warn!(unsent, "client stopped with messages never sent");
         }
         self.state.status = match reason {
-            StopReason::Closed { .. } | StopReason::HandlesDropped => ConnectionStatus::Disconnected,
+            StopReason::Closed { .. } | StopReason::HandlesDropped => {
+                ConnectionStatus::Disconnected
+            }
             _ => ConnectionStatus::Error,
         };
         self.state.stopped = Some(reason.clone());
@@ -577,52 +653,84 @@ fn drain_count(rx: &mut mpsc::Receiver<Message>) -> usize {
 
 fn closed_reason(peer_close: Option<Option<CloseFrame>>, fallback: &str) -> DisconnectReason {
     match peer_close {
-        Some(Some(c)) => DisconnectReason::ClosedByPeer { code: Some(c.code), reason: c.reason },
-        Some(None) => DisconnectReason::ClosedByPeer { code: None, reason: String::new() },
+        Some(Some(c)) => DisconnectReason::ClosedByPeer {
+            code: Some(c.code),
+            reason: c.reason,
+        },
+        Some(None) => DisconnectReason::ClosedByPeer {
+            code: None,
+            reason: String::new(),
+        },
         None => DisconnectReason::ConnectionLost(fallback.to_owned()),
     }
 }
 
-/// Maps a WebSocket error to nova's error and the reason the connection ended.
+/// Maps a WebSocket error to nova's error, the reason the connection ended, and the close code
+/// to send the peer when the fault is theirs (1007 invalid data, 1009 too big, 1002 protocol).
 fn classify(
     e: tungstenite::Error,
     config: &ClientConfig,
     peer_close: Option<Option<CloseFrame>>,
-) -> (Error, DisconnectReason) {
+) -> (Error, DisconnectReason, Option<u16>) {
     use tungstenite::Error as E;
     use tungstenite::error::CapacityError;
     match e {
         E::ConnectionClosed | E::AlreadyClosed => {
             let reason = closed_reason(peer_close, "connection closed");
-            (Error::ConnectionLost(reason.to_string()), reason)
+            (Error::ConnectionLost(reason.to_string()), reason, None)
         }
         E::Io(io) => {
             let reason = match peer_close {
                 Some(_) => closed_reason(peer_close, ""),
                 None => DisconnectReason::ConnectionLost(io.to_string()),
             };
-            (Error::ConnectionLost(io.to_string()), reason)
+            (Error::ConnectionLost(io.to_string()), reason, None)
         }
         E::Utf8(_) => {
             let why = "invalid UTF-8 in a text message".to_owned();
-            (Error::Protocol(why.clone()), DisconnectReason::ProtocolError(why))
+            (
+                Error::Protocol(why.clone()),
+                DisconnectReason::ProtocolError(why),
+                Some(1007),
+            )
         }
         E::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
             let why = format!("message of {size} bytes over the limit of {max_size}");
-            (Error::MessageTooLarge { size, limit: max_size }, DisconnectReason::ProtocolError(why))
+            let error = Error::MessageTooLarge {
+                size,
+                limit: max_size,
+            };
+            (error, DisconnectReason::ProtocolError(why), Some(1009))
         }
         E::Capacity(c) => {
             let limit = config.transport.max_frame_size.unwrap_or_default();
-            let why = format!("{c}");
-            (Error::MessageTooLarge { size: 0, limit }, DisconnectReason::ProtocolError(why))
+            let why = c.to_string();
+            (
+                Error::MessageTooLarge { size: 0, limit },
+                DisconnectReason::ProtocolError(why),
+                Some(1009),
+            )
         }
         E::Protocol(p) => {
             let why = p.to_string();
-            (Error::Protocol(why.clone()), DisconnectReason::ProtocolError(why))
+            (
+                Error::Protocol(why.clone()),
+                DisconnectReason::ProtocolError(why),
+                Some(1002),
+            )
         }
         other => {
             let why = other.to_string();
-            (Error::ConnectionLost(why.clone()), DisconnectReason::ConnectionLost(why))
+            (
+                Error::ConnectionLost(why.clone()),
+                DisconnectReason::ConnectionLost(why),
+                None,
+            )
         }
     }
+}
+
+/// Whole milliseconds, for log fields.
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

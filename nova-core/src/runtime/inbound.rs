@@ -59,7 +59,9 @@ pub struct Messages {
 
 impl std::fmt::Debug for Messages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Messages").field("dropped", &self.dropped()).finish_non_exhaustive()
+        f.debug_struct("Messages")
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +70,13 @@ pub(crate) fn channel(policy: OverflowPolicy, capacity: usize) -> (InboundSender
     match policy {
         OverflowPolicy::Wait => {
             let (tx, rx) = mpsc::channel(capacity);
-            (InboundSender::Wait(tx), Messages { inner: Inner::Wait(ReceiverStream::new(rx)), dropped })
+            (
+                InboundSender::Wait(tx),
+                Messages {
+                    inner: Inner::Wait(ReceiverStream::new(rx)),
+                    dropped,
+                },
+            )
         }
         OverflowPolicy::DropOldest => {
             let (tx, rx) = broadcast::channel(capacity);
@@ -102,7 +110,10 @@ impl Stream for Messages {
             Inner::DropOldest(rx) => match Pin::new(rx).poll_next(cx) {
                 Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
                     this.dropped.fetch_add(n, Ordering::Relaxed);
-                    tracing::warn!(dropped = n, "inbound queue overflow: oldest messages dropped");
+                    tracing::warn!(
+                        dropped = n,
+                        "inbound queue overflow: oldest messages dropped"
+                    );
                     Poll::Ready(Some(Err(Lagged(n))))
                 }
                 Poll::Ready(Some(Ok(m))) => Poll::Ready(Some(Ok(m))),

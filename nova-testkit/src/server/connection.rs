@@ -300,6 +300,8 @@ pub(crate) async fn run(
     let id = conn.id();
     let _guard = ClosedGuard(Arc::clone(&conn.inner));
     let mut mode_rx = conn.inner.mode.subscribe();
+    // A drop or silence requested before this task subscribed must still take effect.
+    mode_rx.mark_changed();
     // When we started a close handshake: give up waiting for the answer at this instant.
     let mut close_deadline: Option<Instant> = None;
     loop {
