@@ -34,6 +34,7 @@ mod message;
 mod runtime;
 mod secret;
 mod settings;
+mod strategy;
 mod types;
 
 pub use backoff::{Backoff, ReconnectStrategy};
@@ -49,6 +50,7 @@ pub use message::{CloseFrame, Frame, Message, Text};
 pub use runtime::{Client, Lagged, LifecycleEvent, Messages};
 pub use secret::Secret;
 pub use settings::{PlatformSettings, Settings};
+pub use strategy::{AlwaysReconnect, Echo, FailFast, LogAndContinue};
 pub use types::{
     ConnectInfo, ConnectionState, ConnectionStatus, DisconnectReason, StopReason, Subscription,
     SubscriptionStatus,
