@@ -2,6 +2,7 @@
 
 mod proxy;
 pub mod server;
+mod sim;
 mod tls;
 
 pub use server::{
@@ -9,4 +10,5 @@ pub use server::{
 };
 
 pub use proxy::{ConnectProxy, Socks5Proxy};
+pub use sim::{JsonRpcServer, OpServer, SimOptions};
 pub use tls::{IssuedCert, TestCa};
