@@ -1,5 +1,6 @@
 //! Local servers for testing nova clients.
 
+mod anvil;
 mod proxy;
 pub mod server;
 mod sim;
@@ -9,6 +10,9 @@ pub use server::{
     Frame, Received, Responder, ServerConnection, ServerOptions, TestServer, wait_until,
 };
 
+pub use anvil::{
+    ANVIL_ENV, Anvil, AnvilBuilder, AnvilError, TICK_EMITTER_INIT_CODE, TICK_TOPIC, Ticker,
+};
 pub use proxy::{ConnectProxy, Socks5Proxy};
 pub use sim::{JsonRpcServer, OpServer, SimOptions};
 pub use tls::{IssuedCert, TestCa};
