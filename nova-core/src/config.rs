@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::backoff::{Backoff, ReconnectStrategy};
 use crate::error::ConfigError;
+use crate::rate_limit::RateLimit;
 use crate::settings::Settings;
 use crate::transport::{ProxyConfig, TlsConfig, TransportConfig};
 
@@ -58,6 +59,8 @@ pub struct ClientConfig {
     pub(crate) overflow: OverflowPolicy,
     pub(crate) close_timeout: Duration,
     pub(crate) request_timeout: Duration,
+    pub(crate) auth_check_interval: Duration,
+    pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) transport: TransportConfig,
 }
 
@@ -138,6 +141,12 @@ impl ClientConfig {
         self.request_timeout
     }
 
+    /// The rate limit, if any.
+    #[must_use]
+    pub fn rate_limit(&self) -> Option<&RateLimit> {
+        self.rate_limit.as_ref()
+    }
+
     /// The transport configuration (TLS, proxy, handshake, limits).
     #[must_use]
     pub fn transport(&self) -> &TransportConfig {
@@ -172,6 +181,8 @@ impl ClientConfigBuilder {
                 overflow: OverflowPolicy::Wait,
                 close_timeout: Duration::from_secs(5),
                 request_timeout: Duration::from_secs(10),
+                auth_check_interval: Duration::from_millis(500),
+                rate_limit: None,
                 transport: TransportConfig::default(),
             },
         }
@@ -298,6 +309,18 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// How often `needs_reauthentication` is asked while authenticated (default 500 ms).
+    pub fn auth_check_interval(mut self, every: Duration) -> Self {
+        self.config.auth_check_interval = every;
+        self
+    }
+
+    /// Paces what the application sends with a cost-weighted token bucket (default: no limit).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.config.rate_limit = Some(limit);
+        self
+    }
+
     /// Largest accepted frame and message, in bytes (defaults 16 MiB and 64 MiB).
     pub fn max_sizes(mut self, frame: usize, message: usize) -> Self {
         self.config.transport.max_frame_size = Some(frame);
@@ -367,6 +390,12 @@ impl ClientConfigBuilder {
         }
         if c.inbound_buffer == 0 {
             return Err(invalid("inbound_buffer", "must hold at least one message"));
+        }
+        if c.auth_check_interval.is_zero() {
+            return Err(invalid("auth_check_interval", "must be greater than zero"));
+        }
+        if c.request_timeout.is_zero() {
+            return Err(invalid("request_timeout", "must be greater than zero"));
         }
         if c.transport.connect_timeout.is_zero() {
             return Err(invalid("connection_timeout", "must be greater than zero"));

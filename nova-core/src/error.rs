@@ -49,6 +49,23 @@ pub enum Error {
     /// A handler callback reported an error.
     #[error(transparent)]
     Handler(#[from] HandlerError),
+    /// The platform refused the credentials.
+    #[error("authentication rejected: {0}")]
+    AuthRejected(String),
+    /// The platform refused a subscription.
+    #[error("subscription to {channel} refused: {reason}")]
+    SubscriptionRefused {
+        /// The channel.
+        channel: String,
+        /// The platform's reason.
+        reason: String,
+    },
+    /// Over the rate limit with a full queue; try again after `retry_after`.
+    #[error("rate limited: queue full, retry after {retry_after:?}")]
+    RateLimited {
+        /// When a slot is expected to free up.
+        retry_after: Duration,
+    },
 }
 
 impl Error {
@@ -77,6 +94,9 @@ impl Error {
             Self::Disconnected => "disconnected",
             Self::Timeout(_) => "timeout",
             Self::Handler(_) => "handler",
+            Self::AuthRejected(_) => "auth_rejected",
+            Self::SubscriptionRefused { .. } => "subscription_refused",
+            Self::RateLimited { .. } => "rate_limited",
         }
     }
 

@@ -31,6 +31,8 @@ mod config;
 mod error;
 mod handler;
 mod message;
+mod rate_limit;
+mod request;
 mod runtime;
 mod secret;
 mod settings;
@@ -42,12 +44,18 @@ pub use config::{ClientConfig, ClientConfigBuilder, OverflowPolicy};
 pub use error::{ConfigError, Error, HandlerError};
 pub use handler::{
     AuthHandler, AuthOutcome, ConnectionHandler, Context, DefaultHandler, DisconnectAction,
-    ErrorAction, ErrorContext, ErrorHandler, ErrorSource, FrameAction, Handler, HeartbeatHandler,
+    ErrorAction, ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap, GapAction, Handler,
+    HeartbeatHandler, Sequence, SequenceCheck,
     MessageHandler, MessageType, Operation, RateLimitAction, RateLimitDecision, RateLimitHandler,
     ReconnectDecision, RequestId, SubscriptionHandler,
 };
 pub use message::{CloseFrame, Frame, Message, Text};
-pub use runtime::{Client, Lagged, LifecycleEvent, Messages};
+pub use rate_limit::{RateLimit, RateLimiter, TokenBucket};
+pub use request::Request;
+pub use runtime::{
+    Client, InMemoryRegistry, Lagged, LifecycleEvent, Messages, SubscriptionEvent, SubscriptionRegistry,
+    SubscriptionStream,
+};
 pub use secret::Secret;
 pub use settings::{PlatformSettings, Settings};
 pub use strategy::{AlwaysReconnect, Echo, FailFast, LogAndContinue};

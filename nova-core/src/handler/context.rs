@@ -3,25 +3,24 @@
 use std::time::Duration;
 
 use crate::config::ClientConfig;
+use crate::handler::{Operation, RequestId};
 use crate::message::{Frame, Message};
 use crate::types::ConnectionState;
 
 /// Output queued by callbacks; the runtime performs it after the callback returns.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    /// Frames to write now, before any message the application queued.
-    pub(crate) frames: Vec<Frame>,
+    /// Frames to write now, before any message the application queued, with the kind of
+    /// operation each is for the rate limiter.
+    pub(crate) frames: Vec<(Frame, Operation)>,
     /// Messages for the application's inbound queue.
     pub(crate) deliveries: Vec<Message>,
     /// A handler asked to drop the connection and reconnect.
     pub(crate) reconnect: Option<String>,
+    /// The last request id handed out (ids are unique per client, across connections).
+    pub(crate) last_request_id: u64,
 }
 
-impl Outbox {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.frames.is_empty() && self.deliveries.is_empty() && self.reconnect.is_none()
-    }
-}
 
 /// What a callback can see of the connection, and where it queues what should happen.
 ///
@@ -70,17 +69,23 @@ impl<'a> Context<'a> {
 
     /// Queues a message to send.
     pub fn send(&mut self, message: impl Into<Message>) {
-        self.out.frames.push(Frame::from_message(message.into()));
+        self.out.frames.push((Frame::from_message(message.into()), Operation::Other));
     }
 
     /// Queues a frame to send (a reply of the same kind, a ping).
     pub fn send_frame(&mut self, frame: Frame) {
-        self.out.frames.push(frame);
+        self.out.frames.push((frame, Operation::Other));
     }
 
     /// Hands a message to the application's inbound queue.
     pub fn deliver(&mut self, message: Message) {
         self.out.deliveries.push(message);
+    }
+
+    /// A fresh request id, unique for this client (never reused, across reconnects too).
+    pub fn next_request_id(&mut self) -> RequestId {
+        self.out.last_request_id += 1;
+        RequestId::Num(self.out.last_request_id)
     }
 
     /// Asks the runtime to drop this connection and reconnect (through `handle_disconnect`).

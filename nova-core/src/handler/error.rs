@@ -92,8 +92,10 @@ pub enum ReconnectDecision {
 /// Error policy (the seed's `ErrorHandler`).
 ///
 /// Defaults: message-level errors (validation, handler) are logged and skipped; a connection that
-/// cannot be used any more (a protocol violation, a failed write) is reconnected; failed connects
-/// are retried with backoff. Errors no retry can fix (an invalid URL) stop the client whatever
+/// cannot be used any more (a protocol violation, a failed write) is reconnected; a rejected
+/// credential stops the client with the platform's reason (retrying cannot fix it), other
+/// authentication failures (no answer) reconnect with backoff; failed connects are retried with
+/// backoff. Errors no retry can fix (an invalid URL) stop the client whatever
 /// this handler says.
 pub trait ErrorHandler {
     /// Decides what follows an error.
@@ -104,8 +106,12 @@ pub trait ErrorHandler {
         ctx: &Context<'_>,
     ) -> ErrorAction {
         let _ = (error, ctx);
-        match context.source {
-            super::ErrorSource::Read | super::ErrorSource::Write => ErrorAction::Reconnect,
+        match (context.source, error) {
+            (ErrorSource::Read | ErrorSource::Write, _) => ErrorAction::Reconnect,
+            (ErrorSource::Auth, Error::AuthRejected(reason)) => {
+                ErrorAction::Stop { reason: format!("authentication rejected: {reason}") }
+            }
+            (ErrorSource::Auth, _) => ErrorAction::Reconnect,
             _ => ErrorAction::Continue,
         }
     }

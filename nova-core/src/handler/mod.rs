@@ -40,7 +40,7 @@ pub use error::{ErrorAction, ErrorContext, ErrorHandler, ErrorSource, ReconnectD
 pub use heartbeat::HeartbeatHandler;
 pub use message::{MessageHandler, MessageType, RequestId};
 pub use rate_limit::{Operation, RateLimitAction, RateLimitDecision, RateLimitHandler};
-pub use subscription::SubscriptionHandler;
+pub use subscription::{Gap, GapAction, Sequence, SequenceCheck, SubscriptionHandler};
 
 /// A type the runtime can drive: all seven behaviours, `Send` and `'static`.
 ///

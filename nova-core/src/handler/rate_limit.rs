@@ -22,6 +22,44 @@ pub enum Operation {
     Other,
 }
 
+impl Operation {
+    /// Every kind, in the order of [`index`](Self::index).
+    pub const ALL: [Operation; 6] = [
+        Operation::Auth,
+        Operation::Subscribe,
+        Operation::Query,
+        Operation::Order,
+        Operation::Heartbeat,
+        Operation::Other,
+    ];
+
+    /// A dense index (0..6), for cost tables.
+    #[must_use]
+    pub fn index(self) -> usize {
+        match self {
+            Operation::Auth => 0,
+            Operation::Subscribe => 1,
+            Operation::Query => 2,
+            Operation::Order => 3,
+            Operation::Heartbeat => 4,
+            Operation::Other => 5,
+        }
+    }
+
+    /// A short label for logs and metrics.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Auth => "auth",
+            Operation::Subscribe => "subscribe",
+            Operation::Query => "query",
+            Operation::Order => "order",
+            Operation::Heartbeat => "heartbeat",
+            Operation::Other => "other",
+        }
+    }
+}
+
 /// Whether an operation may go now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateLimitDecision {
@@ -43,7 +81,11 @@ pub enum RateLimitAction {
     Fail(String),
 }
 
-/// Client-side rate limiting (the seed's `RateLimitHandler`). The defaults allow everything.
+/// Client-side rate limiting (the seed's `RateLimitHandler`).
+///
+/// The runtime's own cost-weighted limiter ([`RateLimit`](crate::RateLimit) in the client
+/// configuration) paces everything the application sends; these hooks add a platform's own
+/// rules on top. The defaults allow everything.
 pub trait RateLimitHandler {
     /// Whether `operation` may be sent now.
     fn check_rate_limit(&mut self, operation: Operation) -> RateLimitDecision {
@@ -54,6 +96,14 @@ pub trait RateLimitHandler {
     /// Records that `operation` was sent.
     fn update_rate_limit(&mut self, operation: Operation) {
         let _ = operation;
+    }
+
+    /// Whether a response is the platform's "too many requests" answer (Deribit's 10028,
+    /// Bybit's 10006). The runtime then asks `handle_rate_limited` and resends the request after
+    /// the delay it gives.
+    fn is_rate_limit_response(&self, response: &Message) -> bool {
+        let _ = response;
+        false
     }
 
     /// Handles the platform's own "too many requests" answer.

@@ -5,13 +5,18 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::driver::{Control, Driver};
+use tokio::time::Instant;
+
+use super::driver::{Control, Driver, Outgoing, Services};
 use super::events::LifecycleEvent;
 use super::inbound::{self, Messages};
-use crate::config::ClientConfig;
+use super::subscriptions::{InMemoryRegistry, SubscriptionRegistry, SubscriptionStream};
+use crate::config::{ClientConfig, OverflowPolicy};
 use crate::error::Error;
-use crate::handler::Handler;
+use crate::handler::{Handler, Operation};
 use crate::message::Message;
+use crate::rate_limit::{RateLimiter, TokenBucket};
+use crate::request::Request;
 use crate::types::{ConnectionState, StopReason};
 
 /// Capacity of the lifecycle event ring; slower event readers see `Lagged` and skip ahead.
@@ -41,7 +46,12 @@ pub struct Client {
 struct Shared {
     name: String,
     send_buffer: usize,
-    data: mpsc::Sender<Message>,
+    request_timeout: Duration,
+    overflow: OverflowPolicy,
+    inbound_buffer: usize,
+    next_subscription: std::sync::atomic::AtomicU64,
+    rate_limited_until: Arc<Mutex<Option<Instant>>>,
+    data: mpsc::Sender<Outgoing>,
     control: mpsc::Sender<Control>,
     state: watch::Receiver<ConnectionState>,
     events: broadcast::Sender<LifecycleEvent>,
@@ -66,15 +76,39 @@ impl Client {
     /// # Panics
     /// When called outside a tokio runtime (like `tokio::spawn`).
     pub fn connect<H: Handler>(config: ClientConfig, handler: H) -> (Client, Messages) {
+        Self::connect_with(config, handler, Box::new(InMemoryRegistry::default()), None)
+    }
+
+    /// Like [`connect`](Self::connect), with the subscription registry and the rate limiter
+    /// supplied (a cluster backend shares them between processes). `limiter: None` uses a
+    /// token bucket built from the configuration's [`RateLimit`](crate::RateLimit), if any.
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime.
+    pub fn connect_with<H: Handler>(
+        config: ClientConfig,
+        handler: H,
+        registry: Box<dyn SubscriptionRegistry>,
+        limiter: Option<Box<dyn RateLimiter>>,
+    ) -> (Client, Messages) {
         let (data_tx, data_rx) = mpsc::channel(config.send_buffer());
-        let (control_tx, control_rx) = mpsc::channel(8);
+        let (control_tx, control_rx) = mpsc::channel(64);
         let (state_tx, state_rx) = watch::channel(ConnectionState::default());
         let (events_tx, first_events) = broadcast::channel(EVENT_CAPACITY);
         let (inbound_tx, messages) = inbound::channel(config.overflow(), config.inbound_buffer());
+        let limiter = limiter.or_else(|| {
+            config.rate_limit().map(|limit| Box::new(TokenBucket::new(limit.clone(), Instant::now())) as Box<dyn RateLimiter>)
+        });
+        let rate_limited_until = Arc::new(Mutex::new(None));
         let client = Client {
             inner: Arc::new(Shared {
                 name: config.name().to_owned(),
                 send_buffer: config.send_buffer(),
+                request_timeout: config.request_timeout(),
+                overflow: config.overflow(),
+                inbound_buffer: config.inbound_buffer(),
+                next_subscription: std::sync::atomic::AtomicU64::new(1),
+                rate_limited_until: rate_limited_until.clone(),
                 data: data_tx,
                 control: control_tx,
                 state: state_rx,
@@ -82,9 +116,9 @@ impl Client {
                 first_events: Mutex::new(Some(first_events)),
             }),
         };
-        let driver = Driver::new(
-            config, handler, data_rx, control_rx, state_tx, events_tx, inbound_tx,
-        );
+        let services = Services { registry, limiter, rate_limited_until };
+        let driver =
+            Driver::new(config, handler, data_rx, control_rx, state_tx, events_tx, inbound_tx, services);
         tokio::spawn(driver.run());
         (client, messages)
     }
@@ -103,23 +137,15 @@ impl Client {
     /// [`Error::SendBufferFull`] when disconnected with a full buffer; [`Error::Stopped`] once the
     /// client has stopped.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
-        match self.inner.data.try_send(message.into()) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(message)) => {
-                if self.inner.state.borrow().status.is_open() {
-                    self.inner
-                        .data
-                        .send(message)
-                        .await
-                        .map_err(|_| self.stopped_error())
-                } else {
-                    Err(Error::SendBufferFull {
-                        capacity: self.inner.send_buffer,
-                    })
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.stopped_error()),
-        }
+        self.enqueue(Outgoing::Message(message.into(), Operation::Other)).await
+    }
+
+    /// Sends a message counted as `operation` by the rate limiter (an order, a query, ...).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_as(&self, message: impl Into<Message>, operation: Operation) -> Result<(), Error> {
+        self.enqueue(Outgoing::Message(message.into(), operation)).await
     }
 
     /// Sends a message without waiting.
@@ -127,15 +153,88 @@ impl Client {
     /// # Errors
     /// [`Error::SendBufferFull`] whenever the buffer is full; [`Error::Stopped`] once stopped.
     pub fn try_send(&self, message: impl Into<Message>) -> Result<(), Error> {
-        self.inner
-            .data
-            .try_send(message.into())
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => Error::SendBufferFull {
-                    capacity: self.inner.send_buffer,
-                },
-                mpsc::error::TrySendError::Closed(_) => self.stopped_error(),
-            })
+        let outgoing = Outgoing::Message(message.into(), Operation::Other);
+        self.inner.data.try_send(outgoing).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => self.full_error(),
+            mpsc::error::TrySendError::Closed(_) => self.stopped_error(),
+        })
+    }
+
+    /// Sends a request and waits for its response (see [`Request`] for the delivery contract).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] without an answer in time; [`Error::Disconnected`] when the connection
+    /// broke after the request was written (unless it is idempotent); otherwise as
+    /// [`send`](Self::send).
+    pub async fn request(&self, request: Request) -> Result<Message, Error> {
+        let timeout = request.timeout.unwrap_or(self.inner.request_timeout);
+        let deadline = Instant::now() + timeout;
+        let (reply, response) = oneshot::channel();
+        self.enqueue(Outgoing::Request { request, reply, deadline }).await?;
+        match tokio::time::timeout_at(deadline, response).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.stopped_error()),
+            Err(_) => Err(Error::Timeout(timeout)),
+        }
+    }
+
+    /// Subscribes to `channel` with adapter-specific `options`, and returns once the server's
+    /// acknowledgement is verified. The stream survives reconnects (the subscription is restored
+    /// after each); dropping it unsubscribes. While disconnected, this waits for the connection.
+    ///
+    /// # Errors
+    /// [`Error::SubscriptionRefused`] when the server refuses or does not acknowledge in time;
+    /// [`Error::Stopped`] once stopped.
+    pub async fn subscribe(
+        &self,
+        channel: impl Into<String>,
+        options: serde_json::Value,
+    ) -> Result<SubscriptionStream, Error> {
+        let channel = channel.into();
+        let id = self.inner.next_subscription.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (events, rx) = inbound::queue(self.inner.overflow, self.inner.inbound_buffer);
+        let (reply, ack) = oneshot::channel();
+        let command = Control::Subscribe { id, channel: channel.clone(), options, events, reply };
+        self.inner.control.send(command).await.map_err(|_| self.stopped_error())?;
+        match ack.await {
+            Ok(Ok(())) => Ok(SubscriptionStream {
+                id,
+                channel,
+                rx,
+                control: self.inner.control.clone(),
+                unsubscribed: false,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(self.stopped_error()),
+        }
+    }
+
+    async fn enqueue(&self, outgoing: Outgoing) -> Result<(), Error> {
+        match self.inner.data.try_send(outgoing) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(outgoing)) => {
+                let open = self.inner.state.borrow().status.is_open();
+                if open && self.rate_limited_for().is_none() {
+                    self.inner.data.send(outgoing).await.map_err(|_| self.stopped_error())
+                } else {
+                    Err(self.full_error())
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.stopped_error()),
+        }
+    }
+
+    /// How long the rate limiter holds sends back, if it does.
+    fn rate_limited_for(&self) -> Option<Duration> {
+        let until = (*self.inner.rate_limited_until.lock().ok()?)?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    fn full_error(&self) -> Error {
+        match self.rate_limited_for() {
+            Some(retry_after) => Error::RateLimited { retry_after },
+            None => Error::SendBufferFull { capacity: self.inner.send_buffer },
+        }
     }
 
     /// Sends a text message.

@@ -52,6 +52,18 @@ pub enum LifecycleEvent {
         /// The error, displayed.
         message: String,
     },
+    /// A gap was found in a subscription's sequence; `action` is the recovery started.
+    Gap {
+        /// The subscription's channel.
+        channel: String,
+        /// `"resubscribe"`, `"backfill"` or `"report"`.
+        action: &'static str,
+    },
+    /// A backfill closed a gap.
+    GapClosed {
+        /// The subscription's channel.
+        channel: String,
+    },
     /// The client stopped for good.
     Stopped {
         /// Why.

@@ -26,25 +26,89 @@ use crate::message::Message;
 #[error("{0} inbound messages dropped: the consumer is too slow (overflow policy drop_oldest)")]
 pub struct Lagged(pub u64);
 
-pub(crate) enum InboundSender {
-    Wait(mpsc::Sender<Message>),
-    DropOldest(broadcast::Sender<Message>),
+/// The connection task's end of a bounded queue to the application.
+pub(crate) enum QueueSender<T> {
+    Wait(mpsc::Sender<T>),
+    DropOldest(broadcast::Sender<T>),
 }
 
-impl InboundSender {
-    /// Hands a message to the application. Waits for room under `Wait`. Returns `false` once the
+impl<T: Clone + Send + 'static> QueueSender<T> {
+    /// Hands an item to the application. Waits for room under `Wait`. Returns `false` once the
     /// application has dropped its receiver.
-    pub(crate) async fn deliver(&self, message: Message) -> bool {
+    pub(crate) async fn deliver(&self, item: T) -> bool {
         match self {
-            Self::Wait(tx) => tx.send(message).await.is_ok(),
-            Self::DropOldest(tx) => tx.send(message).is_ok(),
+            Self::Wait(tx) => tx.send(item).await.is_ok(),
+            Self::DropOldest(tx) => tx.send(item).is_ok(),
+        }
+    }
+
+    /// Whether the application dropped its receiver.
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            Self::Wait(tx) => tx.is_closed(),
+            Self::DropOldest(tx) => tx.receiver_count() == 0,
         }
     }
 }
 
-enum Inner {
-    Wait(ReceiverStream<Message>),
-    DropOldest(BroadcastStream<Message>),
+/// The inbound queue of data messages.
+pub(crate) type InboundSender = QueueSender<Message>;
+
+/// The application's end of a bounded queue, whatever its policy.
+pub(crate) struct QueueReceiver<T> {
+    inner: Inner<T>,
+    dropped: Arc<AtomicU64>,
+}
+
+enum Inner<T> {
+    Wait(ReceiverStream<T>),
+    DropOldest(BroadcastStream<T>),
+}
+
+pub(crate) fn queue<T: Clone + Send + 'static>(
+    policy: OverflowPolicy,
+    capacity: usize,
+) -> (QueueSender<T>, QueueReceiver<T>) {
+    let dropped = Arc::new(AtomicU64::new(0));
+    match policy {
+        OverflowPolicy::Wait => {
+            let (tx, rx) = mpsc::channel(capacity);
+            let inner = Inner::Wait(ReceiverStream::new(rx));
+            (QueueSender::Wait(tx), QueueReceiver { inner, dropped })
+        }
+        OverflowPolicy::DropOldest => {
+            let (tx, rx) = broadcast::channel(capacity);
+            let inner = Inner::DropOldest(BroadcastStream::new(rx));
+            (QueueSender::DropOldest(tx), QueueReceiver { inner, dropped })
+        }
+    }
+}
+
+impl<T> QueueReceiver<T> {
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl<T: Clone + Send + 'static> Stream for QueueReceiver<T> {
+    type Item = Result<T, Lagged>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match &mut this.inner {
+            Inner::Wait(rx) => Pin::new(rx).poll_next(cx).map(|m| m.map(Ok)),
+            Inner::DropOldest(rx) => match Pin::new(rx).poll_next(cx) {
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
+                    this.dropped.fetch_add(n, Ordering::Relaxed);
+                    tracing::warn!(dropped = n, "queue overflow: oldest items dropped");
+                    Poll::Ready(Some(Err(Lagged(n))))
+                }
+                Poll::Ready(Some(Ok(m))) => Poll::Ready(Some(Ok(m))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
 }
 
 /// The application's end of the inbound queue: every message the handler delivers, in order.
@@ -53,37 +117,18 @@ enum Inner {
 /// `DropOldest` policy, right before the first message after a loss. The stream ends when the
 /// client has stopped and every queued message has been read.
 pub struct Messages {
-    inner: Inner,
-    dropped: Arc<AtomicU64>,
+    inner: QueueReceiver<Message>,
 }
 
 impl std::fmt::Debug for Messages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Messages")
-            .field("dropped", &self.dropped())
-            .finish_non_exhaustive()
+        f.debug_struct("Messages").field("dropped", &self.dropped()).finish_non_exhaustive()
     }
 }
 
 pub(crate) fn channel(policy: OverflowPolicy, capacity: usize) -> (InboundSender, Messages) {
-    let dropped = Arc::new(AtomicU64::new(0));
-    match policy {
-        OverflowPolicy::Wait => {
-            let (tx, rx) = mpsc::channel(capacity);
-            (
-                InboundSender::Wait(tx),
-                Messages {
-                    inner: Inner::Wait(ReceiverStream::new(rx)),
-                    dropped,
-                },
-            )
-        }
-        OverflowPolicy::DropOldest => {
-            let (tx, rx) = broadcast::channel(capacity);
-            let inner = Inner::DropOldest(BroadcastStream::new(rx));
-            (InboundSender::DropOldest(tx), Messages { inner, dropped })
-        }
-    }
+    let (tx, rx) = queue(policy, capacity);
+    (tx, Messages { inner: rx })
 }
 
 impl Messages {
@@ -96,7 +141,7 @@ impl Messages {
     /// Total messages dropped by the overflow policy so far (as seen by this receiver).
     #[must_use]
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.inner.dropped()
     }
 }
 
@@ -104,22 +149,6 @@ impl Stream for Messages {
     type Item = Result<Message, Lagged>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        match &mut this.inner {
-            Inner::Wait(rx) => Pin::new(rx).poll_next(cx).map(|m| m.map(Ok)),
-            Inner::DropOldest(rx) => match Pin::new(rx).poll_next(cx) {
-                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
-                    this.dropped.fetch_add(n, Ordering::Relaxed);
-                    tracing::warn!(
-                        dropped = n,
-                        "inbound queue overflow: oldest messages dropped"
-                    );
-                    Poll::Ready(Some(Err(Lagged(n))))
-                }
-                Poll::Ready(Some(Ok(m))) => Poll::Ready(Some(Ok(m))),
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            },
-        }
+        Pin::new(&mut self.inner).poll_next(cx)
     }
 }

@@ -4,7 +4,9 @@ mod client;
 mod driver;
 mod events;
 mod inbound;
+mod subscriptions;
 
 pub use client::Client;
 pub use events::LifecycleEvent;
 pub use inbound::{Lagged, Messages};
+pub use subscriptions::{InMemoryRegistry, SubscriptionEvent, SubscriptionRegistry, SubscriptionStream};

@@ -1,0 +1,180 @@
+//! Subscriptions as the application sees them — a stream per subscription — and the registry
+//! of active subscriptions, behind a trait so a cluster backend can share it between processes.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::Stream;
+use tokio::sync::{mpsc, oneshot};
+
+use super::driver::Control;
+use super::inbound::QueueReceiver;
+use crate::error::Error;
+use crate::handler::Gap;
+use crate::message::Message;
+use crate::types::{Subscription, SubscriptionStatus};
+
+/// What a subscription stream yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubscriptionEvent {
+    /// A message of the channel.
+    Message(Message),
+    /// This many messages were dropped by the `DropOldest` overflow policy.
+    Lagged(u64),
+    /// The subscription was restored (and its ack verified) after a reconnect.
+    Restored,
+    /// Restoring after a reconnect failed; it is retried after `retry_in`.
+    RestoreFailed {
+        /// What went wrong.
+        error: String,
+        /// When the next attempt happens.
+        retry_in: Duration,
+    },
+    /// A gap in the channel's sequence was detected; `action` says how it is being closed
+    /// (`"resubscribe"`, `"backfill"`, `"report"`).
+    Gap {
+        /// The gap.
+        gap: Gap,
+        /// The recovery under way.
+        action: &'static str,
+    },
+    /// The gap was closed: delivery is continuous again from `value`.
+    GapClosed {
+        /// The sequence value delivery resumed at.
+        value: u64,
+    },
+    /// The gap could not be closed: data between `last` and the next message is missing.
+    GapNotClosed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A subscription's messages, as a [`Stream`] of [`SubscriptionEvent`]s.
+///
+/// The stream stays the same across reconnects: the runtime restores the subscription and keeps
+/// feeding it. Dropping the stream unsubscribes; so does [`unsubscribe`](Self::unsubscribe),
+/// which also waits until it is done. The stream ends when the client stops.
+pub struct SubscriptionStream {
+    pub(crate) id: u64,
+    pub(crate) channel: String,
+    pub(crate) rx: QueueReceiver<SubscriptionEvent>,
+    pub(crate) control: mpsc::Sender<Control>,
+    pub(crate) unsubscribed: bool,
+}
+
+impl std::fmt::Debug for SubscriptionStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionStream").field("id", &self.id).field("channel", &self.channel).finish_non_exhaustive()
+    }
+}
+
+impl SubscriptionStream {
+    /// nova's id of this subscription (stable across reconnects).
+    #[must_use]
+    pub fn id(&self) -> String {
+        format!("sub-{}", self.id)
+    }
+
+    /// The channel.
+    #[must_use]
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The next event, or `None` once the client has stopped.
+    pub async fn recv(&mut self) -> Option<SubscriptionEvent> {
+        futures_util::StreamExt::next(self).await
+    }
+
+    /// The next data message, skipping the other events; `None` once the client has stopped.
+    pub async fn next_message(&mut self) -> Option<Message> {
+        loop {
+            if let SubscriptionEvent::Message(m) = self.recv().await? {
+                return Some(m);
+            }
+        }
+    }
+
+    /// Ends the subscription (sending the platform's unsubscribe) and waits until it is done.
+    ///
+    /// # Errors
+    /// [`Error::Stopped`] when the client has stopped (the subscription is gone anyway).
+    pub async fn unsubscribe(mut self) -> Result<(), Error> {
+        self.unsubscribed = true;
+        let (done, wait) = oneshot::channel();
+        let command = Control::Unsubscribe { id: self.id, done: Some(done) };
+        if self.control.send(command).await.is_err() {
+            return Err(Error::Disconnected);
+        }
+        wait.await.map_err(|_| Error::Disconnected)
+    }
+}
+
+impl Stream for SubscriptionStream {
+    type Item = SubscriptionEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.rx).poll_next(cx).map(|item| {
+            item.map(|r| match r {
+                Ok(event) => event,
+                Err(lagged) => SubscriptionEvent::Lagged(lagged.0),
+            })
+        })
+    }
+}
+
+impl Drop for SubscriptionStream {
+    fn drop(&mut self) {
+        if !self.unsubscribed {
+            // Best effort; when the control queue is full the runtime notices the closed stream
+            // at its next message and unsubscribes then.
+            let _ = self.control.try_send(Control::Unsubscribe { id: self.id, done: None });
+        }
+    }
+}
+
+/// The registry of a client's subscriptions: what must be restored after a reconnect.
+///
+/// The runtime updates it on every change; [`InMemoryRegistry`] is the default. A cluster
+/// backend implements it to share subscriptions between processes.
+pub trait SubscriptionRegistry: Send + 'static {
+    /// Records a new subscription with the options it was made with.
+    fn insert(&mut self, subscription: Subscription, options: serde_json::Value);
+    /// Updates a subscription's status.
+    fn set_status(&mut self, id: &str, status: SubscriptionStatus, error: Option<String>);
+    /// Forgets a subscription.
+    fn remove(&mut self, id: &str);
+    /// Every subscription, with its options.
+    fn list(&self) -> Vec<(Subscription, serde_json::Value)>;
+}
+
+/// The in-process registry.
+#[derive(Debug, Default)]
+pub struct InMemoryRegistry {
+    entries: BTreeMap<String, (Subscription, serde_json::Value)>,
+}
+
+impl SubscriptionRegistry for InMemoryRegistry {
+    fn insert(&mut self, subscription: Subscription, options: serde_json::Value) {
+        self.entries.insert(subscription.id.clone(), (subscription, options));
+    }
+
+    fn set_status(&mut self, id: &str, status: SubscriptionStatus, error: Option<String>) {
+        if let Some((s, _)) = self.entries.get_mut(id) {
+            s.status = status;
+            s.error = error;
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.entries.remove(id);
+    }
+
+    fn list(&self) -> Vec<(Subscription, serde_json::Value)> {
+        self.entries.values().cloned().collect()
+    }
+}
