@@ -1,0 +1,53 @@
+//! Ethereum JSON-RPC over WebSocket for nova: typed requests and results, and `eth_subscribe`
+//! subscriptions (`newHeads`, `logs`, `newPendingTransactions`, `syncing`) that survive
+//! reconnects and node restarts.
+//!
+//! # What is here
+//!
+//! - [`JsonRpcRequest`], [`JsonRpcResponse`], [`RpcError`] with typed [`ErrorCode`]s, and
+//!   [`Incoming`], which classifies anything a node sends (response, notification, batch).
+//! - Typed results: [`Header`], [`Block`], [`Transaction`], [`Log`], [`SyncStatus`]; hex
+//!   quantities parsed without panicking ([`parse_quantity`], [`Quantity`]), unknown members
+//!   kept in each type's `other` map.
+//! - [`methods`]: `eth_blockNumber`, `eth_chainId`, `eth_getBlockByNumber`, `eth_getLogs`,
+//!   `eth_call`, `eth_syncing`, `eth_gasPrice`, `eth_subscribe`, `eth_unsubscribe`, each with
+//!   its parameters and result type.
+//! - [`SubscriptionKind`] and [`EthEvent`]: the subscription kinds and their payloads.
+//!
+//! # Wire protocol
+//!
+//! ```text
+//! → {"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}
+//! ← {"jsonrpc":"2.0","id":1,"result":"0xcd0c3e8af590364c09d0fa6a1210faf5"}
+//! ← {"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"0xcd0c…","result":{…header…}}}
+//! → {"jsonrpc":"2.0","id":2,"method":"eth_unsubscribe","params":["0xcd0c3e8af590364c09d0fa6a1210faf5"]}
+//! ← {"jsonrpc":"2.0","id":2,"result":true}
+//! ```
+//!
+//! Subscriptions are tied to a connection: when it closes, the node forgets them, and the ones
+//! made on the next connection get new ids. Notifications are only for new events, never for
+//! past ones — what was missed while disconnected has to be fetched (`eth_getBlockByNumber`,
+//! `eth_getLogs`).
+
+mod error;
+mod jsonrpc;
+pub mod methods;
+mod quantity;
+mod subscription;
+mod types;
+
+pub use error::EthError;
+pub use jsonrpc::{
+    ErrorCode, Id, Incoming, JsonRpcRequest, JsonRpcResponse, Notification, Peek, RpcError,
+    SUBSCRIPTION_METHOD,
+};
+pub use quantity::{
+    BlockId, Quantity, QuantityError, parse_quantity, parse_quantity_u128, to_quantity,
+};
+pub use subscription::{
+    EthEvent, EventDecodeError, SubscriptionKind, SubscriptionKindError, channel,
+};
+pub use types::{
+    AddressFilter, Block, BlockTransactions, CallRequest, Header, Log, LogFilter, SyncStatus,
+    TopicFilter, Transaction,
+};
