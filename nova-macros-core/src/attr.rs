@@ -142,11 +142,13 @@ fn value<T>(
         ));
         return Ok(None);
     }
-    let span = tokens.span();
-    match f.parse2(tokens) {
+    match f.parse2(tokens.clone()) {
         Ok(v) => Ok(Some(v)),
         Err(e) => {
-            errors.push(syn::Error::new(span, format!("expected `{usage}`: {e}")));
+            errors.push(syn::Error::new_spanned(
+                tokens,
+                format!("expected `{usage}`: {e}"),
+            ));
             Ok(None)
         }
     }
@@ -208,14 +210,14 @@ fn parse_manual(
             .unwrap_or_default();
         match Behaviour::from_trait_name(&last) {
             Some(b) if args.is_manual(b) => {
-                errors.push(syn::Error::new(
-                    span,
+                errors.push(syn::Error::new_spanned(
+                    &path,
                     format!("`{last}` is listed twice in `manual(...)`"),
                 ));
             }
             Some(b) => args.manual.push((b, span)),
-            None => errors.push(syn::Error::new(
-                span,
+            None => errors.push(syn::Error::new_spanned(
+                &path,
                 format!(
                     "unknown behaviour trait `{last}` in `manual(...)`, expected one of {}",
                     Behaviour::list()

@@ -6,7 +6,7 @@
 //! 1. the user's own method from the `impl` block;
 //! 2. for a protocol behaviour (message, subscription, auth, heartbeat, rate limit) with a
 //!    platform adapter: a forwarder to the adapter's impl, `<Adapter as Trait>::f(&mut self.field, ..)`;
-//! 3. for a behaviour the strategy supplies: a forwarder to the strategy's impl in nova,
+//! 3. for a callback the strategy defines: a forwarder to the strategy's impl in nova,
 //!    `<nova::AlwaysReconnect as Trait>::f(&mut AlwaysReconnect, ..)`;
 //! 4. nothing: the trait's default method.
 //!
@@ -72,8 +72,8 @@ fn method(args: &Args, client: &Client, cb: &Callback) -> Option<TokenStream> {
     let (strategy, _) = args.strategy?;
     let ty = strategy.ty?;
     strategy
-        .behaviours
-        .contains(&cb.behaviour)
+        .callbacks
+        .contains(&cb.name)
         .then(|| forward(args, cb, Target::Strategy(ty)))
 }
 

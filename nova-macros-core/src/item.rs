@@ -154,11 +154,11 @@ fn parse_struct(mut s: ItemStruct, args: &Args, errors: &mut Vec<syn::Error>) ->
                     if marked.is_empty() {
                         marked.push((member.clone(), field.ty.clone(), attr.span()));
                     } else {
-                        errors.push(syn::Error::new(attr.span(), "only one field can hold the platform adapter"));
+                        errors.push(syn::Error::new_spanned(&attr, "only one field can hold the platform adapter"));
                     }
                 }
-                _ => errors.push(syn::Error::new(
-                    attr.span(),
+                _ => errors.push(syn::Error::new_spanned(
+                    &attr,
                     "unknown option in `#[nova(...)]`: the only field option is `#[nova(platform)]`, on the field holding the platform adapter",
                 )),
             }
@@ -189,16 +189,16 @@ fn parse_struct(mut s: ItemStruct, args: &Args, errors: &mut Vec<syn::Error>) ->
             let matching: Vec<_> = fields.iter().filter(|(_, ty)| same_type(ty, pty)).collect();
             match matching.as_slice() {
                 [(m, ty)] => chosen = Some((m.clone(), ty.clone(), pty.span())),
-                [] => errors.push(syn::Error::new(
-                    pty.span(),
+                [] => errors.push(syn::Error::new_spanned(
+                    pty,
                     format!(
                         "no field of `{}` holds the platform adapter `{}`: add one, or mark the field that holds it with `#[nova(platform)]`",
                         s.ident,
                         type_text(pty)
                     ),
                 )),
-                _ => errors.push(syn::Error::new(
-                    pty.span(),
+                _ => errors.push(syn::Error::new_spanned(
+                    pty,
                     format!("several fields of `{}` have type `{}`: mark the adapter with `#[nova(platform)]`", s.ident, type_text(pty)),
                 )),
             }
@@ -291,15 +291,15 @@ fn parse_impl(original: ItemImpl, args: &Args, errors: &mut Vec<syn::Error>) -> 
             ok = false;
         }
         if !matches!(f.vis, syn::Visibility::Inherited) {
-            errors.push(syn::Error::new(
-                f.vis.span(),
+            errors.push(syn::Error::new_spanned(
+                &f.vis,
                 format!("`{}` becomes a method of `{}`, which has the trait's visibility: remove the `pub`", cb.name, cb.behaviour.trait_name()),
             ));
             ok = false;
         }
-        if let Some((span, detail)) = signature_mismatch(&f.sig, &cb.raw_signature()) {
-            errors.push(syn::Error::new(
-                span,
+        if let Some((tokens, detail)) = signature_mismatch(&f.sig, &cb.raw_signature()) {
+            errors.push(syn::Error::new_spanned(
+                tokens,
                 format!(
                     "wrong signature for the callback `{}`: {detail}; expected `{}`",
                     cb.qualified(),

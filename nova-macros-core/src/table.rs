@@ -287,8 +287,9 @@ pub(crate) struct Strategy {
     pub(crate) name: &'static str,
     /// The unit struct in `nova` that implements it; `None` for the trait defaults.
     pub(crate) ty: Option<&'static str>,
-    /// The behaviours whose callbacks it supplies (the seed's `@behaviour` lines).
-    pub(crate) behaviours: &'static [Behaviour],
+    /// The callbacks its impls in `nova-core/src/strategy.rs` define (the seed's
+    /// `defoverridable` lists); the expansion forwards exactly these to it.
+    pub(crate) callbacks: &'static [&'static str],
 }
 
 /// Every strategy. The same table parses the name and lists the valid ones in errors.
@@ -296,27 +297,27 @@ pub(crate) const STRATEGIES: &[Strategy] = &[
     Strategy {
         name: "default",
         ty: None,
-        behaviours: &[],
+        callbacks: &[],
     },
     Strategy {
         name: "always_reconnect",
         ty: Some("AlwaysReconnect"),
-        behaviours: &[Behaviour::Connection, Behaviour::Error],
+        callbacks: &["handle_disconnect", "should_reconnect"],
     },
     Strategy {
         name: "fail_fast",
         ty: Some("FailFast"),
-        behaviours: &[Behaviour::Connection, Behaviour::Error],
+        callbacks: &["handle_disconnect", "should_reconnect"],
     },
     Strategy {
         name: "log_and_continue",
         ty: Some("LogAndContinue"),
-        behaviours: &[Behaviour::Connection, Behaviour::Error],
+        callbacks: &["handle_disconnect", "should_reconnect", "log_error"],
     },
     Strategy {
         name: "echo",
         ty: Some("Echo"),
-        behaviours: &[Behaviour::Connection, Behaviour::Message],
+        callbacks: &["handle_frame", "handle_message"],
     },
 ];
 
@@ -406,6 +407,40 @@ mod tests {
             Some("fail_fast")
         );
         assert!(Strategy::similar("retry").is_none());
+    }
+
+    /// Each strategy's callbacks must be exactly the methods its impls in nova-core define.
+    #[test]
+    fn strategy_callbacks_match_nova_core() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nova-core/src/strategy.rs");
+        let file = syn::parse_file(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut defined: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for item in file.items {
+            let syn::Item::Impl(i) = item else { continue };
+            if i.trait_.is_none() {
+                continue;
+            }
+            let ty = i.self_ty.to_token_stream().to_string();
+            for ii in i.items {
+                if let syn::ImplItem::Fn(f) = ii {
+                    defined
+                        .entry(ty.clone())
+                        .or_default()
+                        .insert(f.sig.ident.to_string());
+                }
+            }
+        }
+        for s in STRATEGIES {
+            let Some(ty) = s.ty else { continue };
+            let want: BTreeSet<String> = s.callbacks.iter().map(|c| (*c).to_owned()).collect();
+            assert_eq!(
+                defined.get(ty).cloned().unwrap_or_default(),
+                want,
+                "callbacks of `{ty}`"
+            );
+            assert!(s.callbacks.iter().all(|c| Callback::find(c).is_some()));
+        }
     }
 
     /// The table must match the traits in nova-core exactly: same callbacks, same signatures.

@@ -6,37 +6,46 @@
 //! compiler checks them). A mismatch is reported on the user's own tokens, with the expected
 //! signature in the message.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
-use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, PathArguments, ReturnType, Signature, Type};
 
-/// What is wrong with `user` compared to `expected`, and where; `None` when it fits.
-pub(crate) fn signature_mismatch(user: &Signature, expected: &Signature) -> Option<(Span, String)> {
+/// What is wrong with `user` compared to `expected`, and the user's tokens to point at (a
+/// range: `syn::Error::new_spanned` marks all of it on stable too); `None` when it fits.
+pub(crate) fn signature_mismatch(
+    user: &Signature,
+    expected: &Signature,
+) -> Option<(TokenStream, String)> {
     if let Some(a) = &user.asyncness {
         if expected.asyncness.is_none() {
-            return Some((a.span(), "callbacks are not `async`: they decide and return at once, and queue output on `ctx`".into()));
+            return Some((a.to_token_stream(), "callbacks are not `async`: they decide and return at once, and queue output on `ctx`".into()));
         }
     } else if expected.asyncness.is_some() {
-        return Some((user.fn_token.span(), "this callback is `async`".into()));
+        return Some((
+            user.fn_token.to_token_stream(),
+            "this callback is `async`".into(),
+        ));
     }
     if let Some(c) = &user.constness {
-        return Some((c.span(), "a callback cannot be `const`".into()));
+        return Some((c.to_token_stream(), "a callback cannot be `const`".into()));
     }
     if let Some(u) = &user.unsafety {
-        return Some((u.span(), "a callback cannot be `unsafe`".into()));
+        return Some((u.to_token_stream(), "a callback cannot be `unsafe`".into()));
     }
     if let Some(abi) = &user.abi {
-        return Some((abi.span(), "a callback cannot have an `extern` ABI".into()));
+        return Some((
+            abi.to_token_stream(),
+            "a callback cannot have an `extern` ABI".into(),
+        ));
     }
     if !user.generics.params.is_empty() || user.generics.where_clause.is_some() {
         return Some((
-            user.generics.span(),
+            user.generics.to_token_stream(),
             "a callback has no generic parameters".into(),
         ));
     }
     if let Some(v) = &user.variadic {
-        return Some((v.span(), "a callback is not variadic".into()));
+        return Some((v.to_token_stream(), "a callback is not variadic".into()));
     }
 
     let mut user_inputs = user.inputs.iter();
@@ -45,32 +54,37 @@ pub(crate) fn signature_mismatch(user: &Signature, expected: &Signature) -> Opti
         (Some(FnArg::Receiver(u)), Some(FnArg::Receiver(e))) => {
             if !same_type(&u.ty, &e.ty) {
                 return Some((
-                    u.span(),
+                    u.to_token_stream(),
                     format!("the receiver must be `{}`", receiver_text(e)),
                 ));
             }
         }
         (Some(FnArg::Typed(u)), Some(FnArg::Receiver(e))) => {
             return Some((
-                u.span(),
+                u.to_token_stream(),
                 format!("the first parameter must be `{}`", receiver_text(e)),
             ));
         }
         (None, Some(FnArg::Receiver(e))) => {
             return Some((
-                user.paren_token.span.join(),
+                at(user.paren_token.span.join()),
                 format!("missing `{}`", receiver_text(e)),
             ));
         }
         // The table's callbacks all take `self`.
-        _ => return Some((user.ident.span(), "unexpected callback shape".into())),
+        _ => {
+            return Some((
+                user.ident.to_token_stream(),
+                "unexpected callback shape".into(),
+            ));
+        }
     }
     let user_rest: Vec<_> = user_inputs.collect();
     let expected_rest: Vec<_> = expected_inputs.collect();
     if user_rest.len() != expected_rest.len() {
         let span = user_rest
             .get(expected_rest.len())
-            .map_or(user.paren_token.span.join(), |a| a.span());
+            .map_or(at(user.paren_token.span.join()), |a| a.to_token_stream());
         return Some((
             span,
             format!(
@@ -83,20 +97,23 @@ pub(crate) fn signature_mismatch(user: &Signature, expected: &Signature) -> Opti
     }
     for (u, e) in user_rest.iter().zip(&expected_rest) {
         let (FnArg::Typed(u), FnArg::Typed(e)) = (u, e) else {
-            return Some((u.span(), "`self` can only be the first parameter".into()));
+            return Some((
+                u.to_token_stream(),
+                "`self` can only be the first parameter".into(),
+            ));
         };
         if !same_type(&u.ty, &e.ty) {
             let name = e.pat.to_token_stream().to_string();
             return Some((
-                u.ty.span(),
+                u.ty.to_token_stream(),
                 format!("the parameter `{name}` must be `{}`", type_text(&e.ty)),
             ));
         }
     }
     if !same_return(&user.output, &expected.output) {
         let span = match &user.output {
-            ReturnType::Type(_, ty) => ty.span(),
-            ReturnType::Default => user.paren_token.span.join(),
+            ReturnType::Type(_, ty) => ty.to_token_stream(),
+            ReturnType::Default => at(user.paren_token.span.join()),
         };
         let wanted = match &expected.output {
             ReturnType::Type(_, ty) => format!("must return `{}`", type_text(ty)),
@@ -105,6 +122,11 @@ pub(crate) fn signature_mismatch(user: &Signature, expected: &Signature) -> Opti
         return Some((span, format!("this callback {wanted}")));
     }
     None
+}
+
+/// One token carrying `span`, for spans that are not tokens (a parenthesis pair).
+fn at(span: Span) -> TokenStream {
+    quote::quote_spanned!(span=> ())
 }
 
 fn plural(n: usize) -> &'static str {

@@ -30,15 +30,15 @@
 //!    method with that callback's name (the seed's `defoverridable`);
 //! 2. **the platform adapter** (`platform = ...`), for the protocol behaviours: message,
 //!    subscription, auth, heartbeat, rate limit;
-//! 3. **the strategy** (`strategy = "..."`), for the behaviours it supplies;
+//! 3. **the strategy** (`strategy = "..."`), for the callbacks it defines;
 //! 4. **the trait's default**.
 //!
-//! | strategy | supplies | behaviour |
+//! | strategy | callbacks | behaviour |
 //! |---|---|---|
-//! | `"always_reconnect"` | connection, error | reconnect after `250 ms × 2^attempt` (capped at 30 s, less the configured jitter), also after failed connects ([`AlwaysReconnect`]) |
-//! | `"fail_fast"` | connection, error | stop at the first disconnect, with its reason, and at the first failed connect ([`FailFast`]) |
-//! | `"log_and_continue"` | connection, error | log each disconnect as a warning, reconnect after `1000 ms × (attempt + 1)`; log errors at error level ([`LogAndContinue`]) |
-//! | `"echo"` | connection, message | answer text frames with text and binary with binary, deliver every message ([`Echo`]) |
+//! | `"always_reconnect"` | `handle_disconnect`, `should_reconnect` | reconnect after `250 ms × 2^attempt` (capped at 30 s, less the configured jitter), also after failed connects ([`AlwaysReconnect`]) |
+//! | `"fail_fast"` | `handle_disconnect`, `should_reconnect` | stop at the first disconnect, with its reason, and at the first failed connect ([`FailFast`]) |
+//! | `"log_and_continue"` | `handle_disconnect`, `should_reconnect`, `log_error` | log each disconnect as a warning, reconnect after `1000 ms × (attempt + 1)`; log errors at error level ([`LogAndContinue`]) |
+//! | `"echo"` | `handle_frame`, `handle_message` | answer text frames with text and binary with binary, deliver every message ([`Echo`]) |
 //! | `"default"` or none | — | the traits' defaults |
 //!
 //! ## On a struct: a complete client
