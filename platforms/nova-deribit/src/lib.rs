@@ -1,0 +1,1 @@
+//! Deribit API v2 for nova: JSON-RPC 2.0 over WebSocket.
