@@ -45,16 +45,15 @@ pub use error::{ConfigError, Error, HandlerError};
 pub use handler::{
     AuthHandler, AuthOutcome, ConnectionHandler, Context, DefaultHandler, DisconnectAction,
     ErrorAction, ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap, GapAction, Handler,
-    HeartbeatHandler, Sequence, SequenceCheck,
-    MessageHandler, MessageType, Operation, RateLimitAction, RateLimitDecision, RateLimitHandler,
-    ReconnectDecision, RequestId, SubscriptionHandler,
+    HeartbeatHandler, MessageHandler, MessageType, Operation, RateLimitAction, RateLimitDecision,
+    RateLimitHandler, ReconnectDecision, RequestId, Sequence, SequenceCheck, SubscriptionHandler,
 };
 pub use message::{CloseFrame, Frame, Message, Text};
 pub use rate_limit::{RateLimit, RateLimiter, TokenBucket};
 pub use request::Request;
 pub use runtime::{
-    Client, InMemoryRegistry, Lagged, LifecycleEvent, Messages, SubscriptionEvent, SubscriptionRegistry,
-    SubscriptionStream,
+    Client, InMemoryRegistry, Lagged, LifecycleEvent, Messages, SubscriptionEvent,
+    SubscriptionRegistry, SubscriptionStream,
 };
 pub use secret::Secret;
 pub use settings::{PlatformSettings, Settings};

@@ -51,7 +51,11 @@ impl RateLimit {
     /// A bucket of `capacity` tokens refilled at `refill_per_second`; every operation costs 1.
     #[must_use]
     pub fn new(capacity: u32, refill_per_second: f64) -> Self {
-        Self { capacity: capacity.max(1), refill_per_second: refill_per_second.max(0.0), costs: [1; 6] }
+        Self {
+            capacity: capacity.max(1),
+            refill_per_second: refill_per_second.max(0.0),
+            costs: [1; 6],
+        }
     }
 
     /// Sets the cost of one kind of operation.
@@ -93,12 +97,17 @@ impl TokenBucket {
     #[must_use]
     pub fn new(limit: RateLimit, now: Instant) -> Self {
         let tokens = f64::from(limit.capacity);
-        Self { limit, tokens, updated: now }
+        Self {
+            limit,
+            tokens,
+            updated: now,
+        }
     }
 
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.limit.refill_per_second).min(f64::from(self.limit.capacity));
+        self.tokens = (self.tokens + elapsed * self.limit.refill_per_second)
+            .min(f64::from(self.limit.capacity));
         self.updated = now;
     }
 }
@@ -156,10 +165,22 @@ mod tests {
         let start = Instant::now();
         let limit = RateLimit::new(10, 1.0).cost(Operation::Order, 4);
         let mut b = TokenBucket::new(limit.clone(), start);
-        assert!(b.try_acquire(limit.cost_of(Operation::Order), start).is_ok());
-        assert!(b.try_acquire(limit.cost_of(Operation::Order), start).is_ok());
-        assert!(b.try_acquire(limit.cost_of(Operation::Order), start).is_err());
+        assert!(
+            b.try_acquire(limit.cost_of(Operation::Order), start)
+                .is_ok()
+        );
+        assert!(
+            b.try_acquire(limit.cost_of(Operation::Order), start)
+                .is_ok()
+        );
+        assert!(
+            b.try_acquire(limit.cost_of(Operation::Order), start)
+                .is_err()
+        );
         let mut full = TokenBucket::new(RateLimit::new(3, 1.0), start);
-        assert!(full.try_acquire(100, start).is_ok(), "a cost above capacity goes when full");
+        assert!(
+            full.try_acquire(100, start).is_ok(),
+            "a cost above capacity goes when full"
+        );
     }
 }

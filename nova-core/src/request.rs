@@ -63,7 +63,12 @@ impl std::fmt::Debug for Request {
 impl Request {
     /// A request whose message `build` makes from the id the runtime assigns.
     pub fn new(build: impl FnOnce(&RequestId) -> Message + Send + 'static) -> Self {
-        Self { build: Box::new(build), timeout: None, idempotent: false, operation: Operation::Query }
+        Self {
+            build: Box::new(build),
+            timeout: None,
+            idempotent: false,
+            operation: Operation::Query,
+        }
     }
 
     /// A JSON-RPC 2.0 request: `{"jsonrpc":"2.0","id":<id>,"method":..,"params":..}`.
@@ -74,7 +79,8 @@ impl Request {
                 RequestId::Num(n) => serde_json::Value::from(*n),
                 RequestId::Str(s) => serde_json::Value::from(s.as_str()),
             };
-            let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+            let body =
+                serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
             Message::text(body.to_string())
         })
     }

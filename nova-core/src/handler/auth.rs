@@ -54,7 +54,10 @@ pub trait AuthHandler {
     ///
     /// # Errors
     /// When credentials are missing or cannot be signed; the client stops with this error.
-    fn generate_auth_data(&mut self, ctx: &mut Context<'_>) -> Result<Option<Message>, HandlerError> {
+    fn generate_auth_data(
+        &mut self,
+        ctx: &mut Context<'_>,
+    ) -> Result<Option<Message>, HandlerError> {
         let _ = ctx;
         Ok(None)
     }

@@ -21,7 +21,6 @@ pub(crate) struct Outbox {
     pub(crate) last_request_id: u64,
 }
 
-
 /// What a callback can see of the connection, and where it queues what should happen.
 ///
 /// Nothing is sent while the callback runs: the runtime writes queued frames and delivers queued
@@ -69,7 +68,9 @@ impl<'a> Context<'a> {
 
     /// Queues a message to send.
     pub fn send(&mut self, message: impl Into<Message>) {
-        self.out.frames.push((Frame::from_message(message.into()), Operation::Other));
+        self.out
+            .frames
+            .push((Frame::from_message(message.into()), Operation::Other));
     }
 
     /// Queues a frame to send (a reply of the same kind, a ping).

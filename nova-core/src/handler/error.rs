@@ -108,9 +108,9 @@ pub trait ErrorHandler {
         let _ = (error, ctx);
         match (context.source, error) {
             (ErrorSource::Read | ErrorSource::Write, _) => ErrorAction::Reconnect,
-            (ErrorSource::Auth, Error::AuthRejected(reason)) => {
-                ErrorAction::Stop { reason: format!("authentication rejected: {reason}") }
-            }
+            (ErrorSource::Auth, Error::AuthRejected(reason)) => ErrorAction::Stop {
+                reason: format!("authentication rejected: {reason}"),
+            },
             (ErrorSource::Auth, _) => ErrorAction::Reconnect,
             _ => ErrorAction::Continue,
         }

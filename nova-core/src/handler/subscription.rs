@@ -50,25 +50,37 @@ impl Sequence {
     /// A snapshot at `value`.
     #[must_use]
     pub fn snapshot(value: u64) -> Self {
-        Self { value, check: SequenceCheck::Snapshot }
+        Self {
+            value,
+            check: SequenceCheck::Snapshot,
+        }
     }
 
     /// `value`, which must follow `previous` exactly.
     #[must_use]
     pub fn follows(value: u64, previous: u64) -> Self {
-        Self { value, check: SequenceCheck::Follows(previous) }
+        Self {
+            value,
+            check: SequenceCheck::Follows(previous),
+        }
     }
 
     /// `value`, which must be the last plus one.
     #[must_use]
     pub fn next(value: u64) -> Self {
-        Self { value, check: SequenceCheck::Next }
+        Self {
+            value,
+            check: SequenceCheck::Next,
+        }
     }
 
     /// `value`, which must be greater than the last.
     #[must_use]
     pub fn monotonic(value: u64) -> Self {
-        Self { value, check: SequenceCheck::Monotonic }
+        Self {
+            value,
+            check: SequenceCheck::Monotonic,
+        }
     }
 }
 
@@ -166,9 +178,18 @@ pub trait SubscriptionHandler {
 
     /// Decides what to do about a gap. The default subscribes again for a fresh snapshot, and
     /// does nothing right after a reconnect (the restore already subscribed again).
-    fn on_gap(&mut self, subscription: &Subscription, gap: &Gap, ctx: &mut Context<'_>) -> GapAction {
+    fn on_gap(
+        &mut self,
+        subscription: &Subscription,
+        gap: &Gap,
+        ctx: &mut Context<'_>,
+    ) -> GapAction {
         let _ = (subscription, ctx);
-        if gap.got.is_none() { GapAction::Ignore } else { GapAction::Resubscribe }
+        if gap.got.is_none() {
+            GapAction::Ignore
+        } else {
+            GapAction::Resubscribe
+        }
     }
 
     /// Turns the response to a backfill request into the subscription messages it contains.

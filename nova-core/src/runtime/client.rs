@@ -97,7 +97,9 @@ impl Client {
         let (events_tx, first_events) = broadcast::channel(EVENT_CAPACITY);
         let (inbound_tx, messages) = inbound::channel(config.overflow(), config.inbound_buffer());
         let limiter = limiter.or_else(|| {
-            config.rate_limit().map(|limit| Box::new(TokenBucket::new(limit.clone(), Instant::now())) as Box<dyn RateLimiter>)
+            config.rate_limit().map(|limit| {
+                Box::new(TokenBucket::new(limit.clone(), Instant::now())) as Box<dyn RateLimiter>
+            })
         });
         let rate_limited_until = Arc::new(Mutex::new(None));
         let client = Client {
@@ -116,9 +118,14 @@ impl Client {
                 first_events: Mutex::new(Some(first_events)),
             }),
         };
-        let services = Services { registry, limiter, rate_limited_until };
-        let driver =
-            Driver::new(config, handler, data_rx, control_rx, state_tx, events_tx, inbound_tx, services);
+        let services = Services {
+            registry,
+            limiter,
+            rate_limited_until,
+        };
+        let driver = Driver::new(
+            config, handler, data_rx, control_rx, state_tx, events_tx, inbound_tx, services,
+        );
         tokio::spawn(driver.run());
         (client, messages)
     }
@@ -137,15 +144,21 @@ impl Client {
     /// [`Error::SendBufferFull`] when disconnected with a full buffer; [`Error::Stopped`] once the
     /// client has stopped.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
-        self.enqueue(Outgoing::Message(message.into(), Operation::Other)).await
+        self.enqueue(Outgoing::Message(message.into(), Operation::Other))
+            .await
     }
 
     /// Sends a message counted as `operation` by the rate limiter (an order, a query, ...).
     ///
     /// # Errors
     /// As [`send`](Self::send).
-    pub async fn send_as(&self, message: impl Into<Message>, operation: Operation) -> Result<(), Error> {
-        self.enqueue(Outgoing::Message(message.into(), operation)).await
+    pub async fn send_as(
+        &self,
+        message: impl Into<Message>,
+        operation: Operation,
+    ) -> Result<(), Error> {
+        self.enqueue(Outgoing::Message(message.into(), operation))
+            .await
     }
 
     /// Sends a message without waiting.
@@ -170,7 +183,12 @@ impl Client {
         let timeout = request.timeout.unwrap_or(self.inner.request_timeout);
         let deadline = Instant::now() + timeout;
         let (reply, response) = oneshot::channel();
-        self.enqueue(Outgoing::Request { request, reply, deadline }).await?;
+        self.enqueue(Outgoing::Request {
+            request,
+            reply,
+            deadline,
+        })
+        .await?;
         match tokio::time::timeout_at(deadline, response).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(self.stopped_error()),
@@ -191,11 +209,24 @@ impl Client {
         options: serde_json::Value,
     ) -> Result<SubscriptionStream, Error> {
         let channel = channel.into();
-        let id = self.inner.next_subscription.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self
+            .inner
+            .next_subscription
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (events, rx) = inbound::queue(self.inner.overflow, self.inner.inbound_buffer);
         let (reply, ack) = oneshot::channel();
-        let command = Control::Subscribe { id, channel: channel.clone(), options, events, reply };
-        self.inner.control.send(command).await.map_err(|_| self.stopped_error())?;
+        let command = Control::Subscribe {
+            id,
+            channel: channel.clone(),
+            options,
+            events,
+            reply,
+        };
+        self.inner
+            .control
+            .send(command)
+            .await
+            .map_err(|_| self.stopped_error())?;
         match ack.await {
             Ok(Ok(())) => Ok(SubscriptionStream {
                 id,
@@ -215,7 +246,11 @@ impl Client {
             Err(mpsc::error::TrySendError::Full(outgoing)) => {
                 let open = self.inner.state.borrow().status.is_open();
                 if open && self.rate_limited_for().is_none() {
-                    self.inner.data.send(outgoing).await.map_err(|_| self.stopped_error())
+                    self.inner
+                        .data
+                        .send(outgoing)
+                        .await
+                        .map_err(|_| self.stopped_error())
                 } else {
                     Err(self.full_error())
                 }
@@ -233,7 +268,9 @@ impl Client {
     fn full_error(&self) -> Error {
         match self.rate_limited_for() {
             Some(retry_after) => Error::RateLimited { retry_after },
-            None => Error::SendBufferFull { capacity: self.inner.send_buffer },
+            None => Error::SendBufferFull {
+                capacity: self.inner.send_buffer,
+            },
         }
     }
 

@@ -51,13 +51,21 @@ pub(crate) enum Outgoing {
     /// A message to send.
     Message(Message, Operation),
     /// A request: its message is built with an id when it is taken from the channel.
-    Request { request: Request, reply: oneshot::Sender<Result<Message, Error>>, deadline: Instant },
+    Request {
+        request: Request,
+        reply: oneshot::Sender<Result<Message, Error>>,
+        deadline: Instant,
+    },
 }
 
 /// Commands from the handle that must not queue behind data.
 pub(crate) enum Control {
     /// Close with a handshake and stop.
-    Close { code: u16, reason: String, done: oneshot::Sender<()> },
+    Close {
+        code: u16,
+        reason: String,
+        done: oneshot::Sender<()>,
+    },
     /// Subscribe; `reply` answers once the ack is verified.
     Subscribe {
         id: u64,
@@ -67,7 +75,10 @@ pub(crate) enum Control {
         reply: oneshot::Sender<Result<(), Error>>,
     },
     /// Unsubscribe; `done` answers once the unsubscribe was sent (or nothing was needed).
-    Unsubscribe { id: u64, done: Option<oneshot::Sender<()>> },
+    Unsubscribe {
+        id: u64,
+        done: Option<oneshot::Sender<()>>,
+    },
 }
 
 /// Pluggable services of the runtime (a cluster backend replaces them).
@@ -149,7 +160,12 @@ enum Recovery {
     /// Waiting for a snapshot after subscribing again.
     Snapshot,
     /// Waiting for backfill responses; live messages are held back meanwhile.
-    Backfill { outstanding: usize, fetched: Vec<Message>, held: VecDeque<Message>, failed: Option<String> },
+    Backfill {
+        outstanding: usize,
+        fetched: Vec<Message>,
+        held: VecDeque<Message>,
+        failed: Option<String>,
+    },
 }
 
 struct SubEntry {
@@ -173,7 +189,9 @@ enum SeqVerdict {
 }
 
 fn check_sequence(last: Option<u64>, seq: Sequence) -> SeqVerdict {
-    let Some(last) = last else { return SeqVerdict::Accept };
+    let Some(last) = last else {
+        return SeqVerdict::Accept;
+    };
     match seq.check {
         SequenceCheck::Snapshot => SeqVerdict::Accept,
         SequenceCheck::Follows(previous) if previous == last => SeqVerdict::Accept,
@@ -321,7 +339,11 @@ impl<H: Handler> Driver<H> {
         let attempt = self.state.reconnection_attempts;
         self.state.status = ConnectionStatus::Disconnected;
         self.publish();
-        self.emit(LifecycleEvent::ConnectFailed { kind: error.kind(), error: error.to_string(), attempt });
+        self.emit(LifecycleEvent::ConnectFailed {
+            kind: error.kind(),
+            error: error.to_string(),
+            attempt,
+        });
         self.log(&error, ErrorSource::Connect);
         if let Error::Transport(t) = &error {
             if t.is_permanent() {
@@ -346,7 +368,10 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Decides what follows the end of a connection: `Ok((delay, reason))` or `Err(stop)`.
-    fn after_disconnect(&mut self, reason: DisconnectReason) -> Result<(Duration, String), StopReason> {
+    fn after_disconnect(
+        &mut self,
+        reason: DisconnectReason,
+    ) -> Result<(Duration, String), StopReason> {
         let action = {
             let ctx = Context::new(&self.state, &self.config, &mut self.out);
             self.handler.handle_disconnect(&reason, &ctx)
@@ -358,16 +383,31 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Counts the attempt and sleeps, serving commands meanwhile. `Some(stop)` ends the client.
-    async fn wait_before_reconnect(&mut self, delay: Duration, last_error: String) -> Option<StopReason> {
+    async fn wait_before_reconnect(
+        &mut self,
+        delay: Duration,
+        last_error: String,
+    ) -> Option<StopReason> {
         let attempts = self.state.reconnection_attempts;
-        if self.config.max_reconnect_attempts.is_some_and(|max| attempts >= max) {
-            return Some(StopReason::MaxAttemptsReached { attempts, last_error });
+        if self
+            .config
+            .max_reconnect_attempts
+            .is_some_and(|max| attempts >= max)
+        {
+            return Some(StopReason::MaxAttemptsReached {
+                attempts,
+                last_error,
+            });
         }
         self.state.reconnection_attempts = attempts.saturating_add(1);
         self.publish();
         let attempt = self.state.reconnection_attempts;
         self.emit(LifecycleEvent::ReconnectScheduled { attempt, delay });
-        tracing::info!(attempt, delay_ms = millis(delay), "reconnecting after delay");
+        tracing::info!(
+            attempt,
+            delay_ms = millis(delay),
+            "reconnecting after delay"
+        );
         let wake = Instant::now() + delay;
         loop {
             tokio::select! {
@@ -390,7 +430,13 @@ impl<H: Handler> Driver<H> {
                 self.close_waiters.push(done);
                 Some(StopReason::Closed { code })
             }
-            Some(Control::Subscribe { id, channel, options, events, reply }) => {
+            Some(Control::Subscribe {
+                id,
+                channel,
+                options,
+                events,
+                reply,
+            }) => {
                 self.add_subscription(id, channel, options, events, reply);
                 None
             }
@@ -420,7 +466,12 @@ impl<H: Handler> Driver<H> {
 
     /// Runs one open connection until it ends.
     async fn session(&mut self, connected: Connected, connect_duration: Duration) -> SessionEnd {
-        let Connected { stream: mut ws, peer_addr, protocol, .. } = connected;
+        let Connected {
+            stream: mut ws,
+            peer_addr,
+            protocol,
+            ..
+        } = connected;
         let connection_index = self.connections;
         self.connections += 1;
         let up_since = Instant::now();
@@ -428,10 +479,23 @@ impl<H: Handler> Driver<H> {
         self.state.status = ConnectionStatus::Connected;
         self.state.last_connected_at = Some(SystemTime::now());
         self.publish();
-        self.emit(LifecycleEvent::Connected { duration: connect_duration, connection_index });
-        tracing::info!(connection_index, connect_ms = millis(connect_duration), "connected");
+        self.emit(LifecycleEvent::Connected {
+            duration: connect_duration,
+            connection_index,
+        });
+        tracing::info!(
+            connection_index,
+            connect_ms = millis(connect_duration),
+            "connected"
+        );
 
-        let info = ConnectInfo { url: self.config.url.clone(), peer_addr, protocol, duration: connect_duration, connection_index };
+        let info = ConnectInfo {
+            url: self.config.url.clone(),
+            peer_addr,
+            protocol,
+            duration: connect_duration,
+            connection_index,
+        };
         let end = self.run_session(&mut ws, &info).await;
         self.connected = false;
         self.on_connection_lost();
@@ -444,8 +508,15 @@ impl<H: Handler> Driver<H> {
                 self.state.status = ConnectionStatus::Disconnected;
                 self.state.disconnect_reason = Some(reason.clone());
                 self.publish();
-                tracing::warn!(reason = reason.as_str(), uptime_ms = millis(uptime), "disconnected: {reason}");
-                self.emit(LifecycleEvent::Disconnected { reason: reason.clone(), uptime });
+                tracing::warn!(
+                    reason = reason.as_str(),
+                    uptime_ms = millis(uptime),
+                    "disconnected: {reason}"
+                );
+                self.emit(LifecycleEvent::Disconnected {
+                    reason: reason.clone(),
+                    uptime,
+                });
                 SessionEnd::Disconnected(reason)
             }
             stop => stop,
@@ -461,7 +532,9 @@ impl<H: Handler> Driver<H> {
         self.auth_pending = None;
         let ids: Vec<RequestId> = self.pending.keys().cloned().collect();
         for id in ids {
-            let Some(p) = self.pending.remove(&id) else { continue };
+            let Some(p) = self.pending.remove(&id) else {
+                continue;
+            };
             match p.awaiting {
                 Awaiting::Caller(reply) if p.written && !p.idempotent => {
                     let _ = reply.send(Err(Error::Disconnected));
@@ -471,7 +544,14 @@ impl<H: Handler> Driver<H> {
                         self.replay.push(id.clone());
                     }
                     let awaiting = Awaiting::Caller(reply);
-                    self.pending.insert(id, Pending { awaiting, written: false, ..p });
+                    self.pending.insert(
+                        id,
+                        Pending {
+                            awaiting,
+                            written: false,
+                            ..p
+                        },
+                    );
                 }
                 // Subscriptions are restored on the next connection; their acks are void.
                 Awaiting::Subscribe { .. } | Awaiting::Unsubscribe | Awaiting::Backfill { .. } => {}
@@ -518,14 +598,18 @@ impl<H: Handler> Driver<H> {
         };
         match auth {
             Ok(Some(message)) => {
-                self.out.frames.push((Frame::from_message(message), Operation::Auth));
+                self.out
+                    .frames
+                    .push((Frame::from_message(message), Operation::Auth));
                 self.auth_pending = Some(Instant::now() + self.config.request_timeout);
                 self.auth_used = true;
                 self.phase = Phase::Authenticating;
             }
             Ok(None) => self.begin_restore(),
             Err(e) => {
-                return SessionEnd::Stop(StopReason::Fatal(format!("cannot build authentication: {e}")));
+                return SessionEnd::Stop(StopReason::Fatal(format!(
+                    "cannot build authentication: {e}"
+                )));
             }
         }
         if let Some(end) = self.apply_outbox(ws).await {
@@ -544,19 +628,24 @@ impl<H: Handler> Driver<H> {
             i
         });
         let mut last_platform_beat = Instant::now();
-        let mut auth_check = tokio::time::interval_at(Instant::now() + self.config.auth_check_interval, self.config.auth_check_interval);
+        let mut auth_check = tokio::time::interval_at(
+            Instant::now() + self.config.auth_check_interval,
+            self.config.auth_check_interval,
+        );
         auth_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
         let ping_every = self.config.heartbeat_interval;
         let mut last_rx = Instant::now();
         let mut awaiting_pong: Option<Instant> = None;
-        let ping_timer = tokio::time::sleep_until(ping_every.map_or_else(far_future, |d| last_rx + d));
+        let ping_timer =
+            tokio::time::sleep_until(ping_every.map_or_else(far_future, |d| last_rx + d));
         tokio::pin!(ping_timer);
         let mut peer_close: Option<Option<CloseFrame>> = None;
         let mut data_open = true;
 
         loop {
-            let sending = self.phase == Phase::Ready && self.rate_wait.is_none() && peer_close.is_none();
+            let sending =
+                self.phase == Phase::Ready && self.rate_wait.is_none() && peer_close.is_none();
             tokio::select! {
                 biased;
                 control = self.control_rx.recv() => {
@@ -732,9 +821,17 @@ impl<H: Handler> Driver<H> {
     fn take_outgoing(&mut self, outgoing: Outgoing) {
         match outgoing {
             Outgoing::Message(message, operation) => {
-                self.carry.push_back(Wire { message, operation, request: None });
+                self.carry.push_back(Wire {
+                    message,
+                    operation,
+                    request: None,
+                });
             }
-            Outgoing::Request { request, reply, deadline } => {
+            Outgoing::Request {
+                request,
+                reply,
+                deadline,
+            } => {
                 if reply.is_closed() {
                     return; // the caller gave up already
                 }
@@ -754,7 +851,11 @@ impl<H: Handler> Driver<H> {
                     },
                 );
                 self.timers.insert((deadline, Timer::Deadline(id.clone())));
-                self.carry.push_back(Wire { message, operation, request: Some(id) });
+                self.carry.push_back(Wire {
+                    message,
+                    operation,
+                    request: Some(id),
+                });
             }
         }
     }
@@ -766,7 +867,11 @@ impl<H: Handler> Driver<H> {
             let replay = std::mem::take(&mut self.replay);
             for id in replay.into_iter().rev() {
                 if let Some(p) = self.pending.get(&id) {
-                    let wire = Wire { message: p.message.clone(), operation: p.operation, request: Some(id) };
+                    let wire = Wire {
+                        message: p.message.clone(),
+                        operation: p.operation,
+                        request: Some(id),
+                    };
                     self.carry.push_front(wire);
                 }
             }
@@ -780,13 +885,22 @@ impl<H: Handler> Driver<H> {
                 self.set_rate_limited_until(Some(until));
                 break;
             }
-            let Some(wire) = self.carry.pop_front() else { break };
+            let Some(wire) = self.carry.pop_front() else {
+                break;
+            };
             let encoded = match self.handler.encode_message(wire.message.clone()) {
                 Ok(m) => m,
                 Err(e) => {
                     if let Some(id) = &wire.request {
-                        if let Some(Pending { awaiting: Awaiting::Caller(reply), .. }) = self.pending.remove(id) {
-                            let _ = reply.send(Err(Error::Handler(crate::error::HandlerError::new(format!("cannot encode the request: {e}")))));
+                        if let Some(Pending {
+                            awaiting: Awaiting::Caller(reply),
+                            ..
+                        }) = self.pending.remove(id)
+                        {
+                            let _ =
+                                reply.send(Err(Error::Handler(crate::error::HandlerError::new(
+                                    format!("cannot encode the request: {e}"),
+                                ))));
                         }
                     }
                     if let Some(end) = self.on_error(Error::Handler(e), ErrorSource::Write) {
@@ -822,7 +936,11 @@ impl<H: Handler> Driver<H> {
         if let RateLimitDecision::Wait(d) = self.handler.check_rate_limit(operation) {
             return Some(d.max(Duration::from_millis(1)));
         }
-        let cost = self.config.rate_limit.as_ref().map_or(1, |r| r.cost_of(operation));
+        let cost = self
+            .config
+            .rate_limit
+            .as_ref()
+            .map_or(1, |r| r.cost_of(operation));
         let limiter = self.services.limiter.as_mut()?;
         limiter.try_acquire(cost, now).err()
     }
@@ -847,7 +965,11 @@ impl<H: Handler> Driver<H> {
         None
     }
 
-    fn on_message(&mut self, message: Message, last_platform_beat: &mut Instant) -> Option<SessionEnd> {
+    fn on_message(
+        &mut self,
+        message: Message,
+        last_platform_beat: &mut Instant,
+    ) -> Option<SessionEnd> {
         if let Err(e) = self.handler.validate_message(&message) {
             return self.on_error(Error::Handler(e), ErrorSource::Validation);
         }
@@ -892,7 +1014,9 @@ impl<H: Handler> Driver<H> {
                     let mut ctx = Context::new(&self.state, &self.config, &mut self.out);
                     self.handler.handle_heartbeat(&message, &mut ctx)
                 };
-                result.err().and_then(|e| self.on_error(Error::Handler(e), ErrorSource::Heartbeat))
+                result
+                    .err()
+                    .and_then(|e| self.on_error(Error::Handler(e), ErrorSource::Heartbeat))
             }
             MessageType::Unknown => self.handle_message(message),
         }
@@ -903,7 +1027,9 @@ impl<H: Handler> Driver<H> {
             let mut ctx = Context::new(&self.state, &self.config, &mut self.out);
             self.handler.handle_message(message, &mut ctx)
         };
-        result.err().and_then(|e| self.on_error(Error::Handler(e), ErrorSource::Handler))
+        result
+            .err()
+            .and_then(|e| self.on_error(Error::Handler(e), ErrorSource::Handler))
     }
 
     fn on_response(&mut self, id: RequestId, message: Message) {
@@ -911,19 +1037,30 @@ impl<H: Handler> Driver<H> {
             tracing::debug!(%id, "response to no pending request (late or unknown); dropped");
             return;
         };
-        if matches!(pending.awaiting, Awaiting::Caller(_) | Awaiting::Backfill { .. })
-            && self.handler.is_rate_limit_response(&message)
+        if matches!(
+            pending.awaiting,
+            Awaiting::Caller(_) | Awaiting::Backfill { .. }
+        ) && self.handler.is_rate_limit_response(&message)
         {
             match self.handler.handle_rate_limited(&message) {
                 RateLimitAction::Retry { after } => {
                     tracing::info!(%id, after_ms = millis(after), "rate limited by the platform; resending later");
-                    self.timers.insert((Instant::now() + after, Timer::Resend(id.clone())));
-                    self.pending.insert(id, Pending { written: false, ..pending });
+                    self.timers
+                        .insert((Instant::now() + after, Timer::Resend(id.clone())));
+                    self.pending.insert(
+                        id,
+                        Pending {
+                            written: false,
+                            ..pending
+                        },
+                    );
                     return;
                 }
                 RateLimitAction::Fail(reason) => {
                     if let Awaiting::Caller(reply) = pending.awaiting {
-                        let error = crate::error::HandlerError::new(format!("rate limited by the platform: {reason}"));
+                        let error = crate::error::HandlerError::new(format!(
+                            "rate limited by the platform: {reason}"
+                        ));
                         let _ = reply.send(Err(Error::Handler(error)));
                     }
                     return;
@@ -934,7 +1071,9 @@ impl<H: Handler> Driver<H> {
             Awaiting::Caller(reply) => {
                 let _ = reply.send(Ok(message));
             }
-            Awaiting::Subscribe { sub, purpose } => self.on_subscribe_ack(sub, purpose, Ok(&message)),
+            Awaiting::Subscribe { sub, purpose } => {
+                self.on_subscribe_ack(sub, purpose, Ok(&message))
+            }
             Awaiting::Unsubscribe => {}
             Awaiting::Backfill { sub } => self.on_backfill_response(sub, Ok(&message)),
         }
@@ -942,20 +1081,28 @@ impl<H: Handler> Driver<H> {
 
     /// A request's deadline passed (`at` tells which deadline, for lazily removed timers).
     fn expire(&mut self, id: &RequestId, at: Instant) {
-        if !self.pending.get(id).is_some_and(|p| p.deadline == at) {
+        if self.pending.get(id).is_none_or(|p| p.deadline != at) {
             return;
         }
-        let Some(pending) = self.pending.remove(id) else { return };
+        let Some(pending) = self.pending.remove(id) else {
+            return;
+        };
         let timeout = self.config.request_timeout;
         match pending.awaiting {
             Awaiting::Caller(reply) => {
                 let _ = reply.send(Err(Error::Timeout(timeout)));
             }
             Awaiting::Subscribe { sub, purpose } => {
-                self.on_subscribe_ack(sub, purpose, Err(format!("no acknowledgement within {timeout:?}")));
+                self.on_subscribe_ack(
+                    sub,
+                    purpose,
+                    Err(format!("no acknowledgement within {timeout:?}")),
+                );
             }
             Awaiting::Unsubscribe => {}
-            Awaiting::Backfill { sub } => self.on_backfill_response(sub, Err(format!("no answer within {timeout:?}"))),
+            Awaiting::Backfill { sub } => {
+                self.on_backfill_response(sub, Err(format!("no answer within {timeout:?}")))
+            }
         }
     }
 
@@ -970,7 +1117,11 @@ impl<H: Handler> Driver<H> {
                 Timer::Deadline(id) => self.expire(&id, at),
                 Timer::Resend(id) => {
                     if let Some(p) = self.pending.get(&id) {
-                        let wire = Wire { message: p.message.clone(), operation: p.operation, request: Some(id) };
+                        let wire = Wire {
+                            message: p.message.clone(),
+                            operation: p.operation,
+                            request: Some(id),
+                        };
                         self.carry.push_front(wire);
                     }
                 }
@@ -993,7 +1144,9 @@ impl<H: Handler> Driver<H> {
     ) {
         let sub = Subscription::new(format!("sub-{id}"), channel.clone());
         self.services.registry.insert(sub.clone(), options.clone());
-        self.state.subscription_status.insert(channel, SubscriptionStatus::Pending);
+        self.state
+            .subscription_status
+            .insert(channel, SubscriptionStatus::Pending);
         self.publish();
         let entry = SubEntry {
             sub,
@@ -1016,7 +1169,11 @@ impl<H: Handler> Driver<H> {
             self.routes.remove(route);
         }
         self.services.registry.remove(&entry.sub.id);
-        if !self.subs.values().any(|e| e.sub.channel == entry.sub.channel) {
+        if !self
+            .subs
+            .values()
+            .any(|e| e.sub.channel == entry.sub.channel)
+        {
             self.state.subscription_status.remove(&entry.sub.channel);
         }
         self.publish();
@@ -1026,7 +1183,9 @@ impl<H: Handler> Driver<H> {
 
     /// Removes a subscription and, when connected, queues the platform's unsubscribe.
     fn unsubscribe_now(&mut self, id: u64) {
-        let Some(entry) = self.remove_subscription(id) else { return };
+        let Some(entry) = self.remove_subscription(id) else {
+            return;
+        };
         tracing::debug!(channel = %entry.sub.channel, "unsubscribing");
         if !self.connected {
             return;
@@ -1034,10 +1193,17 @@ impl<H: Handler> Driver<H> {
         let built = {
             let mut ctx = Context::new(&self.state, &self.config, &mut self.out);
             let request_id = ctx.next_request_id();
-            self.handler.unsubscribe(&entry.sub, request_id.clone(), &mut ctx).map(|m| m.map(|m| (request_id, m)))
+            self.handler
+                .unsubscribe(&entry.sub, request_id.clone(), &mut ctx)
+                .map(|m| m.map(|m| (request_id, m)))
         };
         match built {
-            Ok(Some((request_id, message))) => self.send_runtime_request(request_id, message, Awaiting::Unsubscribe, Operation::Subscribe),
+            Ok(Some((request_id, message))) => self.send_runtime_request(
+                request_id,
+                message,
+                Awaiting::Unsubscribe,
+                Operation::Subscribe,
+            ),
             Ok(None) => {}
             Err(e) => {
                 let _ = self.on_error(Error::Handler(e), ErrorSource::Subscription);
@@ -1069,38 +1235,71 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Queues a request the runtime itself makes (subscribe, unsubscribe, backfill).
-    fn send_runtime_request(&mut self, id: RequestId, message: Message, awaiting: Awaiting, operation: Operation) {
+    fn send_runtime_request(
+        &mut self,
+        id: RequestId,
+        message: Message,
+        awaiting: Awaiting,
+        operation: Operation,
+    ) {
         let deadline = Instant::now() + self.config.request_timeout;
         self.timers.insert((deadline, Timer::Deadline(id.clone())));
-        self.out.frames.push((Frame::from_message(message.clone()), operation));
-        let pending = Pending { awaiting, message, operation, deadline, idempotent: false, written: true };
+        self.out
+            .frames
+            .push((Frame::from_message(message.clone()), operation));
+        let pending = Pending {
+            awaiting,
+            message,
+            operation,
+            deadline,
+            idempotent: false,
+            written: true,
+        };
         self.pending.insert(id, pending);
     }
 
     fn send_subscribe(&mut self, sub: u64, purpose: SubscribePurpose) {
-        let Some(entry) = self.subs.get(&sub) else { return };
+        let Some(entry) = self.subs.get(&sub) else {
+            return;
+        };
         let (subscription, options) = (entry.sub.clone(), entry.options.clone());
         let built = {
             let mut ctx = Context::new(&self.state, &self.config, &mut self.out);
             let id = ctx.next_request_id();
-            self.handler.subscribe(&subscription, &options, id.clone(), &mut ctx).map(|m| (id, m))
+            self.handler
+                .subscribe(&subscription, &options, id.clone(), &mut ctx)
+                .map(|m| (id, m))
         };
         match built {
             Ok((id, message)) => {
                 tracing::debug!(channel = %subscription.channel, ?purpose, "subscribing");
-                self.send_runtime_request(id, message, Awaiting::Subscribe { sub, purpose }, Operation::Subscribe);
+                self.send_runtime_request(
+                    id,
+                    message,
+                    Awaiting::Subscribe { sub, purpose },
+                    Operation::Subscribe,
+                );
             }
             Err(e) => self.on_subscribe_ack(sub, purpose, Err(e.to_string())),
         }
     }
 
-    fn on_subscribe_ack(&mut self, sub: u64, purpose: SubscribePurpose, response: Result<&Message, String>) {
-        let Some(entry) = self.subs.get(&sub) else { return };
+    fn on_subscribe_ack(
+        &mut self,
+        sub: u64,
+        purpose: SubscribePurpose,
+        response: Result<&Message, String>,
+    ) {
+        let Some(entry) = self.subs.get(&sub) else {
+            return;
+        };
         let subscription = entry.sub.clone();
         let verdict = match response {
             Ok(message) => {
                 let mut ctx = Context::new(&self.state, &self.config, &mut self.out);
-                self.handler.handle_subscription_response(&subscription, message, &mut ctx).map_err(|e| e.to_string())
+                self.handler
+                    .handle_subscription_response(&subscription, message, &mut ctx)
+                    .map_err(|e| e.to_string())
             }
             Err(e) => Err(e),
         };
@@ -1108,7 +1307,9 @@ impl<H: Handler> Driver<H> {
         match verdict {
             Ok(route) => {
                 let route = route.unwrap_or_else(|| channel.clone());
-                let Some(entry) = self.subs.get_mut(&sub) else { return };
+                let Some(entry) = self.subs.get_mut(&sub) else {
+                    return;
+                };
                 if let Some(old) = entry.route.replace(route.clone()) {
                     self.routes.remove(&old);
                 }
@@ -1119,38 +1320,67 @@ impl<H: Handler> Driver<H> {
                 let waiter = entry.waiter.take();
                 let last = entry.last;
                 self.routes.insert(route, sub);
-                self.services.registry.set_status(&subscription.id, SubscriptionStatus::Active, None);
-                self.state.subscription_status.insert(channel, SubscriptionStatus::Active);
+                self.services.registry.set_status(
+                    &subscription.id,
+                    SubscriptionStatus::Active,
+                    None,
+                );
+                self.state
+                    .subscription_status
+                    .insert(channel, SubscriptionStatus::Active);
                 self.publish();
                 if let Some(waiter) = waiter {
                     let _ = waiter.send(Ok(()));
                 } else if purpose == SubscribePurpose::Restore {
                     self.sub_out.push((sub, SubscriptionEvent::Restored));
                     if last.is_some() {
-                        let gap = Gap { last, got: None, claimed_previous: None, after_reconnect: true };
+                        let gap = Gap {
+                            last,
+                            got: None,
+                            claimed_previous: None,
+                            after_reconnect: true,
+                        };
                         self.run_gap_action(sub, gap);
                     }
                 }
             }
             Err(reason) => {
-                self.services.registry.set_status(&subscription.id, SubscriptionStatus::Error, Some(reason.clone()));
-                self.state.subscription_status.insert(channel.clone(), SubscriptionStatus::Error);
+                self.services.registry.set_status(
+                    &subscription.id,
+                    SubscriptionStatus::Error,
+                    Some(reason.clone()),
+                );
+                self.state
+                    .subscription_status
+                    .insert(channel.clone(), SubscriptionStatus::Error);
                 self.publish();
-                let error = Error::SubscriptionRefused { channel, reason: reason.clone() };
+                let error = Error::SubscriptionRefused {
+                    channel,
+                    reason: reason.clone(),
+                };
                 let _ = self.on_error_logged(&error, ErrorSource::Subscription);
-                let Some(entry) = self.subs.get_mut(&sub) else { return };
+                let Some(entry) = self.subs.get_mut(&sub) else {
+                    return;
+                };
                 entry.sub.status = SubscriptionStatus::Error;
                 entry.sub.error = Some(reason.clone());
                 entry.restoring = false;
                 if let Some(waiter) = entry.waiter.take() {
                     // The application's subscribe call fails; the subscription is not kept.
-                    let _ = waiter.send(Err(error));
                     self.remove_subscription(sub);
+                    let _ = waiter.send(Err(error));
                 } else {
                     let retry_in = self.config.backoff().delay(entry.restore_attempts);
                     entry.restore_attempts = entry.restore_attempts.saturating_add(1);
-                    self.timers.insert((Instant::now() + retry_in, Timer::RestoreRetry(sub)));
-                    self.sub_out.push((sub, SubscriptionEvent::RestoreFailed { error: reason, retry_in }));
+                    self.timers
+                        .insert((Instant::now() + retry_in, Timer::RestoreRetry(sub)));
+                    self.sub_out.push((
+                        sub,
+                        SubscriptionEvent::RestoreFailed {
+                            error: reason,
+                            retry_in,
+                        },
+                    ));
                 }
             }
         }
@@ -1159,7 +1389,9 @@ impl<H: Handler> Driver<H> {
 
     /// A message routed to a subscription: sequence check, gap recovery, delivery.
     fn on_subscription_message(&mut self, sub: u64, message: Message) {
-        let Some(entry) = self.subs.get_mut(&sub) else { return };
+        let Some(entry) = self.subs.get_mut(&sub) else {
+            return;
+        };
         if entry.events.is_closed() {
             self.unsubscribe_now(sub);
             return;
@@ -1175,10 +1407,15 @@ impl<H: Handler> Driver<H> {
             return;
         }
         let Some(seq) = self.handler.sequence(&entry.sub, &message) else {
-            self.sub_out.push((sub, SubscriptionEvent::Message(message)));
+            self.sub_out
+                .push((sub, SubscriptionEvent::Message(message)));
             return;
         };
-        let verdict = if std::mem::take(&mut entry.accept_next) { SeqVerdict::Accept } else { check_sequence(entry.last, seq) };
+        let verdict = if std::mem::take(&mut entry.accept_next) {
+            SeqVerdict::Accept
+        } else {
+            check_sequence(entry.last, seq)
+        };
         match verdict {
             SeqVerdict::Accept => {
                 if matches!(entry.recovery, Recovery::Snapshot) {
@@ -1188,10 +1425,12 @@ impl<H: Handler> Driver<H> {
                         return;
                     }
                     entry.recovery = Recovery::None;
-                    self.sub_out.push((sub, SubscriptionEvent::GapClosed { value: seq.value }));
+                    self.sub_out
+                        .push((sub, SubscriptionEvent::GapClosed { value: seq.value }));
                 }
                 entry.last = Some(seq.value);
-                self.sub_out.push((sub, SubscriptionEvent::Message(message)));
+                self.sub_out
+                    .push((sub, SubscriptionEvent::Message(message)));
             }
             SeqVerdict::Duplicate => {
                 tracing::trace!(value = seq.value, "duplicate subscription message dropped");
@@ -1204,11 +1443,20 @@ impl<H: Handler> Driver<H> {
                     SequenceCheck::Follows(p) => Some(p),
                     _ => None,
                 };
-                let gap = Gap { last: entry.last, got: Some(seq.value), claimed_previous, after_reconnect: false };
+                let gap = Gap {
+                    last: entry.last,
+                    got: Some(seq.value),
+                    claimed_previous,
+                    after_reconnect: false,
+                };
                 tracing::warn!(channel = %entry.sub.channel, last = ?entry.last, got = seq.value, "sequence gap");
                 match self.run_gap_action(sub, gap) {
                     GapOutcome::Hold => {
-                        if let Some(SubEntry { recovery: Recovery::Backfill { held, .. }, .. }) = self.subs.get_mut(&sub) {
+                        if let Some(SubEntry {
+                            recovery: Recovery::Backfill { held, .. },
+                            ..
+                        }) = self.subs.get_mut(&sub)
+                        {
                             held.push_back(message);
                         }
                     }
@@ -1217,7 +1465,8 @@ impl<H: Handler> Driver<H> {
                         if let Some(entry) = self.subs.get_mut(&sub) {
                             entry.last = Some(seq.value);
                         }
-                        self.sub_out.push((sub, SubscriptionEvent::Message(message)));
+                        self.sub_out
+                            .push((sub, SubscriptionEvent::Message(message)));
                     }
                 }
             }
@@ -1226,7 +1475,9 @@ impl<H: Handler> Driver<H> {
 
     /// Asks the handler about a gap and starts the recovery.
     fn run_gap_action(&mut self, sub: u64, gap: Gap) -> GapOutcome {
-        let Some(entry) = self.subs.get(&sub) else { return GapOutcome::Drop };
+        let Some(entry) = self.subs.get(&sub) else {
+            return GapOutcome::Drop;
+        };
         let subscription = entry.sub.clone();
         let action = {
             let mut ctx = Context::new(&self.state, &self.config, &mut self.out);
@@ -1238,8 +1489,12 @@ impl<H: Handler> Driver<H> {
             GapAction::Report => "report",
             GapAction::Ignore => return GapOutcome::Accept,
         };
-        self.emit(LifecycleEvent::Gap { channel: subscription.channel.clone(), action: label });
-        self.sub_out.push((sub, SubscriptionEvent::Gap { gap, action: label }));
+        self.emit(LifecycleEvent::Gap {
+            channel: subscription.channel.clone(),
+            action: label,
+        });
+        self.sub_out
+            .push((sub, SubscriptionEvent::Gap { gap, action: label }));
         match action {
             GapAction::Resubscribe => {
                 if let Some(entry) = self.subs.get_mut(&sub) {
@@ -1248,10 +1503,17 @@ impl<H: Handler> Driver<H> {
                 let unsubscribe = {
                     let mut ctx = Context::new(&self.state, &self.config, &mut self.out);
                     let id = ctx.next_request_id();
-                    self.handler.unsubscribe(&subscription, id.clone(), &mut ctx).map(|m| m.map(|m| (id, m)))
+                    self.handler
+                        .unsubscribe(&subscription, id.clone(), &mut ctx)
+                        .map(|m| m.map(|m| (id, m)))
                 };
                 if let Ok(Some((id, message))) = unsubscribe {
-                    self.send_runtime_request(id, message, Awaiting::Unsubscribe, Operation::Subscribe);
+                    self.send_runtime_request(
+                        id,
+                        message,
+                        Awaiting::Unsubscribe,
+                        Operation::Subscribe,
+                    );
                 }
                 self.send_subscribe(sub, SubscribePurpose::Resubscribe);
                 GapOutcome::Drop
@@ -1259,16 +1521,27 @@ impl<H: Handler> Driver<H> {
             GapAction::Backfill(requests) if !requests.is_empty() => {
                 let outstanding = requests.len();
                 for (id, message) in requests {
-                    self.send_runtime_request(id, message, Awaiting::Backfill { sub }, Operation::Query);
+                    self.send_runtime_request(
+                        id,
+                        message,
+                        Awaiting::Backfill { sub },
+                        Operation::Query,
+                    );
                 }
                 if let Some(entry) = self.subs.get_mut(&sub) {
-                    entry.recovery = Recovery::Backfill { outstanding, fetched: Vec::new(), held: VecDeque::new(), failed: None };
+                    entry.recovery = Recovery::Backfill {
+                        outstanding,
+                        fetched: Vec::new(),
+                        held: VecDeque::new(),
+                        failed: None,
+                    };
                 }
                 GapOutcome::Hold
             }
             GapAction::Backfill(_) | GapAction::Report => {
                 let reason = "the handler cannot recover this gap".to_owned();
-                self.sub_out.push((sub, SubscriptionEvent::GapNotClosed { reason }));
+                self.sub_out
+                    .push((sub, SubscriptionEvent::GapNotClosed { reason }));
                 GapOutcome::Accept
             }
             GapAction::Ignore => GapOutcome::Accept,
@@ -1276,13 +1549,28 @@ impl<H: Handler> Driver<H> {
     }
 
     fn on_backfill_response(&mut self, sub: u64, response: Result<&Message, String>) {
-        let Some(entry) = self.subs.get(&sub) else { return };
+        let Some(entry) = self.subs.get(&sub) else {
+            return;
+        };
         let subscription = entry.sub.clone();
         let result = match response {
-            Ok(message) => self.handler.handle_backfill_response(&subscription, message).map_err(|e| e.to_string()),
+            Ok(message) => self
+                .handler
+                .handle_backfill_response(&subscription, message)
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
-        let Some(SubEntry { recovery: Recovery::Backfill { outstanding, fetched, failed, .. }, .. }) = self.subs.get_mut(&sub) else {
+        let Some(SubEntry {
+            recovery:
+                Recovery::Backfill {
+                    outstanding,
+                    fetched,
+                    failed,
+                    ..
+                },
+            ..
+        }) = self.subs.get_mut(&sub)
+        else {
             return;
         };
         *outstanding = outstanding.saturating_sub(1);
@@ -1298,8 +1586,16 @@ impl<H: Handler> Driver<H> {
     /// Delivers what the backfill fetched, in sequence order without duplicates, then the live
     /// messages held back meanwhile.
     fn finish_backfill(&mut self, sub: u64) {
-        let Some(entry) = self.subs.get_mut(&sub) else { return };
-        let Recovery::Backfill { fetched, held, failed, .. } = std::mem::replace(&mut entry.recovery, Recovery::None) else {
+        let Some(entry) = self.subs.get_mut(&sub) else {
+            return;
+        };
+        let Recovery::Backfill {
+            fetched,
+            held,
+            failed,
+            ..
+        } = std::mem::replace(&mut entry.recovery, Recovery::None)
+        else {
             return;
         };
         let mut fetched: Vec<(u64, Message)> = fetched
@@ -1314,11 +1610,14 @@ impl<H: Handler> Driver<H> {
             }
             entry.last = Some(value);
             delivered += 1;
-            self.sub_out.push((sub, SubscriptionEvent::Message(message)));
+            self.sub_out
+                .push((sub, SubscriptionEvent::Message(message)));
         }
         // Closed when nothing failed and the first live message now follows on.
         let first_follows = held.front().is_none_or(|m| {
-            self.handler.sequence(&entry.sub, m).is_none_or(|s| !matches!(check_sequence(entry.last, s), SeqVerdict::Gap))
+            self.handler
+                .sequence(&entry.sub, m)
+                .is_none_or(|s| !matches!(check_sequence(entry.last, s), SeqVerdict::Gap))
         });
         let channel = entry.sub.channel.clone();
         match failed {
@@ -1326,13 +1625,16 @@ impl<H: Handler> Driver<H> {
                 tracing::info!(%channel, delivered, "gap closed by backfill");
                 let value = entry.last.unwrap_or_default();
                 self.emit(LifecycleEvent::GapClosed { channel });
-                self.sub_out.push((sub, SubscriptionEvent::GapClosed { value }));
+                self.sub_out
+                    .push((sub, SubscriptionEvent::GapClosed { value }));
             }
             failed => {
-                let reason = failed.unwrap_or_else(|| "the backfill did not reach the live data".to_owned());
+                let reason =
+                    failed.unwrap_or_else(|| "the backfill did not reach the live data".to_owned());
                 tracing::warn!(%channel, %reason, "gap not closed");
                 entry.accept_next = true;
-                self.sub_out.push((sub, SubscriptionEvent::GapNotClosed { reason }));
+                self.sub_out
+                    .push((sub, SubscriptionEvent::GapNotClosed { reason }));
             }
         }
         for message in held {
@@ -1348,7 +1650,11 @@ impl<H: Handler> Driver<H> {
             let now = Instant::now();
             for (frame, operation) in frames.drain(..) {
                 if let Some(limiter) = self.services.limiter.as_mut() {
-                    let cost = self.config.rate_limit.as_ref().map_or(1, |r| r.cost_of(operation));
+                    let cost = self
+                        .config
+                        .rate_limit
+                        .as_ref()
+                        .map_or(1, |r| r.cost_of(operation));
                     limiter.force_acquire(cost, now);
                 }
                 if let Err(e) = ws.feed(frame.into_ws()).await {
@@ -1365,7 +1671,9 @@ impl<H: Handler> Driver<H> {
             for message in deliveries.drain(..) {
                 if self.inbound_open && !self.inbound.deliver(message).await {
                     self.inbound_open = false;
-                    tracing::debug!("the application dropped its message receiver; messages are discarded");
+                    tracing::debug!(
+                        "the application dropped its message receiver; messages are discarded"
+                    );
                 }
             }
             self.out.deliveries = deliveries;
@@ -1388,7 +1696,10 @@ impl<H: Handler> Driver<H> {
                 return Box::pin(self.apply_outbox(ws)).await;
             }
         }
-        self.out.reconnect.take().map(|why| SessionEnd::Disconnected(DisconnectReason::Requested(why)))
+        self.out
+            .reconnect
+            .take()
+            .map(|why| SessionEnd::Disconnected(DisconnectReason::Requested(why)))
     }
 
     /// A read or write failed: the connection is unusable whatever the handler says, so only a
@@ -1402,7 +1713,10 @@ impl<H: Handler> Driver<H> {
     ) -> SessionEnd {
         let (error, reason, close_code) = classify(e, &self.config, peer_close);
         if let Some(code) = close_code {
-            let frame = tungstenite::protocol::CloseFrame { code: code.into(), reason: "".into() };
+            let frame = tungstenite::protocol::CloseFrame {
+                code: code.into(),
+                reason: "".into(),
+            };
             let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
         }
         match self.on_error(error, source) {
@@ -1418,7 +1732,11 @@ impl<H: Handler> Driver<H> {
 
     fn on_error_logged(&mut self, error: &Error, source: ErrorSource) -> Option<SessionEnd> {
         self.log(error, source);
-        self.emit(LifecycleEvent::Error { kind: error.kind(), source: source.as_str(), message: error.to_string() });
+        self.emit(LifecycleEvent::Error {
+            kind: error.kind(),
+            source: source.as_str(),
+            message: error.to_string(),
+        });
         let context = self.error_context(source);
         let action = {
             let ctx = Context::new(&self.state, &self.config, &mut self.out);
@@ -1426,9 +1744,9 @@ impl<H: Handler> Driver<H> {
         };
         match action {
             ErrorAction::Continue | ErrorAction::Retry { .. } => None,
-            ErrorAction::Reconnect => {
-                Some(SessionEnd::Disconnected(DisconnectReason::Requested(format!("error handler: {}", error.kind()))))
-            }
+            ErrorAction::Reconnect => Some(SessionEnd::Disconnected(DisconnectReason::Requested(
+                format!("error handler: {}", error.kind()),
+            ))),
             ErrorAction::Stop { reason } => Some(SessionEnd::Stop(StopReason::Policy(reason))),
         }
     }
@@ -1439,7 +1757,11 @@ impl<H: Handler> Driver<H> {
     }
 
     fn error_context(&self, source: ErrorSource) -> ErrorContext {
-        ErrorContext { source, client: self.config.name.clone(), attempt: self.state.reconnection_attempts }
+        ErrorContext {
+            source,
+            client: self.config.name.clone(),
+            attempt: self.state.reconnection_attempts,
+        }
     }
 
     /// Writes what the application already handed over, sends a close frame and waits (bounded)
@@ -1455,12 +1777,18 @@ impl<H: Handler> Driver<H> {
                 return;
             }
         }
-        let frame = tungstenite::protocol::CloseFrame { code: code.into(), reason: reason.into() };
+        let frame = tungstenite::protocol::CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        };
         if ws.close(Some(frame)).await.is_err() {
             return;
         }
         let drain = async { while let Some(Ok(_)) = ws.next().await {} };
-        if tokio::time::timeout(self.config.close_timeout, drain).await.is_err() {
+        if tokio::time::timeout(self.config.close_timeout, drain)
+            .await
+            .is_err()
+        {
             tracing::debug!("no close frame from the server before close_timeout");
         }
     }
@@ -1482,7 +1810,9 @@ impl<H: Handler> Driver<H> {
             }
         }
         self.state.status = match reason {
-            StopReason::Closed { .. } | StopReason::HandlesDropped => ConnectionStatus::Disconnected,
+            StopReason::Closed { .. } | StopReason::HandlesDropped => {
+                ConnectionStatus::Disconnected
+            }
             _ => ConnectionStatus::Error,
         };
         self.state.stopped = Some(reason.clone());

@@ -79,7 +79,10 @@ pub(crate) fn queue<T: Clone + Send + 'static>(
         OverflowPolicy::DropOldest => {
             let (tx, rx) = broadcast::channel(capacity);
             let inner = Inner::DropOldest(BroadcastStream::new(rx));
-            (QueueSender::DropOldest(tx), QueueReceiver { inner, dropped })
+            (
+                QueueSender::DropOldest(tx),
+                QueueReceiver { inner, dropped },
+            )
         }
     }
 }
@@ -122,7 +125,9 @@ pub struct Messages {
 
 impl std::fmt::Debug for Messages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Messages").field("dropped", &self.dropped()).finish_non_exhaustive()
+        f.debug_struct("Messages")
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
     }
 }
 

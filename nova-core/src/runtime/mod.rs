@@ -9,4 +9,6 @@ mod subscriptions;
 pub use client::Client;
 pub use events::LifecycleEvent;
 pub use inbound::{Lagged, Messages};
-pub use subscriptions::{InMemoryRegistry, SubscriptionEvent, SubscriptionRegistry, SubscriptionStream};
+pub use subscriptions::{
+    InMemoryRegistry, SubscriptionEvent, SubscriptionRegistry, SubscriptionStream,
+};

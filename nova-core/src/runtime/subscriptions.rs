@@ -68,7 +68,10 @@ pub struct SubscriptionStream {
 
 impl std::fmt::Debug for SubscriptionStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SubscriptionStream").field("id", &self.id).field("channel", &self.channel).finish_non_exhaustive()
+        f.debug_struct("SubscriptionStream")
+            .field("id", &self.id)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,7 +109,10 @@ impl SubscriptionStream {
     pub async fn unsubscribe(mut self) -> Result<(), Error> {
         self.unsubscribed = true;
         let (done, wait) = oneshot::channel();
-        let command = Control::Unsubscribe { id: self.id, done: Some(done) };
+        let command = Control::Unsubscribe {
+            id: self.id,
+            done: Some(done),
+        };
         if self.control.send(command).await.is_err() {
             return Err(Error::Disconnected);
         }
@@ -132,7 +138,10 @@ impl Drop for SubscriptionStream {
         if !self.unsubscribed {
             // Best effort; when the control queue is full the runtime notices the closed stream
             // at its next message and unsubscribes then.
-            let _ = self.control.try_send(Control::Unsubscribe { id: self.id, done: None });
+            let _ = self.control.try_send(Control::Unsubscribe {
+                id: self.id,
+                done: None,
+            });
         }
     }
 }
@@ -160,7 +169,8 @@ pub struct InMemoryRegistry {
 
 impl SubscriptionRegistry for InMemoryRegistry {
     fn insert(&mut self, subscription: Subscription, options: serde_json::Value) {
-        self.entries.insert(subscription.id.clone(), (subscription, options));
+        self.entries
+            .insert(subscription.id.clone(), (subscription, options));
     }
 
     fn set_status(&mut self, id: &str, status: SubscriptionStatus, error: Option<String>) {
