@@ -74,132 +74,41 @@ pub(crate) struct Callback {
     pub(crate) sig: &'static str,
 }
 
-/// Every callback of the seven traits.
+/// Every callback of the seven traits, in trait order.
+#[rustfmt::skip]
 pub(crate) const CALLBACKS: &[Callback] = {
     use Behaviour::*;
     const fn cb(behaviour: Behaviour, name: &'static str, sig: &'static str) -> Callback {
-        Callback {
-            behaviour,
-            name,
-            sig,
-        }
+        Callback { behaviour, name, sig }
     }
     &[
-        cb(
-            Connection,
-            "init",
-            "fn init(&mut self, config: &__nova::ClientConfig) -> Result<(), __nova::HandlerError>",
-        ),
-        cb(
-            Connection,
-            "handle_connect",
-            "fn handle_connect(&mut self, info: &__nova::ConnectInfo, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>",
-        ),
-        cb(
-            Connection,
-            "handle_disconnect",
-            "fn handle_disconnect(&mut self, reason: &__nova::DisconnectReason, ctx: &__nova::Context<'_>) -> __nova::DisconnectAction",
-        ),
-        cb(
-            Connection,
-            "handle_frame",
-            "fn handle_frame(&mut self, frame: &__nova::Frame, ctx: &mut __nova::Context<'_>) -> __nova::FrameAction",
-        ),
-        cb(
-            Message,
-            "validate_message",
-            "fn validate_message(&mut self, message: &__nova::Message) -> Result<(), __nova::HandlerError>",
-        ),
-        cb(
-            Message,
-            "message_type",
-            "fn message_type(&self, message: &__nova::Message) -> __nova::MessageType",
-        ),
-        cb(
-            Message,
-            "handle_message",
-            "fn handle_message(&mut self, message: __nova::Message, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>",
-        ),
-        cb(
-            Message,
-            "encode_message",
-            "fn encode_message(&mut self, message: __nova::Message) -> Result<__nova::Message, __nova::HandlerError>",
-        ),
-        cb(
-            Subscription,
-            "subscribe",
-            "fn subscribe(&mut self, subscription: &__nova::Subscription, options: &__nova::serde_json::Value, ctx: &__nova::Context<'_>) -> Result<__nova::Message, __nova::HandlerError>",
-        ),
-        cb(
-            Subscription,
-            "unsubscribe",
-            "fn unsubscribe(&mut self, subscription: &__nova::Subscription, ctx: &__nova::Context<'_>) -> Result<Option<__nova::Message>, __nova::HandlerError>",
-        ),
-        cb(
-            Subscription,
-            "handle_subscription_response",
-            "fn handle_subscription_response(&mut self, subscription: &__nova::Subscription, response: &__nova::Message, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>",
-        ),
-        cb(
-            Auth,
-            "generate_auth_data",
-            "fn generate_auth_data(&mut self, ctx: &__nova::Context<'_>) -> Result<Option<__nova::Message>, __nova::HandlerError>",
-        ),
-        cb(
-            Auth,
-            "handle_auth_response",
-            "fn handle_auth_response(&mut self, response: &__nova::Message, ctx: &mut __nova::Context<'_>) -> __nova::AuthOutcome",
-        ),
-        cb(
-            Auth,
-            "needs_reauthentication",
-            "fn needs_reauthentication(&self, ctx: &__nova::Context<'_>) -> bool",
-        ),
-        cb(
-            Error,
-            "handle_error",
-            "fn handle_error(&mut self, error: &__nova::Error, context: &__nova::ErrorContext, ctx: &__nova::Context<'_>) -> __nova::ErrorAction",
-        ),
-        cb(
-            Error,
-            "should_reconnect",
-            "fn should_reconnect(&mut self, error: &__nova::Error, attempt: u32, ctx: &__nova::Context<'_>) -> __nova::ReconnectDecision",
-        ),
-        cb(
-            Error,
-            "log_error",
-            "fn log_error(&mut self, error: &__nova::Error, context: &__nova::ErrorContext)",
-        ),
-        cb(
-            Heartbeat,
-            "configure",
-            "fn configure(&mut self, interval: Option<Duration>) -> Option<Duration>",
-        ),
-        cb(
-            Heartbeat,
-            "handle_heartbeat",
-            "fn handle_heartbeat(&mut self, message: &__nova::Message, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>",
-        ),
-        cb(
-            Heartbeat,
-            "generate_heartbeat",
-            "fn generate_heartbeat(&mut self) -> Option<__nova::Message>",
-        ),
-        cb(
-            RateLimit,
-            "check_rate_limit",
-            "fn check_rate_limit(&mut self, operation: __nova::Operation) -> __nova::RateLimitDecision",
-        ),
-        cb(
-            RateLimit,
-            "update_rate_limit",
-            "fn update_rate_limit(&mut self, operation: __nova::Operation)",
-        ),
-        cb(
-            RateLimit,
-            "handle_rate_limited",
-            "fn handle_rate_limited(&mut self, response: &__nova::Message) -> __nova::RateLimitAction",
-        ),
+        cb(Connection, "init", "fn init(&mut self, config: &__nova::ClientConfig) -> Result<(), __nova::HandlerError>"),
+        cb(Connection, "handle_connect", "fn handle_connect(&mut self, info: &__nova::ConnectInfo, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>"),
+        cb(Connection, "handle_disconnect", "fn handle_disconnect(&mut self, reason: &__nova::DisconnectReason, ctx: &__nova::Context<'_>) -> __nova::DisconnectAction"),
+        cb(Connection, "handle_frame", "fn handle_frame(&mut self, frame: &__nova::Frame, ctx: &mut __nova::Context<'_>) -> __nova::FrameAction"),
+        cb(Message, "validate_message", "fn validate_message(&mut self, message: &__nova::Message) -> Result<(), __nova::HandlerError>"),
+        cb(Message, "message_type", "fn message_type(&self, message: &__nova::Message) -> __nova::MessageType"),
+        cb(Message, "handle_message", "fn handle_message(&mut self, message: __nova::Message, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>"),
+        cb(Message, "encode_message", "fn encode_message(&mut self, message: __nova::Message) -> Result<__nova::Message, __nova::HandlerError>"),
+        cb(Subscription, "subscribe", "fn subscribe(&mut self, subscription: &__nova::Subscription, options: &__nova::serde_json::Value, id: __nova::RequestId, ctx: &mut __nova::Context<'_>) -> Result<__nova::Message, __nova::HandlerError>"),
+        cb(Subscription, "unsubscribe", "fn unsubscribe(&mut self, subscription: &__nova::Subscription, id: __nova::RequestId, ctx: &mut __nova::Context<'_>) -> Result<Option<__nova::Message>, __nova::HandlerError>"),
+        cb(Subscription, "handle_subscription_response", "fn handle_subscription_response(&mut self, subscription: &__nova::Subscription, response: &__nova::Message, ctx: &mut __nova::Context<'_>) -> Result<Option<String>, __nova::HandlerError>"),
+        cb(Subscription, "sequence", "fn sequence(&self, subscription: &__nova::Subscription, message: &__nova::Message) -> Option<__nova::Sequence>"),
+        cb(Subscription, "on_gap", "fn on_gap(&mut self, subscription: &__nova::Subscription, gap: &__nova::Gap, ctx: &mut __nova::Context<'_>) -> __nova::GapAction"),
+        cb(Subscription, "handle_backfill_response", "fn handle_backfill_response(&mut self, subscription: &__nova::Subscription, response: &__nova::Message) -> Result<Vec<__nova::Message>, __nova::HandlerError>"),
+        cb(Auth, "generate_auth_data", "fn generate_auth_data(&mut self, ctx: &mut __nova::Context<'_>) -> Result<Option<__nova::Message>, __nova::HandlerError>"),
+        cb(Auth, "handle_auth_response", "fn handle_auth_response(&mut self, response: &__nova::Message, ctx: &mut __nova::Context<'_>) -> __nova::AuthOutcome"),
+        cb(Auth, "needs_reauthentication", "fn needs_reauthentication(&self, ctx: &__nova::Context<'_>) -> bool"),
+        cb(Error, "handle_error", "fn handle_error(&mut self, error: &__nova::Error, context: &__nova::ErrorContext, ctx: &__nova::Context<'_>) -> __nova::ErrorAction"),
+        cb(Error, "should_reconnect", "fn should_reconnect(&mut self, error: &__nova::Error, attempt: u32, ctx: &__nova::Context<'_>) -> __nova::ReconnectDecision"),
+        cb(Error, "log_error", "fn log_error(&mut self, error: &__nova::Error, context: &__nova::ErrorContext)"),
+        cb(Heartbeat, "configure", "fn configure(&mut self, interval: Option<Duration>) -> Option<Duration>"),
+        cb(Heartbeat, "handle_heartbeat", "fn handle_heartbeat(&mut self, message: &__nova::Message, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>"),
+        cb(Heartbeat, "generate_heartbeat", "fn generate_heartbeat(&mut self) -> Option<__nova::Message>"),
+        cb(RateLimit, "check_rate_limit", "fn check_rate_limit(&mut self, operation: __nova::Operation) -> __nova::RateLimitDecision"),
+        cb(RateLimit, "update_rate_limit", "fn update_rate_limit(&mut self, operation: __nova::Operation)"),
+        cb(RateLimit, "is_rate_limit_response", "fn is_rate_limit_response(&self, response: &__nova::Message) -> bool"),
+        cb(RateLimit, "handle_rate_limited", "fn handle_rate_limited(&mut self, response: &__nova::Message) -> __nova::RateLimitAction"),
     ]
 };
 
@@ -227,8 +136,9 @@ impl Callback {
     }
 
     /// The signature with absolute paths: `__nova::X` becomes `<krate>::__private::X`, and the
-    /// standard library's `Result`, `Option` and `Duration` become `::core` paths, so that no
-    /// name in the user's scope can change what the generated code means.
+    /// standard library's `Result`, `Option`, `Duration`, `String` and `Vec` become `::core` and
+    /// `::std` paths, so that no name in the user's scope can change what the generated code
+    /// means.
     pub(crate) fn signature(&self, krate: &syn::Path) -> syn::Signature {
         let mut sig = self.raw_signature();
         Absolutize { krate }.visit_signature_mut(&mut sig);
@@ -264,6 +174,8 @@ impl VisitMut for Absolutize<'_> {
             Some("Result") if path.segments.len() == 1 => Some(prefixed("::core::result", path)),
             Some("Option") if path.segments.len() == 1 => Some(prefixed("::core::option", path)),
             Some("Duration") if path.segments.len() == 1 => Some(prefixed("::core::time", path)),
+            Some("String") if path.segments.len() == 1 => Some(prefixed("::std::string", path)),
+            Some("Vec") if path.segments.len() == 1 => Some(prefixed("::std::vec", path)),
             _ => None,
         };
         if let Some(tokens) = replacement {
@@ -375,11 +287,11 @@ mod tests {
     #[test]
     fn signatures_become_absolute() {
         let krate: syn::Path = syn::parse_quote!(::nova);
-        let c = Callback::find("unsubscribe").unwrap();
+        let c = Callback::find("handle_backfill_response").unwrap();
         let sig = c.signature(&krate).to_token_stream().to_string();
         assert_eq!(
             sig,
-            "fn unsubscribe (& mut self , subscription : & :: nova :: __private :: Subscription , ctx : & :: nova :: __private :: Context < '_ >) -> :: core :: result :: Result < :: core :: option :: Option < :: nova :: __private :: Message > , :: nova :: __private :: HandlerError >"
+            "fn handle_backfill_response (& mut self , subscription : & :: nova :: __private :: Subscription , response : & :: nova :: __private :: Message) -> :: core :: result :: Result < :: std :: vec :: Vec < :: nova :: __private :: Message > , :: nova :: __private :: HandlerError >"
         );
         let c = Callback::find("configure").unwrap();
         assert!(

@@ -253,7 +253,7 @@ mod tests {
         assert_eq!(
             check(
                 "unsubscribe",
-                "fn unsubscribe(&mut self, s: &Subscription, c: &Context<'_>) -> Result<Option<Message>, HandlerError>"
+                "fn unsubscribe(&mut self, s: &Subscription, id: RequestId, c: &mut Context) -> Result<Option<Message>, HandlerError>"
             ),
             None
         );

@@ -128,7 +128,7 @@
 //! }
 //!
 //! impl AuthHandler for Bot {
-//!     fn generate_auth_data(&mut self, _ctx: &Context<'_>) -> Result<Option<Message>, HandlerError> {
+//!     fn generate_auth_data(&mut self, _ctx: &mut Context<'_>) -> Result<Option<Message>, HandlerError> {
 //!         Ok(Some(Message::text(format!(r#"{{"op":"auth","token":"{}"}}"#, self.token.expose()))))
 //!     }
 //! }

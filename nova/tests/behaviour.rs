@@ -351,7 +351,10 @@ impl HeartbeatHandler for TestPlatform {
 }
 
 impl AuthHandler for TestPlatform {
-    fn generate_auth_data(&mut self, _ctx: &Context<'_>) -> Result<Option<Message>, HandlerError> {
+    fn generate_auth_data(
+        &mut self,
+        _ctx: &mut Context<'_>,
+    ) -> Result<Option<Message>, HandlerError> {
         Ok(Some(Message::text("auth")))
     }
 
@@ -394,7 +397,7 @@ impl PlatformBot {
 
 #[tokio::test]
 async fn a_platform_bot_overriding_only_handle_message_keeps_the_adapters_behaviours() {
-    // Answers the adapter's authentication, should the runtime send it; otherwise silent.
+    // Accepts the adapter's authentication; otherwise silent.
     let responder: Responder = Arc::new(|_, frame: &ServerFrame| match frame.as_text() {
         Some("auth") => vec![ServerFrame::from("auth ok")],
         _ => Vec::new(),
@@ -408,6 +411,16 @@ async fn a_platform_bot_overriding_only_handle_message_keeps_the_adapters_behavi
     let (client, mut messages) = Client::connect(config(&server).build().unwrap(), bot);
     let conn = server.next_connection_timeout(LONG).await.unwrap();
     client.wait_connected(LONG).await.unwrap();
+
+    // The adapter authenticates: its auth message goes first, its verdict on the answer counts.
+    let first = conn.wait_for_received(1, LONG).await;
+    assert_eq!(first.first(), Some(&ServerFrame::from("auth")));
+    let mut state = client.state();
+    let authenticated = state.wait_for(|s| s.status == nova::ConnectionStatus::Authenticated);
+    tokio::time::timeout(LONG, authenticated)
+        .await
+        .unwrap()
+        .unwrap();
 
     // The adapter's heartbeat runs, on the adapter's interval, with the adapter's state.
     let beats = |frames: &[ServerFrame]| -> Vec<String> {

@@ -26,7 +26,7 @@ impl Bot {
         true
     }
 
-    fn generate_auth_data(&mut self, _ctx: &Context<'_>) -> Result<Option<Message>, HandlerError> {
+    fn generate_auth_data(&mut self, _ctx: &mut Context<'_>) -> Result<Option<Message>, HandlerError> {
         Ok(None)
     }
 
