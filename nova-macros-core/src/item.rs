@@ -340,3 +340,191 @@ fn parse_impl(original: ItemImpl, args: &Args, errors: &mut Vec<syn::Error>) -> 
         platform,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn errors(attr: TokenStream, item: TokenStream) -> Vec<String> {
+        let mut errors = Vec::new();
+        let args = crate::attr::parse(attr, &mut errors);
+        parse(item, &args, &mut errors);
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    fn platform_member(attr: TokenStream, item: TokenStream) -> Option<String> {
+        let mut errors = Vec::new();
+        let args = crate::attr::parse(attr, &mut errors);
+        let client = parse(item, &args, &mut errors)?;
+        assert!(errors.is_empty(), "{errors:?}");
+        client.platform.map(|p| member_text(&p.member))
+    }
+
+    #[test]
+    fn the_platform_field_is_found_by_mark_by_name_by_type_or_by_convention() {
+        let marked = quote!(
+            struct Bot {
+                a: u8,
+                #[nova(platform)]
+                venue: Venue,
+            }
+        );
+        assert_eq!(platform_member(quote!(), marked).as_deref(), Some("venue"));
+        let named = quote!(
+            struct Bot {
+                a: Venue,
+                b: Venue,
+            }
+        );
+        assert_eq!(
+            platform_member(quote!(platform_field = b), named).as_deref(),
+            Some("b")
+        );
+        let typed = quote!(
+            struct Bot(u8, crate::venues::Venue);
+        );
+        assert_eq!(
+            platform_member(quote!(platform = Venue), typed).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            platform_member(quote!(platform = Venue), quote!(impl Bot {})).as_deref(),
+            Some("platform")
+        );
+        assert_eq!(
+            platform_member(
+                quote!(),
+                quote!(
+                    struct Bot {
+                        venue: Venue,
+                    }
+                )
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn platform_mistakes_are_reported() {
+        let cases = [
+            (
+                quote!(platform = Venue),
+                quote!(
+                    struct Bot {
+                        a: u8,
+                    }
+                ),
+                "no field of `Bot` holds the platform adapter `Venue`",
+            ),
+            (
+                quote!(platform = Venue),
+                quote!(
+                    struct Bot {
+                        a: Venue,
+                        b: Venue,
+                    }
+                ),
+                "several fields of `Bot` have type `Venue`",
+            ),
+            (
+                quote!(platform_field = c),
+                quote!(
+                    struct Bot {
+                        a: Venue,
+                    }
+                ),
+                "`Bot` has no field `c`",
+            ),
+            (
+                quote!(),
+                quote!(
+                    struct Bot {
+                        #[nova(platform)]
+                        a: Venue,
+                        #[nova(platform)]
+                        b: Venue,
+                    }
+                ),
+                "only one field can hold the platform adapter",
+            ),
+            (
+                quote!(),
+                quote!(
+                    struct Bot {
+                        #[nova(adapter)]
+                        a: Venue,
+                    }
+                ),
+                "unknown option in `#[nova(...)]`",
+            ),
+            (
+                quote!(platform_field = b),
+                quote!(
+                    struct Bot {
+                        #[nova(platform)]
+                        a: Venue,
+                        b: Venue,
+                    }
+                ),
+                "`platform_field = b` and `#[nova(platform)]` on `a` name different fields",
+            ),
+            (
+                quote!(platform_field = venue),
+                quote!(impl Bot {}),
+                "`platform_field` names the field holding the platform adapter: it needs `platform = AdapterType` too",
+            ),
+        ];
+        for (attr, item, want) in cases {
+            let got = errors(attr, item);
+            assert!(
+                got.len() == 1 && got[0].starts_with(want),
+                "{got:?} should start with {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn impl_blocks_are_sorted_and_checked() {
+        let mut errs = Vec::new();
+        let args = crate::attr::parse(quote!(), &mut errs);
+        let item = quote!(
+            impl<T> Bot<T>
+            where
+                T: Send,
+            {
+                fn handle_message(
+                    &mut self,
+                    m: Message,
+                    ctx: &mut Context<'_>,
+                ) -> Result<(), HandlerError> {
+                    Ok(())
+                }
+                fn helper(&self) {}
+                type Alias = u8;
+            }
+        );
+        let client = parse(item, &args, &mut errs).unwrap();
+        assert!(errs.is_empty());
+        assert!(client.override_for("handle_message").is_some());
+        assert!(client.override_for("helper").is_none());
+        let inherent = client.item_tokens().to_string();
+        assert!(
+            inherent.contains("fn helper")
+                && inherent.contains("type Alias")
+                && !inherent.contains("handle_message")
+        );
+        assert_eq!(client.self_ty.to_string(), "Bot < T >");
+
+        let twice = quote!(impl Bot {
+            fn generate_heartbeat(&mut self) -> Option<Message> { None }
+            fn generate_heartbeat(&mut self) -> Option<Message> { None }
+        });
+        assert_eq!(
+            errors(quote!(), twice),
+            ["the callback `generate_heartbeat` is written twice"]
+        );
+        let got = errors(quote!(), quote!(impl Clone for Bot {}));
+        assert!(got[0].contains("not on a trait impl"), "{got:?}");
+    }
+}
