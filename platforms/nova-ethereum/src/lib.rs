@@ -4,6 +4,14 @@
 //!
 //! # What is here
 //!
+//! - [`EthereumAdapter`]: the nova behaviours for a node — routing by request id and by the
+//!   server's subscription id (new on every connection, mapped to the same stream), and
+//!   recovery of what was missed while disconnected: `newHeads` backfilled block by block with
+//!   `eth_getBlockByNumber`, `logs` with `eth_getLogs`, delivered in order, without duplicates,
+//!   before the live ones.
+//! - [`EthClient`]: typed calls ([`EthClient::block_number`], [`EthClient::logs`], any
+//!   [`methods::Method`] through [`EthClient::call`]) and typed subscriptions
+//!   ([`EthClient::subscribe`] → [`EthSubscription`] of [`EthEvent`]s).
 //! - [`JsonRpcRequest`], [`JsonRpcResponse`], [`RpcError`] with typed [`ErrorCode`]s, and
 //!   [`Incoming`], which classifies anything a node sends (response, notification, batch).
 //! - Typed results: [`Header`], [`Block`], [`Transaction`], [`Log`], [`SyncStatus`]; hex
@@ -29,6 +37,8 @@
 //! past ones — what was missed while disconnected has to be fetched (`eth_getBlockByNumber`,
 //! `eth_getLogs`).
 
+mod adapter;
+mod client;
 mod error;
 mod jsonrpc;
 pub mod methods;
@@ -36,6 +46,8 @@ mod quantity;
 mod subscription;
 mod types;
 
+pub use adapter::{DEFAULT_MAX_BACKFILL_BLOCKS, EthereumAdapter, log_sequence, log_sequence_block};
+pub use client::{EthClient, EthItem, EthSubscription};
 pub use error::EthError;
 pub use jsonrpc::{
     ErrorCode, Id, Incoming, JsonRpcRequest, JsonRpcResponse, Notification, Peek, RpcError,

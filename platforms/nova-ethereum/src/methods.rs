@@ -28,6 +28,8 @@ pub trait Method {
     const NAME: &'static str;
     /// The decoded result.
     type Output;
+    /// Whether the method only reads (and so may be sent again after a reconnect).
+    const READ_ONLY: bool = true;
 
     /// The `params` array.
     fn params(&self) -> Value;
@@ -177,6 +179,7 @@ pub struct Subscribe(pub SubscriptionKind);
 impl Method for Subscribe {
     const NAME: &'static str = "eth_subscribe";
     type Output = String;
+    const READ_ONLY: bool = false;
     fn params(&self) -> Value {
         self.0.params()
     }
@@ -192,6 +195,7 @@ pub struct Unsubscribe(pub String);
 impl Method for Unsubscribe {
     const NAME: &'static str = "eth_unsubscribe";
     type Output = bool;
+    const READ_ONLY: bool = false;
     fn params(&self) -> Value {
         json!([self.0])
     }
