@@ -37,6 +37,7 @@ mod runtime;
 mod secret;
 mod settings;
 mod strategy;
+pub mod telemetry;
 mod types;
 
 pub use backoff::{Backoff, ReconnectStrategy};

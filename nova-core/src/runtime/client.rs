@@ -123,8 +123,12 @@ impl Client {
             limiter,
             rate_limited_until,
         };
+        let telemetry =
+            crate::telemetry::Telemetry::new(config.name(), crate::telemetry::enabled());
+        let messages = messages.with_drop_counter(telemetry.dropped_counter());
         let driver = Driver::new(
             config, handler, data_rx, control_rx, state_tx, events_tx, inbound_tx, services,
+            telemetry,
         );
         tokio::spawn(driver.run());
         (client, messages)

@@ -37,6 +37,7 @@ use crate::handler::{
 use crate::message::{CloseFrame, Frame, Message};
 use crate::rate_limit::RateLimiter;
 use crate::request::Request;
+use crate::telemetry::{EventKind, Telemetry};
 use crate::transport::{Connected, Transport, WsStream};
 use crate::types::{
     ConnectInfo, ConnectionState, ConnectionStatus, DisconnectReason, StopReason, Subscription,
@@ -180,6 +181,8 @@ struct SubEntry {
     recovery: Recovery,
     /// Accept the next message whatever its sequence (after a gap that could not be closed).
     accept_next: bool,
+    /// When the last subscribe request went out.
+    subscribe_sent: Option<Instant>,
 }
 
 enum SeqVerdict {
@@ -234,6 +237,10 @@ pub(crate) struct Driver<H> {
     /// This connection authenticated (so refreshes are checked).
     auth_used: bool,
     rate_wait: Option<Instant>,
+    telemetry: Telemetry,
+    /// When the last connection was lost (or the first connect failed), for the reconnection
+    /// duration.
+    down_since: Option<Instant>,
 }
 
 impl<H: Handler> Driver<H> {
@@ -247,6 +254,7 @@ impl<H: Handler> Driver<H> {
         events: broadcast::Sender<LifecycleEvent>,
         inbound: InboundSender,
         services: Services,
+        telemetry: Telemetry,
     ) -> Self {
         Self {
             config,
@@ -274,6 +282,8 @@ impl<H: Handler> Driver<H> {
             auth_pending: None,
             auth_used: false,
             rate_wait: None,
+            telemetry,
+            down_since: None,
         }
     }
 
@@ -301,6 +311,8 @@ impl<H: Handler> Driver<H> {
             self.publish();
             let attempt = self.state.reconnection_attempts;
             self.emit(LifecycleEvent::Connecting { attempt });
+            self.telemetry
+                .event(EventKind::ConnectionStarted { attempt });
             tracing::debug!(attempt, url = %url, "connecting");
             let started = Instant::now();
             let result = {
@@ -344,6 +356,10 @@ impl<H: Handler> Driver<H> {
             error: error.to_string(),
             attempt,
         });
+        self.telemetry.event(EventKind::ConnectionFailed {
+            error_type: error.kind(),
+        });
+        self.down_since.get_or_insert_with(Instant::now);
         self.log(&error, ErrorSource::Connect);
         if let Error::Transport(t) = &error {
             if t.is_permanent() {
@@ -403,6 +419,8 @@ impl<H: Handler> Driver<H> {
         self.publish();
         let attempt = self.state.reconnection_attempts;
         self.emit(LifecycleEvent::ReconnectScheduled { attempt, delay });
+        self.telemetry
+            .event(EventKind::ReconnectionStarted { attempt, delay });
         tracing::info!(
             attempt,
             delay_ms = millis(delay),
@@ -483,6 +501,16 @@ impl<H: Handler> Driver<H> {
             duration: connect_duration,
             connection_index,
         });
+        self.telemetry.event(EventKind::ConnectionCompleted {
+            duration: connect_duration,
+        });
+        if let Some(down) = self.down_since.take() {
+            let attempt = self.state.reconnection_attempts;
+            self.telemetry.event(EventKind::ReconnectionCompleted {
+                attempt,
+                duration: down.elapsed(),
+            });
+        }
         tracing::info!(
             connection_index,
             connect_ms = millis(connect_duration),
@@ -517,6 +545,10 @@ impl<H: Handler> Driver<H> {
                     reason: reason.clone(),
                     uptime,
                 });
+                self.telemetry.event(EventKind::Disconnected {
+                    reason: reason.as_str(),
+                });
+                self.down_since = Some(Instant::now());
                 SessionEnd::Disconnected(reason)
             }
             stop => stop,
@@ -685,6 +717,10 @@ impl<H: Handler> Driver<H> {
                     Some(Ok(m)) => {
                         last_rx = Instant::now();
                         let Some(frame) = Frame::from_ws(m) else { continue };
+                        if let (Frame::Pong(_), Some(sent)) = (&frame, awaiting_pong) {
+                            let rtt = last_rx - sent;
+                            self.telemetry.event(EventKind::HeartbeatRoundTrip { rtt });
+                        }
                         if let Frame::Close(c) = &frame {
                             peer_close = Some(c.clone());
                         }
@@ -773,6 +809,7 @@ impl<H: Handler> Driver<H> {
                 }
                 () = sleep_until_opt(self.auth_pending), if self.auth_pending.is_some() => {
                     self.auth_pending = None;
+                    self.telemetry.event(EventKind::AuthFailed);
                     let error = Error::Timeout(self.config.request_timeout);
                     if let Some(end) = self.on_error(error, ErrorSource::Auth) {
                         return end;
@@ -804,9 +841,11 @@ impl<H: Handler> Driver<H> {
                         while self.carry.len() < WRITE_BATCH {
                             match self.data_rx.try_recv() {
                                 Ok(o) => self.take_outgoing(o),
-                                Err(_) => break,
+                                                                Err(_) => break,
                             }
                         }
+                        let depth = self.data_rx.len() + self.carry.len();
+                        self.telemetry.send_queue_depth(depth);
                         if let Some(end) = self.write_pending_sends(ws).await {
                             return end;
                         }
@@ -881,6 +920,7 @@ impl<H: Handler> Driver<H> {
             let operation = front.operation;
             if let Some(wait) = self.rate_check(operation) {
                 let until = Instant::now() + wait;
+                self.telemetry.event(EventKind::RateLimitWait { wait });
                 self.rate_wait = Some(until);
                 self.set_rate_limited_until(Some(until));
                 break;
@@ -909,12 +949,14 @@ impl<H: Handler> Driver<H> {
                     continue;
                 }
             };
+            let size = encoded.len();
             if let Err(e) = ws.feed(encoded.into_ws()).await {
                 // Not written: it goes first on the next connection.
                 self.carry.push_front(wire);
                 return Some(self.on_io_error(ws, e, ErrorSource::Write, None).await);
             }
             wrote = true;
+            self.telemetry.message_sent(operation, size);
             self.handler.update_rate_limit(operation);
             if let Some(id) = &wire.request {
                 if let Some(p) = self.pending.get_mut(id) {
@@ -980,6 +1022,8 @@ impl<H: Handler> Driver<H> {
             };
             match outcome {
                 AuthOutcome::Authenticated => {
+                    let refresh = self.phase != Phase::Authenticating;
+                    self.telemetry.event(EventKind::AuthCompleted { refresh });
                     self.auth_pending = None;
                     self.state.status = ConnectionStatus::Authenticated;
                     self.publish();
@@ -990,13 +1034,16 @@ impl<H: Handler> Driver<H> {
                     return None;
                 }
                 AuthOutcome::Rejected(reason) => {
+                    self.telemetry.event(EventKind::AuthFailed);
                     self.auth_pending = None;
                     return self.on_error(Error::AuthRejected(reason), ErrorSource::Auth);
                 }
                 AuthOutcome::NotAuthResponse => {}
             }
         }
-        match self.handler.message_type(&message) {
+        let kind = self.handler.message_type(&message);
+        self.telemetry.message_received(&kind, message.len());
+        match kind {
             MessageType::Response { id } => {
                 self.on_response(id, message);
                 None
@@ -1159,6 +1206,7 @@ impl<H: Handler> Driver<H> {
             restoring: false,
             recovery: Recovery::None,
             accept_next: false,
+            subscribe_sent: None,
         };
         self.subs.insert(id, entry);
     }
@@ -1273,6 +1321,12 @@ impl<H: Handler> Driver<H> {
         match built {
             Ok((id, message)) => {
                 tracing::debug!(channel = %subscription.channel, ?purpose, "subscribing");
+                self.telemetry.event(EventKind::SubscriptionStarted {
+                    channel: subscription.channel.clone(),
+                });
+                if let Some(entry) = self.subs.get_mut(&sub) {
+                    entry.subscribe_sent = Some(Instant::now());
+                }
                 self.send_runtime_request(
                     id,
                     message,
@@ -1319,6 +1373,20 @@ impl<H: Handler> Driver<H> {
                 entry.restoring = false;
                 let waiter = entry.waiter.take();
                 let last = entry.last;
+                let duration = entry
+                    .subscribe_sent
+                    .take()
+                    .map(|t| t.elapsed())
+                    .unwrap_or_default();
+                self.telemetry.event(EventKind::SubscriptionCompleted {
+                    channel: channel.clone(),
+                    duration,
+                });
+                if purpose == SubscribePurpose::Restore {
+                    self.telemetry.event(EventKind::SubscriptionRestored {
+                        channel: channel.clone(),
+                    });
+                }
                 self.routes.insert(route, sub);
                 self.services.registry.set_status(
                     &subscription.id,
@@ -1374,6 +1442,9 @@ impl<H: Handler> Driver<H> {
                     entry.restore_attempts = entry.restore_attempts.saturating_add(1);
                     self.timers
                         .insert((Instant::now() + retry_in, Timer::RestoreRetry(sub)));
+                    self.telemetry.event(EventKind::SubscriptionRestoreFailed {
+                        channel: subscription.channel.clone(),
+                    });
                     self.sub_out.push((
                         sub,
                         SubscriptionEvent::RestoreFailed {
@@ -1425,6 +1496,8 @@ impl<H: Handler> Driver<H> {
                         return;
                     }
                     entry.recovery = Recovery::None;
+                    let channel = entry.sub.channel.clone();
+                    self.telemetry.event(EventKind::GapRecovered { channel });
                     self.sub_out
                         .push((sub, SubscriptionEvent::GapClosed { value: seq.value }));
                 }
@@ -1490,6 +1563,10 @@ impl<H: Handler> Driver<H> {
             GapAction::Ignore => return GapOutcome::Accept,
         };
         self.emit(LifecycleEvent::Gap {
+            channel: subscription.channel.clone(),
+            action: label,
+        });
+        self.telemetry.event(EventKind::GapDetected {
             channel: subscription.channel.clone(),
             action: label,
         });
@@ -1624,6 +1701,9 @@ impl<H: Handler> Driver<H> {
             None if first_follows => {
                 tracing::info!(%channel, delivered, "gap closed by backfill");
                 let value = entry.last.unwrap_or_default();
+                self.telemetry.event(EventKind::GapRecovered {
+                    channel: channel.clone(),
+                });
                 self.emit(LifecycleEvent::GapClosed { channel });
                 self.sub_out
                     .push((sub, SubscriptionEvent::GapClosed { value }));
@@ -1656,6 +1736,11 @@ impl<H: Handler> Driver<H> {
                         .as_ref()
                         .map_or(1, |r| r.cost_of(operation));
                     limiter.force_acquire(cost, now);
+                }
+                match &frame {
+                    Frame::Text(t) => self.telemetry.message_sent(operation, t.len()),
+                    Frame::Binary(b) => self.telemetry.message_sent(operation, b.len()),
+                    _ => {}
                 }
                 if let Err(e) = ws.feed(frame.into_ws()).await {
                     return Some(self.on_io_error(ws, e, ErrorSource::Write, None).await);
@@ -1736,6 +1821,10 @@ impl<H: Handler> Driver<H> {
             kind: error.kind(),
             source: source.as_str(),
             message: error.to_string(),
+        });
+        self.telemetry.event(EventKind::ErrorOccurred {
+            error_type: error.kind(),
+            source: source.as_str(),
         });
         let context = self.error_context(source);
         let action = {

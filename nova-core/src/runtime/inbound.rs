@@ -58,6 +58,7 @@ pub(crate) type InboundSender = QueueSender<Message>;
 pub(crate) struct QueueReceiver<T> {
     inner: Inner<T>,
     dropped: Arc<AtomicU64>,
+    drop_counter: Option<metrics::Counter>,
 }
 
 enum Inner<T> {
@@ -74,14 +75,25 @@ pub(crate) fn queue<T: Clone + Send + 'static>(
         OverflowPolicy::Wait => {
             let (tx, rx) = mpsc::channel(capacity);
             let inner = Inner::Wait(ReceiverStream::new(rx));
-            (QueueSender::Wait(tx), QueueReceiver { inner, dropped })
+            (
+                QueueSender::Wait(tx),
+                QueueReceiver {
+                    inner,
+                    dropped,
+                    drop_counter: None,
+                },
+            )
         }
         OverflowPolicy::DropOldest => {
             let (tx, rx) = broadcast::channel(capacity);
             let inner = Inner::DropOldest(BroadcastStream::new(rx));
             (
                 QueueSender::DropOldest(tx),
-                QueueReceiver { inner, dropped },
+                QueueReceiver {
+                    inner,
+                    dropped,
+                    drop_counter: None,
+                },
             )
         }
     }
@@ -103,6 +115,9 @@ impl<T: Clone + Send + 'static> Stream for QueueReceiver<T> {
             Inner::DropOldest(rx) => match Pin::new(rx).poll_next(cx) {
                 Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
                     this.dropped.fetch_add(n, Ordering::Relaxed);
+                    if let Some(counter) = &this.drop_counter {
+                        counter.increment(n);
+                    }
                     tracing::warn!(dropped = n, "queue overflow: oldest items dropped");
                     Poll::Ready(Some(Err(Lagged(n))))
                 }
@@ -137,6 +152,11 @@ pub(crate) fn channel(policy: OverflowPolicy, capacity: usize) -> (InboundSender
 }
 
 impl Messages {
+    pub(crate) fn with_drop_counter(mut self, counter: metrics::Counter) -> Self {
+        self.inner.drop_counter = Some(counter);
+        self
+    }
+
     /// The next message, `Err(Lagged)` after a loss under `DropOldest`, or `None` once the client
     /// has stopped and the queue is empty.
     pub async fn recv(&mut self) -> Option<Result<Message, Lagged>> {
