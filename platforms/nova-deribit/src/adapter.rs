@@ -1,0 +1,568 @@
+//! [`DeribitAdapter`]: the five protocol behaviours for Deribit.
+//!
+//! On every connect, before anything else: `public/hello`, `public/set_heartbeat` (when a
+//! heartbeat is configured) and `public/auth` (when credentials are given), in that order.
+//! Deribit's tokens are scoped to the connection, so each new connection authenticates afresh
+//! with the configured grant; while connected, the token is refreshed with the `refresh_token`
+//! grant once [`DeribitConfig::refresh_after`] of its lifetime has passed, without
+//! disconnecting. A refresh that is refused falls back to the full grant on the same
+//! connection.
+//!
+//! Heartbeats: Deribit sends `{"method":"heartbeat","params":{"type":"test_request"}}` every
+//! interval and closes connections that do not answer; each is answered with `public/test`.
+//! The heartbeats also tell the runtime the platform is alive.
+//!
+//! Subscriptions go through `public/subscribe`, or `private/subscribe` for `user.*` channels.
+//! An ack must list the channel: Deribit leaves out channels it did not subscribe (a wrong name,
+//! no permission) rather than answering an error. Order books are sequenced: the snapshot is a
+//! [`Sequence::snapshot`], every change must follow the previous `change_id`
+//! ([`Sequence::follows`]); a break makes the runtime subscribe again for a fresh snapshot and
+//! tell the consumer.
+//!
+//! Rate limits: see [`crate::DeribitLimits`]; a `10028 too_many_requests` answer is recognised
+//! and the request resent after [`DeribitConfig::rate_limited_retry`].
+
+use std::time::{Duration, Instant};
+
+use nova_core::{
+    AuthHandler, AuthOutcome, ConnectionHandler, ConnectionStatus, Context, ErrorHandler, Gap,
+    GapAction, HandlerError, HeartbeatHandler, Message, MessageHandler, MessageType, Operation,
+    RateLimitAction, RateLimitDecision, RateLimitHandler, RequestId, Secret, Sequence,
+    Subscription, SubscriptionHandler,
+};
+use serde_json::{Value, json};
+
+use crate::auth::{Credentials, Grant, nonce, now_ms, refresh_params};
+use crate::error::ErrorCode;
+use crate::message::{Incoming, Peek, book_position, error_code, peek, request};
+use crate::rate_limit::{DeribitLimits, EngineBucket};
+use crate::subscription::ChannelKind;
+use crate::types::AuthResult;
+
+/// How the adapter talks to Deribit.
+///
+/// ```
+/// use std::time::Duration;
+/// use nova_deribit::{Credentials, DeribitConfig, Grant};
+///
+/// let config = DeribitConfig::default()
+///     .credentials(Credentials::new("id", "secret"))
+///     .grant(Grant::ClientCredentials)
+///     .heartbeat(Some(10));
+/// assert_eq!(config.heartbeat_interval, Some(10));
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DeribitConfig {
+    /// The API key; `None`: public methods only.
+    pub credentials: Option<Credentials>,
+    /// The grant used on each new connection (default: `client_signature`).
+    pub grant: Grant,
+    /// Scope asked for in `public/auth` (e.g. `"session:bot expires:3600"`); `None`: Deribit's
+    /// default (`connection`).
+    pub scope: Option<String>,
+    /// The `public/set_heartbeat` interval in seconds (at least 10); `None`: no heartbeat.
+    /// Default 10.
+    pub heartbeat_interval: Option<u64>,
+    /// How long one heartbeat "second" lasts (default 1 s; only a simulator running a faster
+    /// clock changes it).
+    pub heartbeat_unit: Duration,
+    /// The fraction of a token's lifetime after which it is refreshed (default 0.75).
+    pub refresh_after: f64,
+    /// `public/hello`'s `client_name` and `client_version`.
+    pub client_name: (String, String),
+    /// Deribit's credit limits for this account.
+    pub limits: DeribitLimits,
+    /// How long to wait before resending a request answered `10028` (default 1 s).
+    pub rate_limited_retry: Duration,
+}
+
+impl Default for DeribitConfig {
+    fn default() -> Self {
+        Self {
+            credentials: None,
+            grant: Grant::default(),
+            scope: None,
+            heartbeat_interval: Some(10),
+            heartbeat_unit: Duration::from_secs(1),
+            refresh_after: 0.75,
+            client_name: ("nova".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+            limits: DeribitLimits::default(),
+            rate_limited_retry: Duration::from_secs(1),
+        }
+    }
+}
+
+impl DeribitConfig {
+    /// Sets [`credentials`](Self::credentials).
+    #[must_use]
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Sets [`grant`](Self::grant).
+    #[must_use]
+    pub fn grant(mut self, grant: Grant) -> Self {
+        self.grant = grant;
+        self
+    }
+
+    /// Sets [`scope`](Self::scope).
+    #[must_use]
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Sets [`heartbeat_interval`](Self::heartbeat_interval).
+    #[must_use]
+    pub fn heartbeat(mut self, interval_secs: Option<u64>) -> Self {
+        self.heartbeat_interval = interval_secs;
+        self
+    }
+
+    /// Sets [`heartbeat_unit`](Self::heartbeat_unit).
+    #[must_use]
+    pub fn heartbeat_unit(mut self, unit: Duration) -> Self {
+        self.heartbeat_unit = unit;
+        self
+    }
+
+    /// Sets [`refresh_after`](Self::refresh_after) (clamped to 0.1..=0.95).
+    #[must_use]
+    pub fn refresh_after(mut self, fraction: f64) -> Self {
+        self.refresh_after = fraction.clamp(0.1, 0.95);
+        self
+    }
+
+    /// Sets [`limits`](Self::limits).
+    #[must_use]
+    pub fn limits(mut self, limits: DeribitLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`client_name`](Self::client_name).
+    #[must_use]
+    pub fn client_name(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.client_name = (name.into(), version.into());
+        self
+    }
+}
+
+/// The live token of the connection.
+#[derive(Debug)]
+struct Token {
+    refresh: Secret,
+    refresh_at: Instant,
+    expires_at: Instant,
+}
+
+/// The pending `public/auth` request.
+#[derive(Debug)]
+struct PendingAuth {
+    id: RequestId,
+    refresh: bool,
+}
+
+/// Deribit's protocol behaviours, for [`nova_core::Client::connect`].
+///
+/// ```no_run
+/// use nova_core::{Client, ClientConfig};
+/// use nova_deribit::{Credentials, DeribitAdapter, DeribitConfig};
+///
+/// # fn run() -> Result<(), nova_core::ConfigError> {
+/// let deribit = DeribitConfig::default().credentials(Credentials::new("id", "secret"));
+/// let config = ClientConfig::builder("wss://test.deribit.com/ws/api/v2")
+///     .rate_limit(deribit.limits.rate_limit())
+///     .build()?;
+/// let (client, messages) = Client::connect(config, DeribitAdapter::new(deribit));
+/// # let _ = (client, messages); Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct DeribitAdapter {
+    config: DeribitConfig,
+    auth: Option<PendingAuth>,
+    token: Option<Token>,
+    engine: EngineBucket,
+    authentications: u64,
+    refreshes: u64,
+}
+
+impl DeribitAdapter {
+    /// An adapter with this configuration.
+    #[must_use]
+    pub fn new(config: DeribitConfig) -> Self {
+        let engine = EngineBucket::new(config.limits.matching_engine_credits());
+        Self {
+            config,
+            auth: None,
+            token: None,
+            engine,
+            authentications: 0,
+            refreshes: 0,
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &DeribitConfig {
+        &self.config
+    }
+
+    /// Successful full authentications so far (one per connection with credentials).
+    #[must_use]
+    pub fn authentications(&self) -> u64 {
+        self.authentications
+    }
+
+    /// Successful token refreshes so far.
+    #[must_use]
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes
+    }
+
+    /// When the current token expires, if there is one.
+    #[must_use]
+    pub fn token_expires_at(&self) -> Option<Instant> {
+        self.token.as_ref().map(|t| t.expires_at)
+    }
+
+    fn full_grant(&self, credentials: &Credentials) -> Value {
+        let mut params = match self.config.grant {
+            Grant::ClientCredentials => credentials.client_credentials_params(),
+            Grant::ClientSignature => credentials.client_signature_params(now_ms(), &nonce(), ""),
+        };
+        if let Some(scope) = &self.config.scope {
+            params["scope"] = json!(scope);
+        }
+        params
+    }
+
+    /// Builds an auth request (full or refresh) and remembers it as pending.
+    fn auth_request(&mut self, refresh: bool, ctx: &mut Context<'_>) -> Option<Message> {
+        let credentials = self.config.credentials.clone()?;
+        let params = match (&self.token, refresh) {
+            (Some(token), true) => refresh_params(token.refresh.expose()),
+            _ => self.full_grant(&credentials),
+        };
+        let refresh = refresh && self.token.is_some();
+        let id = ctx.next_request_id();
+        let message = request(&id, "public/auth", &params);
+        self.auth = Some(PendingAuth { id, refresh });
+        Some(message)
+    }
+}
+
+impl ConnectionHandler for DeribitAdapter {}
+impl ErrorHandler for DeribitAdapter {}
+
+impl MessageHandler for DeribitAdapter {
+    fn message_type(&self, message: &Message) -> MessageType {
+        match peek(message) {
+            Peek::Response(id) => MessageType::Response { id },
+            Peek::Notification(channel) => MessageType::Subscription { channel },
+            Peek::Heartbeat { .. } => MessageType::Heartbeat,
+            _ => MessageType::Unknown,
+        }
+    }
+}
+
+impl AuthHandler for DeribitAdapter {
+    fn generate_auth_data(
+        &mut self,
+        ctx: &mut Context<'_>,
+    ) -> Result<Option<Message>, HandlerError> {
+        // A refresh happens on a connection that is authenticated already; anything else is a
+        // new connection, whose token (connection-scoped) is gone.
+        let refresh = ctx.state().status == ConnectionStatus::Authenticated;
+        if !refresh {
+            self.token = None;
+            let (name, version) = &self.config.client_name;
+            let hello = request(
+                &ctx.next_request_id(),
+                "public/hello",
+                &json!({"client_name": name, "client_version": version}),
+            );
+            ctx.send(hello);
+            if let Some(interval) = self.config.heartbeat_interval {
+                let set = request(
+                    &ctx.next_request_id(),
+                    "public/set_heartbeat",
+                    &json!({"interval": interval}),
+                );
+                ctx.send(set);
+            }
+        }
+        Ok(self.auth_request(refresh, ctx))
+    }
+
+    fn handle_auth_response(&mut self, response: &Message, ctx: &mut Context<'_>) -> AuthOutcome {
+        let Some(pending) = &self.auth else {
+            return AuthOutcome::NotAuthResponse;
+        };
+        if peek(response) != Peek::Response(pending.id.clone()) {
+            return AuthOutcome::NotAuthResponse;
+        }
+        let was_refresh = pending.refresh;
+        self.auth = None;
+        let outcome = match Incoming::parse(response) {
+            Ok(Incoming::Response(r)) => r.into_result::<AuthResult>(),
+            Ok(_) => return AuthOutcome::NotAuthResponse,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(auth) => {
+                let now = Instant::now();
+                let lifetime = Duration::from_secs(auth.expires_in);
+                self.token = Some(Token {
+                    refresh: Secret::new(auth.refresh_token),
+                    refresh_at: now + lifetime.mul_f64(self.config.refresh_after),
+                    expires_at: now + lifetime,
+                });
+                if was_refresh {
+                    self.refreshes += 1;
+                    tracing::debug!(expires_in = auth.expires_in, "deribit token refreshed");
+                } else {
+                    self.authentications += 1;
+                    tracing::debug!(expires_in = auth.expires_in, "deribit authenticated");
+                }
+                AuthOutcome::Authenticated
+            }
+            Err(e) if was_refresh => {
+                // The refresh token was refused (expired, used): authenticate afresh.
+                tracing::warn!(error = %e, "deribit token refresh refused; authenticating again");
+                self.token = None;
+                match self.auth_request(false, ctx) {
+                    Some(message) => {
+                        ctx.send(message);
+                        AuthOutcome::NotAuthResponse
+                    }
+                    None => AuthOutcome::Rejected(e.to_string()),
+                }
+            }
+            Err(e) => AuthOutcome::Rejected(e.to_string()),
+        }
+    }
+
+    fn needs_reauthentication(&self, _ctx: &Context<'_>) -> bool {
+        self.auth.is_none()
+            && self
+                .token
+                .as_ref()
+                .is_some_and(|t| Instant::now() >= t.refresh_at)
+    }
+}
+
+impl HeartbeatHandler for DeribitAdapter {
+    fn configure(&mut self, _interval: Option<Duration>) -> Option<Duration> {
+        let interval = self.config.heartbeat_interval?;
+        let secs = u32::try_from(interval).unwrap_or(u32::MAX);
+        Some(self.config.heartbeat_unit.saturating_mul(secs))
+    }
+
+    fn handle_heartbeat(
+        &mut self,
+        message: &Message,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), HandlerError> {
+        if peek(message) == (Peek::Heartbeat { test_request: true }) {
+            let id = ctx.next_request_id();
+            ctx.send(request(&id, "public/test", &json!({})));
+        }
+        Ok(())
+    }
+}
+
+impl SubscriptionHandler for DeribitAdapter {
+    fn subscribe(
+        &mut self,
+        subscription: &Subscription,
+        options: &Value,
+        id: RequestId,
+        _ctx: &mut Context<'_>,
+    ) -> Result<Message, HandlerError> {
+        let private = ChannelKind::of(&subscription.channel).is_private()
+            || options.get("private").and_then(Value::as_bool) == Some(true);
+        let method = if private {
+            "private/subscribe"
+        } else {
+            "public/subscribe"
+        };
+        let mut params = json!({"channels": [subscription.channel]});
+        if let Some(label) = options.get("label").and_then(Value::as_str) {
+            params["label"] = json!(label);
+        }
+        Ok(request(&id, method, &params))
+    }
+
+    fn unsubscribe(
+        &mut self,
+        subscription: &Subscription,
+        id: RequestId,
+        _ctx: &mut Context<'_>,
+    ) -> Result<Option<Message>, HandlerError> {
+        let method = if ChannelKind::of(&subscription.channel).is_private() {
+            "private/unsubscribe"
+        } else {
+            "public/unsubscribe"
+        };
+        Ok(Some(request(
+            &id,
+            method,
+            &json!({"channels": [subscription.channel]}),
+        )))
+    }
+
+    fn handle_subscription_response(
+        &mut self,
+        subscription: &Subscription,
+        response: &Message,
+        _ctx: &mut Context<'_>,
+    ) -> Result<Option<String>, HandlerError> {
+        let channels: Vec<String> = match Incoming::parse(response) {
+            Ok(Incoming::Response(r)) => r
+                .into_result()
+                .map_err(|e| HandlerError::new(format!("subscribe refused: {e}")))?,
+            Ok(_) => return Err(HandlerError::new("subscribe answered by a non-response")),
+            Err(e) => return Err(HandlerError::new(format!("bad subscribe answer: {e}"))),
+        };
+        if channels.contains(&subscription.channel) {
+            Ok(None)
+        } else {
+            Err(HandlerError::new(format!(
+                "not subscribed to {}: Deribit left it out of the ack (unknown channel, or not permitted)",
+                subscription.channel
+            )))
+        }
+    }
+
+    fn sequence(&self, subscription: &Subscription, message: &Message) -> Option<Sequence> {
+        if ChannelKind::of(&subscription.channel) != ChannelKind::Book {
+            return None;
+        }
+        Some(match book_position(message)? {
+            (change_id, None) => Sequence::snapshot(change_id),
+            (change_id, Some(prev)) => Sequence::follows(change_id, prev),
+        })
+    }
+
+    fn on_gap(
+        &mut self,
+        subscription: &Subscription,
+        gap: &Gap,
+        _ctx: &mut Context<'_>,
+    ) -> GapAction {
+        if gap.got.is_none() {
+            // Right after a reconnect: the restore subscribes again and brings a snapshot.
+            return GapAction::Ignore;
+        }
+        tracing::info!(channel = %subscription.channel, last = ?gap.last, got = ?gap.got,
+            claimed_previous = ?gap.claimed_previous, "deribit book gap: subscribing again for a snapshot");
+        GapAction::Resubscribe
+    }
+}
+
+impl RateLimitHandler for DeribitAdapter {
+    fn check_rate_limit(&mut self, operation: Operation) -> RateLimitDecision {
+        if operation == Operation::Order {
+            if let Some(wait) = self.engine.wait() {
+                return RateLimitDecision::Wait(wait);
+            }
+        }
+        RateLimitDecision::Allow
+    }
+
+    fn update_rate_limit(&mut self, operation: Operation) {
+        if operation == Operation::Order {
+            self.engine.take();
+        }
+    }
+
+    fn is_rate_limit_response(&self, response: &Message) -> bool {
+        error_code(response).is_some_and(|c| ErrorCode::from_code(c) == ErrorCode::TooManyRequests)
+    }
+
+    fn handle_rate_limited(&mut self, _response: &Message) -> RateLimitAction {
+        RateLimitAction::Retry {
+            after: self.config.rate_limited_retry,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adapter() -> DeribitAdapter {
+        DeribitAdapter::new(DeribitConfig::default())
+    }
+
+    #[test]
+    fn classifies_messages() {
+        let a = adapter();
+        let reply = Message::text(r#"{"jsonrpc":"2.0","id":9,"result":"ok"}"#);
+        assert_eq!(
+            a.message_type(&reply),
+            MessageType::Response {
+                id: RequestId::Num(9)
+            }
+        );
+        let hb = Message::text(
+            r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#,
+        );
+        assert_eq!(a.message_type(&hb), MessageType::Heartbeat);
+        let note = Message::text(
+            r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-PERPETUAL.raw","data":[]}}"#,
+        );
+        assert_eq!(
+            a.message_type(&note),
+            MessageType::Subscription {
+                channel: "trades.BTC-PERPETUAL.raw".into()
+            }
+        );
+        assert_eq!(a.message_type(&Message::text("[]")), MessageType::Unknown);
+    }
+
+    #[test]
+    fn books_are_sequenced() {
+        let a = adapter();
+        let sub = Subscription::new("s", "book.BTC-PERPETUAL.100ms");
+        let snap = Message::text(
+            r#"{"method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms","data":{"type":"snapshot","change_id":5,"bids":[],"asks":[]}}}"#,
+        );
+        assert_eq!(a.sequence(&sub, &snap), Some(Sequence::snapshot(5)));
+        let change = Message::text(
+            r#"{"method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms","data":{"type":"change","change_id":7,"prev_change_id":5,"bids":[],"asks":[]}}}"#,
+        );
+        assert_eq!(a.sequence(&sub, &change), Some(Sequence::follows(7, 5)));
+        let ticker = Subscription::new("t", "ticker.BTC-PERPETUAL.100ms");
+        assert_eq!(a.sequence(&ticker, &change), None);
+    }
+
+    #[test]
+    fn recognises_10028() {
+        let a = adapter();
+        let limited = Message::text(
+            r#"{"jsonrpc":"2.0","id":42,"error":{"code":10028,"message":"too_many_requests"}}"#,
+        );
+        assert!(a.is_rate_limit_response(&limited));
+        let other = Message::text(
+            r#"{"jsonrpc":"2.0","id":42,"error":{"code":13009,"message":"unauthorized"}}"#,
+        );
+        assert!(!a.is_rate_limit_response(&other));
+    }
+
+    #[test]
+    fn heartbeat_interval_follows_the_unit() {
+        let mut a = DeribitAdapter::new(
+            DeribitConfig::default()
+                .heartbeat(Some(10))
+                .heartbeat_unit(Duration::from_millis(100)),
+        );
+        assert_eq!(a.configure(None), Some(Duration::from_secs(1)));
+        let mut off = DeribitAdapter::new(DeribitConfig::default().heartbeat(None));
+        assert_eq!(off.configure(Some(Duration::from_secs(5))), None);
+    }
+}

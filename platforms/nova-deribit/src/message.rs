@@ -1,0 +1,468 @@
+//! JSON-RPC 2.0 envelopes as Deribit uses them, and the classification of everything it sends.
+//!
+//! ```text
+//! → {"jsonrpc":"2.0","id":8066,"method":"public/ticker","params":{"instrument_name":"BTC-PERPETUAL"}}
+//! ← {"jsonrpc":"2.0","id":8066,"result":{…},"usIn":…,"usOut":…,"usDiff":…,"testnet":false}
+//! ← {"jsonrpc":"2.0","id":8163,"error":{"code":11050,"message":"bad_request"}}
+//! ← {"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.BTC-PERPETUAL.100ms","data":{…}}}
+//! ← {"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}
+//! ```
+//!
+//! [`peek`] classifies a message without building a tree of its data (the hot path: the
+//! runtime calls it for every message); [`Incoming::parse`] decodes it fully. A
+//! [`Notification`] keeps the original [`Message`] so the raw JSON stays reachable.
+
+use std::borrow::Cow;
+
+use nova_core::{Message, RequestId};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::{DeribitError, RpcError};
+use crate::subscription::ChannelKind;
+use crate::types::{BookUpdate, Order, PriceIndex, Ticker, Trade, UserTrade};
+
+/// The `method` of subscription notifications.
+pub const SUBSCRIPTION_METHOD: &str = "subscription";
+/// The `method` of heartbeat notifications.
+pub const HEARTBEAT_METHOD: &str = "heartbeat";
+
+/// A request message: `{"jsonrpc":"2.0","id":ID,"method":M,"params":P}`.
+///
+/// ```
+/// use nova_core::RequestId;
+/// use nova_deribit::request;
+///
+/// let m = request(&RequestId::Num(7), "public/test", &serde_json::json!({}));
+/// assert_eq!(m.as_text(), Some(r#"{"jsonrpc":"2.0","id":7,"method":"public/test","params":{}}"#));
+/// ```
+#[must_use]
+pub fn request(id: &RequestId, method: &str, params: &Value) -> Message {
+    let id = id_value(id);
+    let method = Value::from(method);
+    Message::text(format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":{method},"params":{params}}}"#
+    ))
+}
+
+/// A request id as JSON.
+pub(crate) fn id_value(id: &RequestId) -> Value {
+    match id {
+        RequestId::Num(n) => Value::from(*n),
+        RequestId::Str(s) => Value::from(s.as_str()),
+    }
+}
+
+/// What a message is, found without decoding its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Peek {
+    /// A response to the request with this id.
+    Response(RequestId),
+    /// A subscription notification on this channel.
+    Notification(String),
+    /// A heartbeat; `true` for a `test_request` that must be answered.
+    Heartbeat {
+        /// Whether it is a `test_request`.
+        test_request: bool,
+    },
+    /// Not JSON-RPC, or a response without an id.
+    Unknown,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PeekId<'a> {
+    Num(u64),
+    Str(#[serde(borrow)] Cow<'a, str>),
+}
+
+#[derive(Deserialize)]
+struct PeekParams<'a> {
+    #[serde(borrow, default)]
+    channel: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct PeekEnvelope<'a> {
+    #[serde(borrow, default)]
+    id: Option<PeekId<'a>>,
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    params: Option<PeekParams<'a>>,
+}
+
+/// Classifies a message (see [`Peek`]).
+///
+/// ```
+/// use nova_core::{Message, RequestId};
+/// use nova_deribit::{Peek, peek};
+///
+/// let note = Message::text(r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.BTC-PERPETUAL.100ms","data":{}}}"#);
+/// assert_eq!(peek(&note), Peek::Notification("ticker.BTC-PERPETUAL.100ms".into()));
+/// let reply = Message::text(r#"{"jsonrpc":"2.0","id":3,"result":"ok"}"#);
+/// assert_eq!(peek(&reply), Peek::Response(RequestId::Num(3)));
+/// ```
+#[must_use]
+pub fn peek(message: &Message) -> Peek {
+    let Ok(envelope) = serde_json::from_slice::<PeekEnvelope<'_>>(message.as_bytes()) else {
+        return Peek::Unknown;
+    };
+    match (envelope.id, envelope.method.as_deref()) {
+        (Some(PeekId::Num(n)), _) => Peek::Response(RequestId::Num(n)),
+        (Some(PeekId::Str(s)), _) => Peek::Response(RequestId::Str(s.into_owned())),
+        (None, Some(SUBSCRIPTION_METHOD)) => match envelope.params.and_then(|p| p.channel) {
+            Some(channel) => Peek::Notification(channel.into_owned()),
+            None => Peek::Unknown,
+        },
+        (None, Some(HEARTBEAT_METHOD)) => Peek::Heartbeat {
+            test_request: envelope
+                .params
+                .and_then(|p| p.kind)
+                .is_some_and(|k| k == "test_request"),
+        },
+        _ => Peek::Unknown,
+    }
+}
+
+#[derive(Deserialize)]
+struct BookData {
+    change_id: u64,
+    #[serde(default)]
+    prev_change_id: Option<u64>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BookParams {
+    data: BookData,
+}
+
+#[derive(Deserialize)]
+struct BookEnvelope {
+    params: BookParams,
+}
+
+/// A book notification's position: `(change_id, prev_change_id)`, with `None` for the
+/// snapshot. `None` when the message is not a book notification.
+///
+/// ```
+/// use nova_core::Message;
+/// use nova_deribit::book_position;
+///
+/// let change = Message::text(r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms",
+///   "data":{"type":"change","timestamp":1,"prev_change_id":297217,"instrument_name":"BTC-PERPETUAL","change_id":297218,"bids":[],"asks":[]}}}"#);
+/// assert_eq!(book_position(&change), Some((297218, Some(297217))));
+/// ```
+#[must_use]
+pub fn book_position(message: &Message) -> Option<(u64, Option<u64>)> {
+    let envelope: BookEnvelope = serde_json::from_slice(message.as_bytes()).ok()?;
+    let data = envelope.params.data;
+    let snapshot = match data.kind.as_deref() {
+        Some(kind) => kind == "snapshot",
+        None => data.prev_change_id.is_none(),
+    };
+    Some((
+        data.change_id,
+        if snapshot { None } else { data.prev_change_id },
+    ))
+}
+
+/// A subscription notification, with its data and the original message.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Notification {
+    /// The channel.
+    pub channel: String,
+    /// The data, as JSON.
+    pub data: Value,
+    /// The message it came in (the raw JSON).
+    pub raw: Message,
+}
+
+impl Notification {
+    /// Parses a notification message.
+    ///
+    /// # Errors
+    /// When the message is not a subscription notification.
+    pub fn parse(message: &Message) -> Result<Self, DeribitError> {
+        match Incoming::parse(message)? {
+            Incoming::Notification(n) => Ok(n),
+            other => Err(DeribitError::Unexpected(format!(
+                "not a notification: {other:?}"
+            ))),
+        }
+    }
+
+    /// The data as `T`.
+    ///
+    /// # Errors
+    /// When the data does not fit `T`.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, DeribitError> {
+        Ok(T::deserialize(&self.data)?)
+    }
+
+    /// The data typed by the kind of channel.
+    ///
+    /// # Errors
+    /// When the data does not fit the channel's type.
+    pub fn event(&self) -> Result<DeribitEvent, DeribitError> {
+        let many = |v: &Value| v.is_array();
+        Ok(match ChannelKind::of(&self.channel) {
+            ChannelKind::Ticker => DeribitEvent::Ticker(self.data_as()?),
+            ChannelKind::Book => DeribitEvent::Book(self.data_as()?),
+            ChannelKind::Trades => DeribitEvent::Trades(self.data_as()?),
+            ChannelKind::PriceIndex => DeribitEvent::PriceIndex(self.data_as()?),
+            ChannelKind::UserOrders if many(&self.data) => DeribitEvent::Orders(self.data_as()?),
+            ChannelKind::UserOrders => DeribitEvent::Orders(vec![self.data_as()?]),
+            ChannelKind::UserTrades => DeribitEvent::UserTrades(self.data_as()?),
+            ChannelKind::Other => DeribitEvent::Other(self.data.clone()),
+        })
+    }
+}
+
+/// Notification data typed by channel.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum DeribitEvent {
+    /// `ticker.*`
+    Ticker(Box<Ticker>),
+    /// `book.*`
+    Book(Box<BookUpdate>),
+    /// `trades.*`
+    Trades(Vec<Trade>),
+    /// `deribit_price_index.*`
+    PriceIndex(PriceIndex),
+    /// `user.orders.*` (one order on `raw` channels, several on aggregated ones).
+    Orders(Vec<Order>),
+    /// `user.trades.*`
+    UserTrades(Vec<UserTrade>),
+    /// Any other channel: the data as it came.
+    Other(Value),
+}
+
+/// A response.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Response {
+    /// The request's id (absent on errors to unparseable requests).
+    pub id: Option<RequestId>,
+    /// The result or the error.
+    pub outcome: Result<Value, RpcError>,
+}
+
+impl Response {
+    /// The result as `T`, or the error.
+    ///
+    /// # Errors
+    /// [`DeribitError::Rpc`] when Deribit answered with an error; [`DeribitError::Decode`] when
+    /// the result does not fit `T`.
+    pub fn into_result<T: DeserializeOwned>(self) -> Result<T, DeribitError> {
+        let value = self.outcome.map_err(DeribitError::Rpc)?;
+        Ok(T::deserialize(value)?)
+    }
+}
+
+/// Anything Deribit sends, decoded.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Incoming {
+    /// A response to a request.
+    Response(Response),
+    /// A subscription notification.
+    Notification(Notification),
+    /// A heartbeat; `true` for a `test_request`.
+    Heartbeat {
+        /// Whether it is a `test_request`.
+        test_request: bool,
+    },
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    params: Option<Value>,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error: Option<RpcError>,
+}
+
+impl Incoming {
+    /// Decodes a message.
+    ///
+    /// # Errors
+    /// When it is not JSON, or not a JSON-RPC response or notification.
+    ///
+    /// ```
+    /// use nova_core::Message;
+    /// use nova_deribit::{ErrorCode, Incoming};
+    ///
+    /// let m = Message::text(r#"{"jsonrpc":"2.0","id":42,"error":{"code":10028,"message":"too_many_requests"}}"#);
+    /// let Ok(Incoming::Response(r)) = Incoming::parse(&m) else { panic!() };
+    /// assert_eq!(r.outcome.unwrap_err().kind(), ErrorCode::TooManyRequests);
+    /// ```
+    pub fn parse(message: &Message) -> Result<Self, DeribitError> {
+        let envelope: Envelope = serde_json::from_slice(message.as_bytes())?;
+        if let Some(method) = envelope.method.as_deref() {
+            if envelope.id.is_none() {
+                let params = envelope.params.unwrap_or(Value::Null);
+                return match method {
+                    SUBSCRIPTION_METHOD => {
+                        let channel = params
+                            .get("channel")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| {
+                                DeribitError::Unexpected("notification without a channel".into())
+                            })?
+                            .to_owned();
+                        let data = params.get("data").cloned().unwrap_or(Value::Null);
+                        Ok(Self::Notification(Notification {
+                            channel,
+                            data,
+                            raw: message.clone(),
+                        }))
+                    }
+                    HEARTBEAT_METHOD => Ok(Self::Heartbeat {
+                        test_request: params.get("type").and_then(Value::as_str)
+                            == Some("test_request"),
+                    }),
+                    other => Err(DeribitError::Unexpected(format!(
+                        "unknown notification method {other}"
+                    ))),
+                };
+            }
+        }
+        let id = match envelope.id {
+            Some(Value::Number(n)) => n.as_u64().map(RequestId::Num),
+            Some(Value::String(s)) => Some(RequestId::Str(s)),
+            _ => None,
+        };
+        let outcome = match (envelope.error, envelope.result) {
+            (Some(error), _) => Err(error),
+            (None, Some(result)) => Ok(result),
+            (None, None) => {
+                return Err(DeribitError::Unexpected(
+                    "neither a result nor an error".into(),
+                ));
+            }
+        };
+        Ok(Self::Response(Response { id, outcome }))
+    }
+}
+
+/// Decodes a response message into `T`.
+///
+/// # Errors
+/// As [`Response::into_result`], and [`DeribitError::Unexpected`] when the message is not a
+/// response.
+pub fn response_of<T: DeserializeOwned>(message: &Message) -> Result<T, DeribitError> {
+    match Incoming::parse(message)? {
+        Incoming::Response(r) => r.into_result(),
+        other => Err(DeribitError::Unexpected(format!(
+            "not a response: {other:?}"
+        ))),
+    }
+}
+
+/// The error code of a response message, if it is an error response (cheap check).
+#[must_use]
+pub fn error_code(message: &Message) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Code {
+        code: i64,
+    }
+    #[derive(Deserialize)]
+    struct WithError {
+        error: Option<Code>,
+    }
+    serde_json::from_slice::<WithError>(message.as_bytes())
+        .ok()?
+        .error
+        .map(|e| e.code)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_classifies() {
+        let hb = Message::text(
+            r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#,
+        );
+        assert_eq!(peek(&hb), Peek::Heartbeat { test_request: true });
+        let plain = Message::text(
+            r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"heartbeat"}}"#,
+        );
+        assert_eq!(
+            peek(&plain),
+            Peek::Heartbeat {
+                test_request: false
+            }
+        );
+        let s = Message::text(r#"{"jsonrpc":"2.0","id":"abc","result":1}"#);
+        assert_eq!(peek(&s), Peek::Response(RequestId::Str("abc".into())));
+        assert_eq!(peek(&Message::text("not json")), Peek::Unknown);
+        let escaped =
+            Message::text(r#"{"method":"subscription","params":{"channel":"a\"b","data":[]}}"#);
+        assert_eq!(peek(&escaped), Peek::Notification("a\"b".into()));
+    }
+
+    #[test]
+    fn notifications_keep_raw_json_and_type_their_data() {
+        let text = r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"deribit_price_index.btc_usd","data":{"timestamp":1535098298227,"price":6521.17,"index_name":"btc_usd"}}}"#;
+        let m = Message::text(text);
+        let n = Notification::parse(&m).unwrap();
+        assert_eq!(n.raw.as_text(), Some(text));
+        let DeribitEvent::PriceIndex(index) = n.event().unwrap() else {
+            panic!()
+        };
+        assert_eq!(index.price, 6521.17);
+        let orders = Message::text(
+            r#"{"method":"subscription","params":{"channel":"user.orders.BTC-PERPETUAL.raw","data":{"order_id":"5","instrument_name":"BTC-PERPETUAL","direction":"buy","order_state":"open","order_type":"limit","amount":200}}}"#,
+        );
+        let DeribitEvent::Orders(list) = Notification::parse(&orders).unwrap().event().unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(list[0].order_id, "5");
+    }
+
+    #[test]
+    fn responses() {
+        let ok = Message::text(r#"{"jsonrpc":"2.0","id":1,"result":{"version":"1.2.26"}}"#);
+        let v: Value = response_of(&ok).unwrap();
+        assert_eq!(v["version"], "1.2.26");
+        let err = Message::text(
+            r#"{"jsonrpc":"2.0","id":2,"error":{"code":13009,"message":"unauthorized"}}"#,
+        );
+        let e = response_of::<Value>(&err).unwrap_err();
+        assert_eq!(e.code(), Some(crate::ErrorCode::Unauthorized));
+        assert_eq!(error_code(&err), Some(13009));
+        assert_eq!(error_code(&ok), None);
+    }
+
+    #[test]
+    fn book_positions() {
+        let snap = Message::text(
+            r#"{"method":"subscription","params":{"channel":"book.X.100ms","data":{"type":"snapshot","change_id":10,"bids":[],"asks":[]}}}"#,
+        );
+        assert_eq!(book_position(&snap), Some((10, None)));
+        let raw_change = Message::text(
+            r#"{"method":"subscription","params":{"channel":"book.X.raw","data":{"change_id":12,"prev_change_id":11}}}"#,
+        );
+        assert_eq!(book_position(&raw_change), Some((12, Some(11))));
+        assert_eq!(book_position(&Message::text("{}")), None);
+    }
+}
