@@ -230,6 +230,9 @@ pub struct Options {
     pub nova_path: Option<PathBuf>,
     /// A user's template set instead of the embedded one.
     pub templates: Option<PathBuf>,
+    /// Run `rustfmt` on the generated Rust files when it is installed, so they follow the
+    /// formatting rules where they land (a long platform name makes long lines).
+    pub format: bool,
 }
 
 impl Options {
@@ -244,6 +247,7 @@ impl Options {
             force: false,
             nova_path: None,
             templates: None,
+            format: true,
         }
     }
 
@@ -288,6 +292,13 @@ impl Options {
         self.templates = Some(dir.into());
         self
     }
+
+    /// Sets [`format`](Self::format).
+    #[must_use]
+    pub fn with_format(mut self, format: bool) -> Self {
+        self.format = format;
+        self
+    }
 }
 
 /// The crate joined a Cargo workspace.
@@ -326,6 +337,11 @@ pub struct Generated {
     pub foreign_workspace: Option<PathBuf>,
     /// The next steps rendered from the template set.
     pub next_steps: Option<String>,
+    /// The directory paths are shown relative to.
+    cwd: PathBuf,
+    /// Why the generated Rust files could not be formatted, when formatting was asked for and
+    /// failed (`rustfmt` missing, or rejecting a file of a user's template set).
+    pub format_error: Option<String>,
 }
 
 impl Generated {
@@ -342,22 +358,23 @@ impl Generated {
             out.push_str(&format!("  * {}/{file}\n", self.display_dir));
         }
         if let Some(join) = &self.workspace {
-            let what = if join.added {
-                "Added"
-            } else {
-                "Already listed:"
-            };
+            let what = if join.added { "Added" } else { "Already had" };
+            let manifest = display(&self.cwd, &join.manifest);
             out.push_str(&format!(
-                "\n{what} \"{}\" in the workspace members of {}\n",
-                join.member,
-                join.manifest.display()
+                "\n{what} \"{}\" in the workspace members of {manifest}\n",
+                join.member
             ));
         }
         if let Some(manifest) = &self.foreign_workspace {
             out.push_str(&format!(
                 "\nNote: {} is inside the Cargo workspace of {}: add it to that workspace's `members`.\n",
                 self.display_dir,
-                manifest.display()
+                display(&self.cwd, manifest)
+            ));
+        }
+        if let Some(error) = &self.format_error {
+            out.push_str(&format!(
+                "\nNote: the Rust files were left unformatted: {error}\n"
             ));
         }
         if let Some(steps) = &self.next_steps {
@@ -416,10 +433,7 @@ pub fn generate_in(cwd: &Path, options: &Options) -> Result<Generated, GenError>
         .with_tests(options.tests)
         .with_dependencies(dependencies.clone());
     let files = generator.render(&request)?;
-    let display_dir = match crate_dir.strip_prefix(cwd) {
-        Ok(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().replace('\\', "/"),
-        _ => crate_dir.display().to_string(),
-    };
+    let display_dir = display(cwd, &crate_dir);
     let next_steps = generator.render_next_steps(&request, &display_dir)?;
 
     for file in &files {
@@ -429,6 +443,17 @@ pub fn generate_in(cwd: &Path, options: &Options) -> Result<Generated, GenError>
         }
         fs::write(&path, &file.contents).map_err(GenError::io(&path))?;
     }
+
+    let rust_files: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| f.path.ends_with(".rs"))
+        .map(|f| crate_dir.join(&f.path))
+        .collect();
+    let format_error = if options.format {
+        rustfmt(&rust_files).err()
+    } else {
+        None
+    };
 
     let (workspace, foreign_workspace) = match found {
         Some(FoundWorkspace {
@@ -462,7 +487,35 @@ pub fn generate_in(cwd: &Path, options: &Options) -> Result<Generated, GenError>
         workspace,
         foreign_workspace,
         next_steps,
+        cwd: cwd.to_path_buf(),
+        format_error,
     })
+}
+
+/// `path` relative to `cwd` when inside it, else as it is.
+fn display(cwd: &Path, path: &Path) -> String {
+    match path.strip_prefix(cwd) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().replace('\\', "/"),
+        _ => path.display().to_string(),
+    }
+}
+
+/// Formats `files` in place with `rustfmt` (edition 2024, the configuration found beside them).
+fn rustfmt(files: &[PathBuf]) -> Result<(), String> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let output = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024"])
+        .args(files)
+        .output()
+        .map_err(|e| format!("cannot run rustfmt: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(format!("rustfmt failed: {}", stderr.trim()))
+    }
 }
 
 /// Whether `dir` exists as a file or a non-empty directory.

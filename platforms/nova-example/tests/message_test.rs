@@ -1,0 +1,109 @@
+//! The Example API's messages without a socket: parsing, classifying, validating, and the
+//! requests the adapter and client build.
+
+#![allow(clippy::unwrap_used)]
+
+use nova_core::{
+    HeartbeatHandler, Message, MessageHandler, MessageType, RateLimitHandler, RequestId,
+};
+use serde_json::{Value, json};
+
+use nova_example::ExampleAdapter;
+use nova_example::{Credentials, Incoming, auth_request, parse, subscribe_request};
+
+#[test]
+fn responses_are_matched_by_id() {
+    let adapter = ExampleAdapter::default();
+    let message = Message::text(r#"{"jsonrpc":"2.0","id":7,"result":["trades.BTC-USD"]}"#);
+    let id = RequestId::Num(7);
+    assert_eq!(
+        adapter.message_type(&message),
+        MessageType::Response { id: id.clone() }
+    );
+    let Incoming::Response(response) = parse(&message).unwrap() else {
+        panic!("not a response");
+    };
+    assert!(response.answers(&id));
+    assert_eq!(response.into_result().unwrap(), json!(["trades.BTC-USD"]));
+}
+
+#[test]
+fn errors_are_read_with_their_code() {
+    let message = Message::text(
+        r#"{"jsonrpc":"2.0","id":3,"error":{"code":10028,"message":"too_many_requests"}}"#,
+    );
+    assert!(ExampleAdapter::default().is_rate_limit_response(&message));
+    let Incoming::Response(response) = parse(&message).unwrap() else {
+        panic!("not a response");
+    };
+    let error = response.into_result().unwrap_err();
+    assert_eq!(error.code, 10028);
+    assert_eq!(error.message, "too_many_requests");
+}
+
+#[test]
+fn notifications_are_routed_by_channel() {
+    let adapter = ExampleAdapter::default();
+    let message = Message::text(
+        r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-USD","data":{"price":42}}}"#,
+    );
+    assert_eq!(
+        adapter.message_type(&message),
+        MessageType::Subscription {
+            channel: "trades.BTC-USD".to_owned()
+        }
+    );
+    let Incoming::Notification(notification) = parse(&message).unwrap() else {
+        panic!("not a notification");
+    };
+    assert_eq!(notification.params.data, json!({"price": 42}));
+}
+
+#[test]
+fn server_heartbeats_are_recognised() {
+    let adapter = ExampleAdapter::default();
+    let message =
+        Message::text(r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#);
+    assert_eq!(adapter.message_type(&message), MessageType::Heartbeat);
+    let Incoming::Heartbeat(heartbeat) = parse(&message).unwrap() else {
+        panic!("not a heartbeat");
+    };
+    assert!(heartbeat.is_test_request());
+}
+
+#[test]
+fn only_json_rpc_passes_validation() {
+    let mut adapter = ExampleAdapter::default();
+    let unknown = adapter.message_type(&Message::text("[1,2]"));
+    assert_eq!(unknown, MessageType::Unknown);
+    let mut valid = |text: &str| adapter.validate_message(&Message::text(text)).is_ok();
+    assert!(!valid("not json"));
+    assert!(!valid(r#"{"id":1}"#));
+    assert!(valid(r#"{"jsonrpc":"2.0","id":1,"result":null}"#));
+}
+
+#[test]
+fn requests_are_json_rpc_with_ids() {
+    let message = subscribe_request(&RequestId::Num(1), &["a", "b"]).to_message();
+    let request: Value = message.json().unwrap();
+    assert_eq!(
+        request,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "public/subscribe", "params": {"channels": ["a", "b"]}})
+    );
+}
+
+#[test]
+fn credentials_go_into_the_auth_request_but_never_into_debug_output() {
+    let credentials = Credentials::new("my-key", "my-s3cret");
+    assert!(!format!("{credentials:?}").contains("my-s3cret"));
+    let request = auth_request(&RequestId::Num(9), &credentials);
+    assert_eq!(request.params["client_id"], "my-key");
+    assert_eq!(request.params["client_secret"], "my-s3cret");
+}
+
+#[test]
+fn the_server_sends_the_heartbeats() {
+    let mut adapter = ExampleAdapter::default();
+    assert_eq!(adapter.configure(None), None);
+    assert!(adapter.generate_heartbeat().is_none());
+}
