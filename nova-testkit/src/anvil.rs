@@ -77,7 +77,10 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
 /// What can go wrong running anvil.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same text as `Display`, so a test's `.expect("start anvil")` shows how
+/// to install anvil rather than a bare variant name.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum AnvilError {
     /// No anvil binary was found.
@@ -142,6 +145,12 @@ pub enum AnvilError {
     /// A local I/O error (temporary directory, socket, process).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl fmt::Debug for AnvilError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 /// Options for [`Anvil`]; see [`Anvil::builder`].

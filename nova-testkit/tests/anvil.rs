@@ -105,9 +105,8 @@ async fn a_missing_binary_fails_with_install_instructions() {
         .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/anvil"), "{err}");
     let not_installed = nova_testkit::AnvilError::NotInstalled { looked: "x".into() };
-    assert!(
-        not_installed
-            .to_string()
-            .contains("scripts/install-anvil.sh")
-    );
+    // Display and Debug (what `.expect()` prints) both say how to install it.
+    for text in [not_installed.to_string(), format!("{not_installed:?}")] {
+        assert!(text.contains("scripts/install-anvil.sh"), "{text}");
+    }
 }
