@@ -51,6 +51,8 @@ struct Shared {
     inbound_buffer: usize,
     next_subscription: std::sync::atomic::AtomicU64,
     rate_limited_until: Arc<Mutex<Option<Instant>>>,
+    /// One token's refill time, when a rate limit is configured.
+    rate_token_time: Option<Duration>,
     data: mpsc::Sender<Outgoing>,
     control: mpsc::Sender<Control>,
     state: watch::Receiver<ConnectionState>,
@@ -111,6 +113,10 @@ impl Client {
                 inbound_buffer: config.inbound_buffer(),
                 next_subscription: std::sync::atomic::AtomicU64::new(1),
                 rate_limited_until: rate_limited_until.clone(),
+                rate_token_time: config
+                    .rate_limit()
+                    .filter(|l| l.refill_per_second() > 0.0)
+                    .map(|l| Duration::from_secs_f64(1.0 / l.refill_per_second())),
                 data: data_tx,
                 control: control_tx,
                 state: state_rx,
@@ -249,7 +255,8 @@ impl Client {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(outgoing)) => {
                 let open = self.inner.state.borrow().status.is_open();
-                if open && self.rate_limited_for().is_none() {
+                // Under a rate limit a full queue is the limit's doing: answer `RateLimited`.
+                if open && self.inner.rate_token_time.is_none() {
                     self.inner
                         .data
                         .send(outgoing)
@@ -270,9 +277,11 @@ impl Client {
     }
 
     fn full_error(&self) -> Error {
-        match self.rate_limited_for() {
-            Some(retry_after) => Error::RateLimited { retry_after },
-            None => Error::SendBufferFull {
+        let open = self.inner.state.borrow().status.is_open();
+        match (self.rate_limited_for(), self.inner.rate_token_time) {
+            (Some(retry_after), _) => Error::RateLimited { retry_after },
+            (None, Some(token)) if open => Error::RateLimited { retry_after: token },
+            _ => Error::SendBufferFull {
                 capacity: self.inner.send_buffer,
             },
         }

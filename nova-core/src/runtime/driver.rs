@@ -137,6 +137,8 @@ enum SubscribePurpose {
 
 struct Pending {
     awaiting: Awaiting,
+    /// The timeout the deadline was computed from (reported in `Error::Timeout`).
+    timeout: Duration,
     message: Message,
     operation: Operation,
     deadline: Instant,
@@ -838,7 +840,10 @@ impl<H: Handler> Driver<H> {
                 outgoing = self.data_rx.recv(), if data_open && sending => match outgoing {
                     Some(outgoing) => {
                         self.take_outgoing(outgoing);
-                        while self.carry.len() < WRITE_BATCH {
+                        // Under a rate limit take one at a time, so that what waits stays in the bounded
+                        // channel (and a full channel answers `RateLimited`).
+                        let batch = if self.services.limiter.is_some() { 1 } else { WRITE_BATCH };
+                        while self.carry.len() < batch {
                             match self.data_rx.try_recv() {
                                 Ok(o) => self.take_outgoing(o),
                                                                 Err(_) => break,
@@ -882,6 +887,7 @@ impl<H: Handler> Driver<H> {
                     id.clone(),
                     Pending {
                         awaiting: Awaiting::Caller(reply),
+                        timeout: request.timeout.unwrap_or(self.config.request_timeout),
                         message: message.clone(),
                         operation,
                         deadline,
@@ -1134,7 +1140,7 @@ impl<H: Handler> Driver<H> {
         let Some(pending) = self.pending.remove(id) else {
             return;
         };
-        let timeout = self.config.request_timeout;
+        let timeout = pending.timeout;
         match pending.awaiting {
             Awaiting::Caller(reply) => {
                 let _ = reply.send(Err(Error::Timeout(timeout)));
@@ -1297,6 +1303,7 @@ impl<H: Handler> Driver<H> {
             .push((Frame::from_message(message.clone()), operation));
         let pending = Pending {
             awaiting,
+            timeout: self.config.request_timeout,
             message,
             operation,
             deadline,
