@@ -107,8 +107,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .name("deribit_stream")
         .backoff(Duration::from_millis(250), Duration::from_secs(5))
         .build()?;
-    let (deribit, _unclaimed) =
+    let (deribit, unclaimed) =
         DeribitClient::connect_with(client_config, DeribitAdapter::new(config));
+    // Everything here arrives through the subscriptions; nothing else is read.
+    drop(unclaimed);
     eprintln!("connecting to {}", args.url);
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Item>(1024);

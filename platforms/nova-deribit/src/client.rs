@@ -144,6 +144,7 @@ impl OrderRequest {
 #[derive(Clone, Debug)]
 pub struct DeribitClient {
     client: Client,
+    authenticated: bool,
 }
 
 impl DeribitClient {
@@ -180,14 +181,24 @@ impl DeribitClient {
         config: ClientConfig,
         adapter: DeribitAdapter,
     ) -> (Self, nova_core::Messages) {
+        let authenticated = adapter.config().credentials.is_some();
         let (client, messages) = Client::connect(config, adapter);
-        (Self { client }, messages)
+        (
+            Self {
+                client,
+                authenticated,
+            },
+            messages,
+        )
     }
 
-    /// Wraps a client already driven by a [`DeribitAdapter`].
+    /// Wraps a client already driven by a [`DeribitAdapter`] (assumed to have credentials).
     #[must_use]
     pub fn from_client(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            authenticated: true,
+        }
     }
 
     /// The nova client underneath (state, events, close, raw sends).
@@ -196,11 +207,15 @@ impl DeribitClient {
         &self.client
     }
 
-    /// Calls `method` with `params` and returns the raw response message.
+    /// Calls `method` with `params` and returns the raw response message. A `private/` method
+    /// on a client without credentials fails at once, without a round trip.
     ///
     /// # Errors
-    /// As [`Client::request`].
+    /// [`DeribitError::NotAuthenticated`]; otherwise as [`Client::request`].
     pub async fn call_raw(&self, method: &str, params: Value) -> Result<Message, DeribitError> {
+        if !self.authenticated && method.starts_with("private/") {
+            return Err(DeribitError::NotAuthenticated(method.to_owned()));
+        }
         let operation = operation_of(method);
         let mut request = Request::json_rpc(method, params).operation(operation);
         if method.starts_with("public/get")

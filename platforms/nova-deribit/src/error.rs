@@ -247,17 +247,22 @@ pub enum DeribitError {
     /// A message could not be decoded into the expected type.
     #[error("cannot decode the deribit message: {0}")]
     Decode(#[from] serde_json::Error),
+    /// A `private/` method was called on a client without credentials; nothing was sent.
+    #[error("{0} needs authentication: the client has no credentials")]
+    NotAuthenticated(String),
     /// The message was not what was expected (not a response, not JSON-RPC).
     #[error("unexpected message: {0}")]
     Unexpected(String),
 }
 
 impl DeribitError {
-    /// The Deribit error code, when Deribit answered with an error.
+    /// The Deribit error code, when Deribit answered with an error (and
+    /// [`ErrorCode::Unauthorized`] for [`NotAuthenticated`](Self::NotAuthenticated)).
     #[must_use]
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Self::Rpc(e) => Some(e.kind()),
+            Self::NotAuthenticated(_) => Some(ErrorCode::Unauthorized),
             _ => None,
         }
     }

@@ -63,10 +63,18 @@ async fn both_grants_authenticate_and_private_methods_need_them() {
     );
     let stop = timeout(WAIT, wrong.client().stopped()).await.unwrap();
     assert!(format!("{stop:?}").contains("13009"), "{stop:?}");
-    // Without credentials, private methods are refused with 13009.
+    // Without credentials, private methods refuse to run (nothing is sent)...
     let anonymous = connect(&sim, DeribitConfig::default());
     let err = anonymous.get_positions("BTC", None).await.unwrap_err();
+    assert!(matches!(err, DeribitError::NotAuthenticated(_)), "{err}");
     assert_eq!(err.code(), Some(ErrorCode::Unauthorized), "{err}");
+    // ...and Deribit refuses them with 13009 when they are sent anyway.
+    let raw = anonymous
+        .client()
+        .request(Request::json_rpc("private/get_positions", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(nova_deribit::error_code(&raw), Some(13009));
     assert!(anonymous.ticker("BTC-PERPETUAL").await.is_ok());
 }
 
