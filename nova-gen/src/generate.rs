@@ -358,12 +358,12 @@ impl Generated {
             out.push_str(&format!("  * {}/{file}\n", self.display_dir));
         }
         if let Some(join) = &self.workspace {
-            let what = if join.added { "Added" } else { "Already had" };
-            let manifest = display(&self.cwd, &join.manifest);
-            out.push_str(&format!(
-                "\n{what} \"{}\" in the workspace members of {manifest}\n",
-                join.member
-            ));
+            let (manifest, member) = (display(&self.cwd, &join.manifest), &join.member);
+            out.push_str(&if join.added {
+                format!("\nAdded \"{member}\" to the workspace members in {manifest}\n")
+            } else {
+                format!("\n\"{member}\" is already a workspace member in {manifest}\n")
+            });
         }
         if let Some(manifest) = &self.foreign_workspace {
             out.push_str(&format!(
