@@ -1,1 +1,5 @@
-//! Library part of nova-examples: empty; the examples live beside this crate.
+//! Library part of nova-examples: what the examples share with their tests. The examples
+//! themselves live beside this crate.
+
+#[path = "prometheus/mod.rs"]
+pub mod prometheus;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nova::{Client, ClientConfig, DefaultHandler, LifecycleEvent};
 use nova_testkit::TestServer;
 
-const TOTAL: u64 = 2_000;
+const TOTAL: usize = 2_000;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,7 +43,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut reconnects = 0u32;
         while let Ok(event) = events.recv().await {
             match &event {
-                LifecycleEvent::Connected { connection_index, duration } => {
+                LifecycleEvent::Connected {
+                    connection_index,
+                    duration,
+                } => {
                     println!("connected (connection #{connection_index}, {duration:?})");
                     if *connection_index > 0 {
                         reconnects += 1;
@@ -88,16 +91,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     // Halfway through, the server restarts: it closes the connection with code 1012.
-    let halfway = (TOTAL / 2) as usize;
+    let halfway = TOTAL / 2;
     while simulator.received().len() < halfway {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     println!("-- the server drops the connection now --");
-    simulator.next_connection().await.close(1012, "service restart").await;
+    simulator
+        .next_connection()
+        .await
+        .close(1012, "service restart")
+        .await;
 
     sender.await??;
-    let received: Vec<u64> = simulator
-        .wait_for_received(TOTAL as usize, Duration::from_secs(10))
+    let received: Vec<usize> = simulator
+        .wait_for_received(TOTAL, Duration::from_secs(10))
         .await
         .iter()
         .filter_map(|r| r.frame.as_text()?.parse().ok())
@@ -111,7 +118,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("summary");
     println!("  messages at the server   : {} of {TOTAL}", received.len());
     println!("  echoes back at the client: {echoed}");
-    println!("  lost or repeated         : {}", if in_order { "none" } else { "SOME" });
+    println!(
+        "  lost or repeated         : {}",
+        if in_order { "none" } else { "SOME" }
+    );
     println!("  reconnects               : {reconnects}");
     println!("  elapsed                  : {:.2?}", started.elapsed());
     if !in_order {

@@ -1,0 +1,140 @@
+//! The servers of the benchmarks, kept off the measured client's threads.
+//!
+//! - [`ServerThread`]: a dedicated OS thread running its own single-threaded tokio runtime, on
+//!   which test-kit servers ([`JsonRpcServer`]) are started and driven. The client under
+//!   measurement runs on a different runtime, so the server never runs on its worker threads
+//!   (on a 2-core machine the two still share the CPUs, as a venue and a client would not).
+//! - [`serve_idle`]: a minimal WebSocket server for the memory scenario, run in a child process
+//!   (`nova-bench serve-idle`), so its memory is not counted in the client's RSS and its file
+//!   descriptors do not count against the client's limit.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use nova_testkit::{JsonRpcServer, ServerConnection, ServerOptions, SimOptions};
+use tokio::net::TcpListener;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::BoxError;
+use crate::payload::flood_chunk;
+
+/// A thread with its own tokio runtime for servers.
+pub(crate) struct ServerThread {
+    handle: Handle,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerThread {
+    /// Starts the thread and its current-thread runtime.
+    pub(crate) fn start() -> Result<Self, BoxError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("bench-server".to_owned())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+            })?;
+        Ok(Self {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `future` on the server thread and waits for its result.
+    pub(crate) async fn run<F>(&self, future: F) -> Result<F::Output, BoxError>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Ok(self.handle.spawn(future).await?)
+    }
+
+    /// Starts a JSON-RPC simulator (recording off) on the server thread.
+    pub(crate) async fn json_rpc(&self) -> Result<Arc<JsonRpcServer>, BoxError> {
+        let options =
+            SimOptions::default().with_server(ServerOptions::default().with_recording(false));
+        let server = self.run(JsonRpcServer::start_with(options)).await??;
+        Ok(Arc::new(server))
+    }
+
+    /// Spawns a pump on the server thread that writes `count` notifications on `channel` to
+    /// the connection as raw frames, chunk by chunk (each write waits for TCP backpressure).
+    pub(crate) fn flood(
+        &self,
+        conn: ServerConnection,
+        channel: &str,
+        count: u64,
+    ) -> tokio::task::JoinHandle<()> {
+        let (chunk, frame_len) = flood_chunk(channel);
+        let per_chunk = (chunk.len() / frame_len) as u64;
+        self.handle.spawn(async move {
+            let mut left = count;
+            while left > 0 {
+                let n = left.min(per_chunk);
+                let bytes = usize::try_from(n).map_or(chunk.len(), |n| n * frame_len);
+                conn.send_raw(chunk[..bytes].to_vec()).await;
+                left -= n;
+            }
+        })
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Waits for the server's next accepted connection (its handshake done), up to 10 s.
+pub(crate) async fn next_connection(server: &JsonRpcServer) -> Result<ServerConnection, BoxError> {
+    server
+        .server()
+        .next_connection_timeout(Duration::from_secs(10))
+        .await
+        .ok_or_else(|| "the server saw no connection within 10 s".into())
+}
+
+/// The idle server of the memory scenario: listens on `addr`, completes WebSocket handshakes
+/// and then only reads (answering pings), until the process is killed. Prints `READY <addr>`
+/// on stdout once listening.
+pub(crate) async fn serve_idle(addr: SocketAddr) -> Result<(), BoxError> {
+    crate::limits::raise_nofile();
+    let listener = TcpListener::bind(addr).await?;
+    println!("READY {}", listener.local_addr()?);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    loop {
+        let (tcp, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                eprintln!("serve-idle {addr}: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            if let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await
+            {
+                while let Some(Ok(_)) = ws.next().await {}
+            }
+        });
+    }
+}

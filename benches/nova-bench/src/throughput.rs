@@ -1,0 +1,252 @@
+//! Scenario 1: a flood of Deribit `book` notifications, received by a bare tokio-tungstenite +
+//! serde loop and by nova three ways (subscription stream, handler callback, `Messages`).
+//!
+//! Each run starts a fresh [`JsonRpcServer`](nova_testkit::JsonRpcServer) on the server thread;
+//! the client connects (and, where it subscribes, waits for the ack), then the server writes the
+//! notifications as pre-encoded raw frames as fast as TCP takes them. The clock runs from the
+//! start of the flood to the last notification parsed by the consumer. Variants are interleaved
+//! run by run (bare, stream, handler, messages, bare, ...) so that background load hits them
+//! alike; the median of the runs is reported.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use nova_core::{Client, ClientConfig, DefaultHandler, SubscriptionEvent};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::BoxError;
+use crate::adapter::{BenchAdapter, response_id, rpc};
+use crate::limits::median;
+use crate::payload::{CHANNEL, Tally, notification};
+use crate::server::{ServerThread, next_connection};
+
+/// The variants, in the order they run and are printed.
+const VARIANTS: [Variant; 4] = [
+    Variant::Bare,
+    Variant::Stream,
+    Variant::Handler,
+    Variant::Messages,
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    Bare,
+    Stream,
+    Handler,
+    Messages,
+}
+
+impl Variant {
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare tokio-tungstenite + serde",
+            Variant::Stream => "nova subscription stream",
+            Variant::Handler => "nova handler callback",
+            Variant::Messages => "nova Messages (DefaultHandler)",
+        }
+    }
+}
+
+/// Median messages per second of each variant, in [`VARIANTS`] order.
+#[derive(Clone, Debug)]
+pub(crate) struct Report {
+    /// `(label, median msg/s, every run's msg/s)`.
+    pub(crate) rows: Vec<(&'static str, f64, Vec<f64>)>,
+}
+
+impl Report {
+    /// Median msg/s of the row labelled `label`.
+    pub(crate) fn rate(&self, label: &str) -> f64 {
+        self.rows
+            .iter()
+            .find(|(l, _, _)| *l == label)
+            .map_or(0.0, |(_, r, _)| *r)
+    }
+
+    /// The bare loop's median msg/s.
+    pub(crate) fn bare(&self) -> f64 {
+        self.rate(Variant::Bare.label())
+    }
+
+    /// The subscription stream's median msg/s.
+    pub(crate) fn stream(&self) -> f64 {
+        self.rate(Variant::Stream.label())
+    }
+}
+
+/// Runs every variant `runs` times with `messages` notifications each, and prints the table.
+pub(crate) async fn run(
+    servers: Arc<ServerThread>,
+    messages: u64,
+    runs: usize,
+) -> Result<Report, BoxError> {
+    let size = notification(CHANNEL, 0).len();
+    println!(
+        "== throughput: {messages} notifications of {size} bytes on {CHANNEL}, typed serde parse, {runs} run(s), median =="
+    );
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
+    let mut reference: Option<Tally> = None;
+    for _ in 0..runs {
+        for (i, variant) in VARIANTS.into_iter().enumerate() {
+            let (elapsed, tally) = one(&servers, variant, messages).await?;
+            if tally.bad > 0 || tally.count != messages {
+                return Err(format!("{}: parsed {tally:?}", variant.label()).into());
+            }
+            match reference {
+                None => reference = Some(tally),
+                Some(r) if r != tally => {
+                    return Err(format!("{}: tally {tally:?} != {r:?}", variant.label()).into());
+                }
+                Some(_) => {}
+            }
+            rates[i].push(messages as f64 / elapsed.as_secs_f64());
+        }
+    }
+    let rows: Vec<_> = VARIANTS
+        .into_iter()
+        .zip(rates)
+        .map(|(v, r)| (v.label(), median(&r), r))
+        .collect();
+    let report = Report { rows };
+    let bare = report.bare();
+    for (label, rate, all) in &report.rows {
+        let runs: Vec<String> = all.iter().map(|r| format!("{:.0}", r / 1e3)).collect();
+        let ratio = if *label == Variant::Bare.label() {
+            String::new()
+        } else {
+            format!("ratio {:.2}", rate / bare)
+        };
+        println!(
+            "  {label:<34} {:>10.0} msg/s  {ratio:<10}  runs (k msg/s): {}",
+            rate,
+            runs.join(" ")
+        );
+    }
+    Ok(report)
+}
+
+async fn one(
+    servers: &ServerThread,
+    variant: Variant,
+    messages: u64,
+) -> Result<(Duration, Tally), BoxError> {
+    match variant {
+        Variant::Bare => bare(servers, messages).await,
+        Variant::Stream => nova_stream(servers, messages).await,
+        Variant::Handler => nova_handler(servers, messages).await,
+        Variant::Messages => nova_messages(servers, messages).await,
+    }
+}
+
+fn nova_config(url: String) -> Result<ClientConfig, BoxError> {
+    Ok(ClientConfig::builder(url).name("bench").build()?)
+}
+
+/// The bare loop: subscribe, wait for the ack, then read and parse.
+async fn bare(servers: &ServerThread, messages: u64) -> Result<(Duration, Tally), BoxError> {
+    let server = servers.json_rpc().await?;
+    let tcp = TcpStream::connect(server.server().addr()).await?;
+    tcp.set_nodelay(true)?;
+    let (mut ws, _) = tokio_tungstenite::client_async(server.url(), tcp).await?;
+    let subscribe = rpc(
+        1,
+        "public/subscribe",
+        &format!(r#"{{"channels":["{CHANNEL}"]}}"#),
+    );
+    ws.send(WsMessage::text(subscribe)).await?;
+    loop {
+        match ws.next().await {
+            Some(Ok(WsMessage::Text(t))) if response_id(t.as_bytes()) == Some(1) => break,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err("closed before the ack".into()),
+        }
+    }
+    let conn = next_connection(&server).await?;
+    let start = Instant::now();
+    let pump = servers.flood(conn, CHANNEL, messages);
+    let mut tally = Tally::default();
+    while tally.count + tally.bad < messages {
+        match ws.next().await {
+            Some(Ok(WsMessage::Text(t))) => tally.add(t.as_bytes()),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err("closed during the flood".into()),
+        }
+    }
+    let elapsed = start.elapsed();
+    pump.await?;
+    let _ = ws.close(None).await;
+    Ok((elapsed, tally))
+}
+
+/// nova through `Client::subscribe`'s stream.
+async fn nova_stream(servers: &ServerThread, messages: u64) -> Result<(Duration, Tally), BoxError> {
+    let server = servers.json_rpc().await?;
+    let (client, _messages) = Client::connect(nova_config(server.url())?, BenchAdapter::new());
+    client.wait_connected(Duration::from_secs(10)).await?;
+    let mut stream = client.subscribe(CHANNEL, serde_json::Value::Null).await?;
+    let conn = next_connection(&server).await?;
+    let start = Instant::now();
+    let pump = servers.flood(conn, CHANNEL, messages);
+    let mut tally = Tally::default();
+    while tally.count + tally.bad < messages {
+        match stream.next().await {
+            Some(SubscriptionEvent::Message(m)) => tally.add(m.as_bytes()),
+            Some(_) => {}
+            None => return Err("stream ended during the flood".into()),
+        }
+    }
+    let elapsed = start.elapsed();
+    pump.await?;
+    drop(stream);
+    client.close(1000, "done").await?;
+    Ok((elapsed, tally))
+}
+
+/// nova with `handle_message` parsing and counting (no subscription: every notification is
+/// unrouted and reaches the handler).
+async fn nova_handler(
+    servers: &ServerThread,
+    messages: u64,
+) -> Result<(Duration, Tally), BoxError> {
+    let server = servers.json_rpc().await?;
+    let (adapter, done) = BenchAdapter::counting(messages);
+    let (client, _messages) = Client::connect(nova_config(server.url())?, adapter);
+    client.wait_connected(Duration::from_secs(10)).await?;
+    let conn = next_connection(&server).await?;
+    let start = Instant::now();
+    let pump = servers.flood(conn, CHANNEL, messages);
+    let tally = done.await?;
+    let elapsed = start.elapsed();
+    pump.await?;
+    client.close(1000, "done").await?;
+    Ok((elapsed, tally))
+}
+
+/// nova with every default: each message goes to the `Messages` queue.
+async fn nova_messages(
+    servers: &ServerThread,
+    messages: u64,
+) -> Result<(Duration, Tally), BoxError> {
+    let server = servers.json_rpc().await?;
+    let (client, mut inbound) = Client::connect(nova_config(server.url())?, DefaultHandler);
+    client.wait_connected(Duration::from_secs(10)).await?;
+    let conn = next_connection(&server).await?;
+    let start = Instant::now();
+    let pump = servers.flood(conn, CHANNEL, messages);
+    let mut tally = Tally::default();
+    while tally.count + tally.bad < messages {
+        match inbound.next().await {
+            Some(Ok(m)) => tally.add(m.as_bytes()),
+            Some(Err(lagged)) => return Err(lagged.into()),
+            None => return Err("messages ended during the flood".into()),
+        }
+    }
+    let elapsed = start.elapsed();
+    pump.await?;
+    client.close(1000, "done").await?;
+    Ok((elapsed, tally))
+}
