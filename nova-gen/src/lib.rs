@@ -49,6 +49,18 @@
 //! | `command` | `nova-gen integration my-venue --platform jsonrpc` | the command that generated it |
 //!
 //! `_next_steps.txt.j2` also sees `crate_dir`, the crate's directory as shown to the user.
+//!
+//! # How the templates are kept honest
+//!
+//! - `tests/snapshots.rs`: every rendered file of every kind is an `insta` snapshot, and the
+//!   rendered Rust must already be `rustfmt`-clean.
+//! - `tests/golden.rs`: `platforms/nova-example` (the `jsonrpc` kind, generated inside the
+//!   workspace) is regenerated and compared; the workspace builds, lints and tests it like any
+//!   crate, so a change in nova-core that breaks the templates breaks CI. Refresh it after a
+//!   template change with `NOVA_GEN_BLESS=1 cargo test -p nova-gen --test golden`.
+//! - `tests/generated_crates.rs`: each kind is generated outside the workspace and its tests
+//!   run with cargo (sharing the workspace's target directory), linted by clippy.
+//! - `tests/cli.rs`: the binary's help, output and error exits.
 
 mod error;
 mod generate;

@@ -297,3 +297,20 @@ fn inside_a_nova_checkout_the_crate_joins_the_workspace() {
         "listed once"
     );
 }
+
+/// Inside some other Cargo workspace, the crate is written with version dependencies and the
+/// user is told to add it to that workspace's members.
+#[test]
+fn inside_another_workspace_the_user_is_told_to_add_it() {
+    let dir = TempDir::new("cli");
+    std::fs::write(dir.path().join("Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+    let output = run(dir.path(), &["integration", "acme"]);
+    assert!(output.starts_with("exit: 0"), "{output}");
+    let note = "Note: nova-acme is inside the Cargo workspace of Cargo.toml: add it to that workspace's `members`.";
+    assert!(output.contains(note), "{output}");
+    let manifest = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
+    assert_eq!(
+        manifest, "[workspace]\nmembers = []\n",
+        "only a nova workspace is edited"
+    );
+}
