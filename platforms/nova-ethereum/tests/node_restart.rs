@@ -6,9 +6,10 @@
 //! - `logs` of a contract that emits an event in every block: none missed, none repeated across
 //!   restarts — the same list, in the same order, as `eth_getLogs` over the whole range.
 //!
-//! The reconnect delay (2.5 s, constant) is longer than the block time, so blocks are always
-//! mined between the node coming back and the subscription being restored: the backfill path is
-//! exercised on every restart, and the tests check that it was.
+//! The reconnect delay (4 s, constant) is longer than the block time, so blocks are always mined
+//! between the node coming back and the subscription being restored: the backfill path is
+//! exercised on every restart (several blocks per gap), and the tests check that it was. The
+//! second outage outlasts a reconnect attempt, which fails before the next one succeeds.
 //!
 //! Needs anvil (`bash scripts/install-anvil.sh`); fails with that instruction when it is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -27,7 +28,7 @@ fn config(node: &Anvil) -> ClientConfig {
     ClientConfig::builder(node.ws_url())
         .name("eth-restart-test")
         .reconnect_strategy(ReconnectStrategy::Constant)
-        .backoff(Duration::from_millis(2500), Duration::from_millis(2500))
+        .backoff(Duration::from_secs(4), Duration::from_secs(4))
         .jitter(0.0)
         .request_timeout(Duration::from_secs(10))
         .build()
@@ -122,7 +123,10 @@ async fn new_heads_arrive_exactly_once_in_order_across_two_node_restarts() {
     })
     .await;
     for round in 1..=2 {
-        node.restart_after(Duration::from_millis(500))
+        // The second time the node stays down past the first reconnect attempt, so more
+        // blocks are mined before the subscription is back.
+        let down = if round == 1 { 500 } else { 5_000 };
+        node.restart_after(Duration::from_millis(down))
             .await
             .unwrap();
         // Wait until the subscription is back and a few live heads followed.
@@ -184,6 +188,16 @@ async fn new_heads_arrive_exactly_once_in_order_across_two_node_restarts() {
         count(&st, "gap-closed"),
         "{st:?}"
     );
+    // Heads fetched by the backfills: the gaps' sizes (the second outage lasts longer).
+    let fetched: u64 = seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Status(SubscriptionEvent::Gap { gap, .. }) => Some(gap.got? - gap.last? - 1),
+            _ => None,
+        })
+        .sum();
+    eprintln!("heads fetched by backfill: {fetched}");
+    assert!(fetched >= 3, "{st:?}");
     eth.client().close(1000, "done").await.ok();
 }
 
@@ -208,7 +222,10 @@ async fn logs_of_an_every_block_contract_are_neither_missed_nor_repeated_across_
     })
     .await;
     for round in 1..=2 {
-        node.restart_after(Duration::from_millis(500))
+        // The second time the node stays down past the first reconnect attempt, so more
+        // blocks are mined before the subscription is back.
+        let down = if round == 1 { 500 } else { 5_000 };
+        node.restart_after(Duration::from_millis(down))
             .await
             .unwrap();
         gather(&mut rx, &mut seen, Duration::from_secs(40), |s| {
