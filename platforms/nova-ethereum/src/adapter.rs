@@ -58,10 +58,15 @@ const LOG_INDEX_MAX: u64 = (1 << LOG_INDEX_BITS) - 1;
 /// The default cap on heads fetched to close one gap.
 pub const DEFAULT_MAX_BACKFILL_BLOCKS: u64 = 1_000;
 
-/// The sequence value of a log at `(block, index)`: ordered like the chain.
+/// The largest block number a log sequence holds (2^40 - 1, a trillion blocks); larger ones are
+/// clamped rather than wrapped.
+const LOG_BLOCK_MAX: u64 = (1 << (64 - LOG_INDEX_BITS)) - 1;
+
+/// The sequence value of a log at `(block, index)`: ordered like the chain (block numbers up to
+/// 2^40 - 1, log indices up to 2^24 - 1; larger values are clamped, never wrapped).
 #[must_use]
 pub fn log_sequence(block: u64, index: u64) -> u64 {
-    (block << LOG_INDEX_BITS) | index.min(LOG_INDEX_MAX)
+    (block.min(LOG_BLOCK_MAX) << LOG_INDEX_BITS) | index.min(LOG_INDEX_MAX)
 }
 
 /// The block number of a [`log_sequence`] value.
@@ -566,6 +571,8 @@ mod tests {
         );
         assert!(log_sequence(16, LOG_INDEX_MAX + 5) < log_sequence(17, 0));
         assert_eq!(log_sequence_block(log_sequence(1 << 39, 3)), 1 << 39);
+        assert_eq!(log_sequence(u64::MAX, u64::MAX), u64::MAX);
+        assert!(log_sequence(u64::MAX, 0) > log_sequence(1 << 39, 0));
         assert_eq!(a.sequence_of(&logs, &log("0x10", "0x2", true)), None);
         assert_eq!(a.sequence_of(&logs, &log("0xzz", "0x2", false)), None);
         assert_eq!(
