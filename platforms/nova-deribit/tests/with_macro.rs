@@ -33,7 +33,7 @@ impl Bot {
 
 #[tokio::test]
 async fn a_bot_keeps_the_adapters_behaviours() {
-    let unit = Duration::from_millis(20);
+    let unit = Duration::from_millis(50);
     let options = DeribitSimOptions::default()
         .with_tick(Duration::from_millis(20))
         .with_heartbeat_unit(unit);
@@ -83,7 +83,7 @@ async fn a_bot_keeps_the_adapters_behaviours() {
     assert_eq!(gaps, 1);
     let counters = sim.counters();
     assert_eq!(counters.auths, 1, "{counters:?}");
-    assert!(counters.test_requests >= 10, "{counters:?}");
+    assert!(counters.test_requests >= 4, "{counters:?}");
     assert_eq!(counters.heartbeat_drops, 0, "{counters:?}");
     assert_eq!(counters.connections, 1, "{counters:?}");
     // The responses to public/hello, public/set_heartbeat and every public/test are not
