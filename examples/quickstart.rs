@@ -1,9 +1,14 @@
-//! Quickstart: a nova client against the built-in simulator, fully offline.
+//! Quickstart: a Deribit client against the built-in simulator, fully offline.
 //!
-//! Starts the test kit's WebSocket server in-process, connects a client that streams numbered
-//! messages (the server echoes them), makes the server restart the connection halfway, and shows
-//! the client reconnecting by itself and carrying on: every message reaches the server exactly
-//! once, in order. Ends with a summary.
+//! Starts the test kit's Deribit simulator in-process, connects a client that authenticates
+//! (`client_signature`), subscribes to a ticker and an order book, and then:
+//! - loses a book change on purpose: the client notices the `change_id` gap and subscribes
+//!   again for a fresh snapshot;
+//! - has the server drop every connection halfway: the client reconnects with backoff,
+//!   authenticates again, restores both subscriptions (their acks verified) and carries on on
+//!   the same streams.
+//!
+//! It ends in a few seconds with a summary, and fails (exit code 1) if anything did not recover.
 //!
 //! ```text
 //! cargo run -p nova-examples --example quickstart
@@ -11,121 +16,156 @@
 
 use std::time::{Duration, Instant};
 
-use nova::{Client, ClientConfig, DefaultHandler, LifecycleEvent};
-use nova_testkit::TestServer;
+use futures_util::StreamExt;
+use nova::{LifecycleEvent, SubscriptionEvent, SubscriptionStream};
+use nova_deribit::{Channel, Credentials, DeribitClient, DeribitConfig, Interval};
+use nova_testkit::deribit::{DeribitSim, DeribitSimOptions, TEST_CLIENT_ID, TEST_CLIENT_SECRET};
 
-const TOTAL: usize = 2_000;
+/// What one subscription stream saw.
+#[derive(Debug, Default)]
+struct Seen {
+    messages: u64,
+    restored: u64,
+    gaps: u64,
+    gaps_closed: u64,
+}
+
+fn count(seen: &mut Seen, event: SubscriptionEvent) {
+    match event {
+        SubscriptionEvent::Message(_) => seen.messages += 1,
+        SubscriptionEvent::Restored => {
+            seen.restored += 1;
+            println!("  subscription restored");
+        }
+        SubscriptionEvent::Gap { gap, action } => {
+            seen.gaps += 1;
+            println!(
+                "  gap in the book: last change_id {:?}, next claims {:?} -> {action}",
+                gap.last, gap.claimed_previous
+            );
+        }
+        SubscriptionEvent::GapClosed { value } => {
+            seen.gaps_closed += 1;
+            println!("  gap closed: fresh snapshot at change_id {value}");
+        }
+        other => println!("  {other:?}"),
+    }
+}
+
+async fn drain(stream: &mut SubscriptionStream, seen: &mut Seen, until: Instant) {
+    while let Ok(Some(event)) = tokio::time::timeout_at(until.into(), stream.next()).await {
+        count(seen, event);
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "nova_core=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let started = Instant::now();
 
-    let simulator = TestServer::start().await?;
-    println!("simulator listening on {}", simulator.url());
+    let sim =
+        DeribitSim::start_with(DeribitSimOptions::default().with_tick(Duration::from_millis(20)))
+            .await?;
+    println!("Deribit simulator on {}", sim.url());
 
-    let config = ClientConfig::builder(simulator.url())
-        .name("quickstart")
-        .backoff(Duration::from_millis(250), Duration::from_secs(5))
-        .heartbeat_interval(Some(Duration::from_secs(5)))
-        .build()?;
-    let (client, mut messages) = Client::connect(config, DefaultHandler);
-    let mut events = client.events();
-
-    // Print what the client does, as it happens.
+    let config =
+        DeribitConfig::default().credentials(Credentials::new(TEST_CLIENT_ID, TEST_CLIENT_SECRET));
+    let (deribit, _unclaimed) = DeribitClient::connect(sim.url(), config)?;
+    let mut events = deribit.client().events();
     let watcher = tokio::spawn(async move {
         let mut reconnects = 0u32;
         while let Ok(event) = events.recv().await {
-            match &event {
+            match event {
                 LifecycleEvent::Connected {
                     connection_index,
                     duration,
                 } => {
-                    println!("connected (connection #{connection_index}, {duration:?})");
-                    if *connection_index > 0 {
-                        reconnects += 1;
-                    }
+                    println!("connected (connection #{connection_index}, {duration:.1?})");
+                    reconnects += u32::from(connection_index > 0);
                 }
                 LifecycleEvent::Disconnected { reason, .. } => println!("disconnected: {reason}"),
                 LifecycleEvent::ReconnectScheduled { attempt, delay } => {
-                    println!("reconnect attempt {attempt} in {delay:?}");
+                    println!("reconnecting (attempt {attempt}) in {delay:.0?}");
                 }
-                LifecycleEvent::Stopped { reason } => {
-                    println!("stopped: {reason}");
-                    break;
-                }
+                LifecycleEvent::Stopped { .. } => break,
                 _ => {}
             }
         }
         reconnects
     });
 
-    let sender = {
-        let client = client.clone();
-        tokio::spawn(async move {
-            for n in 0..TOTAL {
-                client.send_text(n.to_string()).await?;
-                if n % 100 == 99 {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-            Ok::<_, nova::Error>(())
-        })
-    };
+    let ticker = deribit.ticker("BTC-PERPETUAL").await?;
+    println!(
+        "BTC-PERPETUAL last price {}",
+        ticker.last_price.unwrap_or_default()
+    );
+    let mut ticks = deribit
+        .subscribe(Channel::ticker("BTC-PERPETUAL", Interval::Ms100))
+        .await?;
+    let mut book = deribit
+        .subscribe(Channel::book("BTC-PERPETUAL", Interval::Ms100))
+        .await?;
+    println!("subscribed to {} and {}", ticks.channel(), book.channel());
 
-    // Echoes come back on the message stream; count them as they arrive.
-    let reader = tokio::spawn(async move {
-        let mut echoed = 0u64;
-        while let Some(message) = messages.recv().await {
-            if message.is_ok() {
-                echoed += 1;
-            }
-        }
-        echoed
-    });
+    let (mut ticks_seen, mut book_seen) = (Seen::default(), Seen::default());
+    let phase = |ms| Instant::now() + Duration::from_millis(ms);
 
-    // Halfway through, the server restarts: it closes the connection with code 1012.
-    let halfway = TOTAL / 2;
-    while simulator.received().len() < halfway {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    println!("-- the server drops the connection now --");
-    simulator
-        .next_connection()
-        .await
-        .close(1012, "service restart")
-        .await;
+    let until = phase(1000);
+    tokio::join!(
+        drain(&mut ticks, &mut ticks_seen, until),
+        drain(&mut book, &mut book_seen, until)
+    );
+    println!("-- the simulator loses a book change --");
+    sim.handle().skip_book_change();
+    let until = phase(1000);
+    tokio::join!(
+        drain(&mut ticks, &mut ticks_seen, until),
+        drain(&mut book, &mut book_seen, until)
+    );
+    println!("-- the simulator drops every connection --");
+    sim.handle().drop_all().await;
+    let until = phase(2000);
+    tokio::join!(
+        drain(&mut ticks, &mut ticks_seen, until),
+        drain(&mut book, &mut book_seen, until)
+    );
 
-    sender.await??;
-    let received: Vec<usize> = simulator
-        .wait_for_received(TOTAL, Duration::from_secs(10))
-        .await
-        .iter()
-        .filter_map(|r| r.frame.as_text()?.parse().ok())
-        .collect();
-    client.close(1000, "quickstart done").await?;
+    deribit.close().await?;
     let reconnects = watcher.await?;
-    let echoed = reader.await?;
+    let counters = sim.handle().counters();
 
-    let in_order = received.iter().copied().eq(0..TOTAL);
     println!();
     println!("summary");
-    println!("  messages at the server   : {} of {TOTAL}", received.len());
-    println!("  echoes back at the client: {echoed}");
-    println!(
-        "  lost or repeated         : {}",
-        if in_order { "none" } else { "SOME" }
-    );
+    println!("  ticker messages          : {}", ticks_seen.messages);
+    println!("  book messages            : {}", book_seen.messages);
     println!("  reconnects               : {reconnects}");
-    println!("  elapsed                  : {:.2?}", started.elapsed());
-    if !in_order {
-        return Err("messages were lost or repeated".into());
+    println!("  authentications          : {}", counters.auths);
+    println!(
+        "  subscriptions restored   : {}",
+        ticks_seen.restored + book_seen.restored
+    );
+    println!(
+        "  gaps found / closed      : {} / {}",
+        book_seen.gaps, book_seen.gaps_closed
+    );
+    println!("  elapsed                  : {:.1?}", started.elapsed());
+
+    let ok = reconnects >= 1
+        && counters.auths >= 2
+        && ticks_seen.restored >= 1
+        && book_seen.restored >= 1
+        && book_seen.gaps >= 1
+        && book_seen.gaps_closed >= book_seen.gaps
+        && ticks_seen.messages > 0
+        && book_seen.messages > 0;
+    if !ok {
+        eprintln!("something did not recover");
+        std::process::exit(1);
     }
     Ok(())
 }

@@ -2035,6 +2035,14 @@ fn classify(
                 Some(1009),
             )
         }
+        E::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
+            let why = "connection reset without a closing handshake".to_owned();
+            let reason = match peer_close {
+                Some(_) => closed_reason(peer_close, ""),
+                None => DisconnectReason::ConnectionLost(why.clone()),
+            };
+            (Error::ConnectionLost(why), reason, None)
+        }
         E::Protocol(p) => {
             let why = p.to_string();
             (
