@@ -19,7 +19,28 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use super::{TlsConfig, TlsRoots, TransportError};
 
 /// Builds the rustls client config described by `tls`.
+///
+/// The default configuration (Mozilla's roots, no extra CA, no client identity) is built once
+/// per process and shared: its root store and session-resumption cache cost about 22 KiB, which
+/// every client would otherwise carry, `ws://` clients included (and sharing the cache lets one
+/// client resume a TLS session another one opened).
 pub(crate) fn build_client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, TransportError> {
+    #[cfg(feature = "webpki-roots")]
+    if matches!(tls.roots, TlsRoots::WebPki)
+        && tls.extra_ca_pem.is_empty()
+        && tls.client_identity.is_none()
+    {
+        static SHARED: std::sync::OnceLock<Arc<ClientConfig>> = std::sync::OnceLock::new();
+        if let Some(config) = SHARED.get() {
+            return Ok(Arc::clone(config));
+        }
+        let config = build_uncached(tls)?;
+        return Ok(Arc::clone(SHARED.get_or_init(|| config)));
+    }
+    build_uncached(tls)
+}
+
+fn build_uncached(tls: &TlsConfig) -> Result<Arc<ClientConfig>, TransportError> {
     let mut roots = RootCertStore::empty();
     match tls.roots {
         #[cfg(feature = "webpki-roots")]
