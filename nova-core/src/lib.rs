@@ -66,6 +66,6 @@ pub use types::{
 
 mod transport;
 pub use transport::{
-    ClientIdentity, ConnectStage, Connected, NovaStream, ProxyAuth, ProxyConfig, TlsConfig,
-    TlsRoots, Transport, TransportConfig, TransportError, WsStream, connect,
+    AdaptiveStream, ClientIdentity, ConnectStage, Connected, NovaStream, ProxyAuth, ProxyConfig,
+    TlsConfig, TlsRoots, Transport, TransportConfig, TransportError, WsStream, connect,
 };

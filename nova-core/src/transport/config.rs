@@ -52,7 +52,12 @@ pub struct TransportConfig {
     pub max_frame_size: Option<usize>,
     /// Largest incoming (reassembled) message accepted; `None` means no limit. Default 64 MiB.
     pub max_message_size: Option<usize>,
-    /// tungstenite's read buffer capacity, allocated per connection. Default 128 KiB.
+    /// The most bytes read from the socket at once. Default 128 KiB.
+    ///
+    /// This buffer fits the traffic: an idle or quiet connection reads through a 4 KiB buffer
+    /// (tungstenite's, resident for every connection); once a read fills that, a burst buffer
+    /// of this size is allocated and used until traffic calms down, then released (see
+    /// [`AdaptiveStream`](super::AdaptiveStream)). Values up to 4 KiB keep a single buffer.
     pub read_buffer_size: usize,
     /// Bytes tungstenite buffers before writing to the socket (0 writes every message at
     /// once). Default 128 KiB.

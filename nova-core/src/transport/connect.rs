@@ -32,8 +32,8 @@ use tokio_tungstenite::tungstenite::{
 };
 
 use super::{
-    ConnectStage, NovaStream, ProxyConfig, TlsRoots, TransportConfig, TransportError, WsStream,
-    proxy, tls,
+    AdaptiveStream, ConnectStage, NovaStream, ProxyConfig, TlsRoots, TransportConfig,
+    TransportError, WsStream, proxy, stream::SMALL_READ_BUFFER, tls,
 };
 
 /// An established WebSocket connection and what the handshake said.
@@ -103,7 +103,7 @@ impl Transport {
         config.validate_sizes()?;
         let headers = build_headers(&config)?;
         let ws_config = WebSocketConfig::default()
-            .read_buffer_size(config.read_buffer_size)
+            .read_buffer_size(config.read_buffer_size.min(SMALL_READ_BUFFER))
             .write_buffer_size(config.write_buffer_size)
             .max_write_buffer_size(config.max_write_buffer_size)
             .max_message_size(config.max_message_size)
@@ -277,6 +277,7 @@ impl Transport {
                 request.headers_mut().append(name, value);
             }
         }
+        let stream = AdaptiveStream::new(stream, self.inner.config.read_buffer_size);
         let (stream, response) = tokio_tungstenite::client_async_with_config(
             request,
             stream,

@@ -25,4 +25,4 @@ mod tls;
 pub use config::{ClientIdentity, ProxyAuth, ProxyConfig, TlsConfig, TlsRoots, TransportConfig};
 pub use connect::{Connected, Transport, connect};
 pub use error::{ConnectStage, TransportError};
-pub use stream::{NovaStream, WsStream};
+pub use stream::{AdaptiveStream, NovaStream, WsStream};
