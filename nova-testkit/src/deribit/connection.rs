@@ -26,6 +26,8 @@ use super::{Shared, bump, register, unregister};
 /// The heartbeat notification asking for a `public/test`.
 const TEST_REQUEST: &str =
     r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#;
+/// How long a write may wait for a client that does not read before the connection is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client has to complete the WebSocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -119,14 +121,8 @@ async fn run(
                     awaiting_since = None;
                     next_test = session.heartbeat.map(|i| Instant::now() + i);
                 }
-                let mut ok = true;
-                for text in reply.text.into_iter().chain(reply.after) {
-                    if ws.feed(Message::text(text)).await.is_err() {
-                        ok = false;
-                        break;
-                    }
-                }
-                if !ok || ws.flush().await.is_err() {
+                let texts: Vec<String> = reply.text.into_iter().chain(reply.after).collect();
+                if write(&mut ws, texts).await.is_err() {
                     break End::Drop;
                 }
                 if let Some((code, reason)) = reply.close {
@@ -140,9 +136,15 @@ async fn run(
                     Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => break End::Drop,
                 };
-                if forward(shared, &mut ws, &mut session, &event).await.is_err() {
+                let texts = select(&mut session, &event);
+                if texts.is_empty() {
+                    continue;
+                }
+                let sent = texts.len() as u64;
+                if write(&mut ws, texts).await.is_err() {
                     break End::Drop;
                 }
+                shared.counters.notifications.fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
             }
             () = tokio::time::sleep_until(heartbeat_due), if !is_silent && next_test.is_some() => {
                 let now = Instant::now();
@@ -152,7 +154,7 @@ async fn run(
                     break End::Close(1000, "test_request not answered".to_owned());
                 }
                 bump(&shared.counters.test_requests);
-                if ws.send(Message::text(TEST_REQUEST)).await.is_err() {
+                if write(&mut ws, vec![TEST_REQUEST.to_owned()]).await.is_err() {
                     break End::Drop;
                 }
                 awaiting_since = Some(now);
@@ -169,15 +171,25 @@ async fn run(
     }
 }
 
-/// Sends `event` on every channel of this connection that selects it.
-async fn forward(
-    shared: &Shared,
-    ws: &mut Ws,
-    session: &mut Session,
-    event: &Event,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+/// Writes `texts` and flushes; fails when the socket fails or the client has not taken them
+/// within [`WRITE_TIMEOUT`] (a client that stopped reading).
+async fn write(ws: &mut Ws, texts: Vec<String>) -> Result<(), ()> {
+    let all = async {
+        for text in texts {
+            ws.feed(Message::text(text)).await?;
+        }
+        ws.flush().await
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, all).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// The notifications `event` makes on this connection's channels.
+fn select(session: &mut Session, event: &Event) -> Vec<String> {
     let account = session.client_id().map(str::to_owned);
-    let mut sent = 0usize;
+    let mut out = Vec::new();
     for (channel, spec) in &session.subscriptions {
         if !spec.matches(event, account.as_deref()) {
             continue;
@@ -213,15 +225,7 @@ async fn forward(
             ) => notification(channel, data),
             (_, Event::Book { .. }) => continue,
         };
-        ws.feed(Message::text(text)).await?;
-        sent += 1;
+        out.push(text);
     }
-    if sent > 0 {
-        ws.flush().await?;
-        shared
-            .counters
-            .notifications
-            .fetch_add(sent as u64, std::sync::atomic::Ordering::Relaxed);
-    }
-    Ok(())
+    out
 }
