@@ -195,3 +195,9 @@ pub mod __private {
     pub use nova_core::*;
     pub use serde_json;
 }
+
+/// Every Rust code block of the workspace README, compiled (and run, unless `no_run`) as a
+/// doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
