@@ -109,6 +109,9 @@ struct PeekEnvelope<'a> {
 /// ```
 #[must_use]
 pub fn peek(message: &Message) -> Peek {
+    if let Some(channel) = fast_channel(message.as_bytes()) {
+        return Peek::Notification(channel.to_owned());
+    }
     let Ok(envelope) = serde_json::from_slice::<PeekEnvelope<'_>>(message.as_bytes()) else {
         return Peek::Unknown;
     };
@@ -127,6 +130,22 @@ pub fn peek(message: &Message) -> Peek {
         },
         _ => Peek::Unknown,
     }
+}
+
+/// How Deribit writes a notification's start; the channel name follows.
+const NOTIFICATION_PREFIX: &[u8] =
+    br#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":""#;
+
+/// The channel of a notification written the way Deribit writes them, found without parsing
+/// (the hot path); `None` for anything else, which then goes through the full classification.
+/// The rest of the message is not checked here: whoever reads the data parses it.
+fn fast_channel(bytes: &[u8]) -> Option<&str> {
+    let rest = bytes.strip_prefix(NOTIFICATION_PREFIX)?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] != b'"' {
+        return None; // an escaped name: leave it to the parser
+    }
+    std::str::from_utf8(&rest[..end]).ok()
 }
 
 #[derive(Deserialize)]
@@ -417,6 +436,23 @@ mod tests {
         let escaped =
             Message::text(r#"{"method":"subscription","params":{"channel":"a\"b","data":[]}}"#);
         assert_eq!(peek(&escaped), Peek::Notification("a\"b".into()));
+        // The fast path: Deribit's own layout, escapes left to the parser.
+        let fast = Message::text(
+            r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms","data":{}}}"#,
+        );
+        assert_eq!(
+            fast_channel(fast.as_bytes()),
+            Some("book.BTC-PERPETUAL.100ms")
+        );
+        assert_eq!(
+            peek(&fast),
+            Peek::Notification("book.BTC-PERPETUAL.100ms".into())
+        );
+        let escaped_fast = Message::text(
+            r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"a\u0062","data":{}}}"#,
+        );
+        assert_eq!(fast_channel(escaped_fast.as_bytes()), None);
+        assert_eq!(peek(&escaped_fast), Peek::Notification("ab".into()));
     }
 
     #[test]
