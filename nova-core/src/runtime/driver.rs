@@ -1408,15 +1408,15 @@ impl<H: Handler> Driver<H> {
                     let _ = waiter.send(Ok(()));
                 } else if purpose == SubscribePurpose::Restore {
                     self.sub_out.push((sub, SubscriptionEvent::Restored));
-                    if last.is_some() {
-                        let gap = Gap {
-                            last,
-                            got: None,
-                            claimed_previous: None,
-                            after_reconnect: true,
-                        };
-                        self.run_gap_action(sub, gap);
-                    }
+                    // Data may have been missed while down, even before anything was delivered
+                    // (`last: None`): the handler decides whether it can fetch it.
+                    let gap = Gap {
+                        last,
+                        got: None,
+                        claimed_previous: None,
+                        after_reconnect: true,
+                    };
+                    self.run_gap_action(sub, gap);
                 }
             }
             Err(reason) => {
