@@ -132,7 +132,12 @@ struct BookCheck {
     snapshots: u64,
     changes: u64,
     gaps: u64,
+    gaps_closed: u64,
+    /// The value a `GapClosed` announced, until its snapshot comes.
+    closing: Option<u64>,
     restored: u64,
+    /// After a restore or a gap, the next book message must be a fresh snapshot.
+    expect_snapshot: bool,
     breaks: Vec<String>,
 }
 
@@ -142,10 +147,21 @@ impl BookCheck {
             SubscriptionEvent::Message(m) => match book_position(m) {
                 Some((id, None)) => {
                     self.snapshots += 1;
+                    self.expect_snapshot = false;
+                    if let Some(value) = self.closing.take() {
+                        if value != id {
+                            self.breaks
+                                .push(format!("gap closed at {value}, snapshot at {id}"));
+                        }
+                    }
                     self.last = Some(id);
                 }
                 Some((id, Some(prev))) => {
                     self.changes += 1;
+                    if self.expect_snapshot {
+                        self.breaks
+                            .push(format!("change {id} before the fresh snapshot"));
+                    }
                     if self.last != Some(prev) {
                         self.breaks
                             .push(format!("prev_change_id {prev} after {:?}", self.last));
@@ -154,8 +170,20 @@ impl BookCheck {
                 }
                 None => self.breaks.push(format!("not a book message: {m:?}")),
             },
-            SubscriptionEvent::Gap { .. } => self.gaps += 1,
-            SubscriptionEvent::Restored => self.restored += 1,
+            SubscriptionEvent::Gap { action, .. } => {
+                assert_eq!(*action, "resubscribe");
+                self.gaps += 1;
+                self.expect_snapshot = true;
+            }
+            // Announced just before the snapshot that closes the gap.
+            SubscriptionEvent::GapClosed { value } => {
+                self.gaps_closed += 1;
+                self.closing = Some(*value);
+            }
+            SubscriptionEvent::Restored => {
+                self.restored += 1;
+                self.expect_snapshot = true;
+            }
             _ => {}
         }
     }
@@ -229,6 +257,7 @@ async fn three_subscriptions_survive_five_forced_drops_with_book_continuity() {
         "a snapshot per connection and per gap: {check:?}"
     );
     assert!(check.gaps >= 1, "{check:?}");
+    assert_eq!(check.gaps, check.gaps_closed, "every gap closed: {check:?}");
     assert!(check.changes > 50, "{check:?}");
     assert_eq!(ticker_restored, 5);
     assert!(tickers > 20, "{tickers}");
