@@ -292,6 +292,15 @@ async fn tokens_expire_and_refresh() {
     assert_eq!(reused["error"]["code"], 13009);
     let counters = sim.counters();
     assert_eq!((counters.auths, counters.refreshes), (1, 1));
+    // Revoked refresh tokens are refused.
+    sim.revoke_refresh_tokens();
+    let revoked = c
+        .call(
+            "public/auth",
+            json!({"grant_type": "refresh_token", "refresh_token": second["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(revoked["error"]["code"], 13009);
     // The lifetime can change on the fly.
     sim.set_token_lifetime(Duration::from_secs(5));
     assert_eq!(c.auth().await["result"]["expires_in"], 5);

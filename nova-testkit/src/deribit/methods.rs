@@ -5,6 +5,7 @@
 //! connection task writes, plus events it published for other connections.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -54,6 +55,8 @@ pub(super) struct Auth {
     pub(super) client_id: String,
     tokens: VecDeque<(String, Instant)>,
     refresh: Option<String>,
+    /// The simulator's refresh generation when `refresh` was issued.
+    generation: u64,
 }
 
 /// One connection's state.
@@ -412,10 +415,11 @@ fn authenticate(
         }
         Some("refresh_token") => {
             let token = str_param("refresh_token");
-            let valid = session
-                .auth
-                .as_ref()
-                .is_some_and(|a| a.refresh.is_some() && a.refresh.as_deref() == token);
+            let valid = session.auth.as_ref().is_some_and(|a| {
+                a.refresh.is_some()
+                    && a.refresh.as_deref() == token
+                    && a.generation == shared.refresh_generation.load(Ordering::Relaxed)
+            });
             match (&session.auth, valid) {
                 (Some(a), true) => a.client_id.clone(),
                 _ => return fail(err(13009, "unauthorized")),
@@ -441,6 +445,7 @@ fn authenticate(
         client_id: client_id.clone(),
         tokens: VecDeque::new(),
         refresh: None,
+        generation: 0,
     });
     if auth.client_id != client_id {
         auth.tokens.clear();
@@ -451,6 +456,7 @@ fn authenticate(
         auth.tokens.pop_front();
     }
     auth.refresh = Some(refresh.clone());
+    auth.generation = shared.refresh_generation.load(Ordering::Relaxed);
     shared.with_connection(session.id, |c| c.client_id = Some(client_id));
     let mut result = json!({
         "access_token": access,

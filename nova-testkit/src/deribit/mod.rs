@@ -47,8 +47,9 @@
 //! ([`close_all`](DeribitHandle::close_all)), lose a book change so subscribers see a `change_id`
 //! gap ([`skip_book_change`](DeribitHandle::skip_book_change)), go silent
 //! ([`set_silent`](DeribitHandle::set_silent)), change the token lifetime
-//! ([`set_token_lifetime`](DeribitHandle::set_token_lifetime)). Counters: [`DeribitHandle::counters`];
-//! subscriptions per connection: [`DeribitHandle::connections`].
+//! ([`set_token_lifetime`](DeribitHandle::set_token_lifetime)), refuse the next refreshes
+//! ([`revoke_refresh_tokens`](DeribitHandle::revoke_refresh_tokens)). Counters:
+//! [`DeribitHandle::counters`]; subscriptions per connection: [`DeribitHandle::connections`].
 //!
 //! ```
 //! use futures_util::{SinkExt, StreamExt};
@@ -340,6 +341,7 @@ struct Shared {
     silent: watch::Sender<bool>,
     shutdown: watch::Sender<bool>,
     skip_book_change: AtomicBool,
+    refresh_generation: AtomicU64,
     addr: SocketAddr,
 }
 
@@ -425,6 +427,14 @@ impl DeribitHandle {
         self.shared.silent.send_replace(silent);
     }
 
+    /// Invalidates every refresh token issued so far: the next `refresh_token` grant of each
+    /// connection is refused with `13009 unauthorized`.
+    pub fn revoke_refresh_tokens(&self) {
+        self.shared
+            .refresh_generation
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The lifetime of access tokens issued from now on.
     pub fn set_token_lifetime(&self, lifetime: Duration) {
         let ms = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
@@ -492,6 +502,7 @@ impl DeribitSim {
             silent: watch::Sender::new(false),
             shutdown: watch::Sender::new(false),
             skip_book_change: AtomicBool::new(false),
+            refresh_generation: AtomicU64::new(0),
             addr,
             options,
         });

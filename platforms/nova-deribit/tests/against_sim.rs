@@ -104,6 +104,31 @@ async fn the_token_is_refreshed_before_expiry_without_a_disconnect() {
 }
 
 #[tokio::test]
+async fn a_refused_refresh_falls_back_to_a_full_grant_on_the_same_connection() {
+    let options = DeribitSimOptions::default().with_token_lifetime(Duration::from_secs(2));
+    let sim = DeribitSim::start_with(options).await.unwrap();
+    let deribit = connect(
+        &sim,
+        DeribitConfig::default()
+            .credentials(creds())
+            .refresh_after(0.5),
+    );
+    deribit.get_positions("BTC", None).await.unwrap();
+    sim.revoke_refresh_tokens();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(4) {
+        deribit.get_positions("BTC", None).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let counters = sim.counters();
+    // The first refresh was refused; the adapter authenticated afresh and refreshed since.
+    assert!(counters.auth_failures >= 1, "{counters:?}");
+    assert!(counters.auths >= 2, "{counters:?}");
+    assert_eq!(counters.connections, 1, "{counters:?}");
+    assert_eq!(counters.unauthorized, 0, "{counters:?}");
+}
+
+#[tokio::test]
 async fn heartbeats_are_held_over_a_long_run() {
     // A "10 s" heartbeat in 0.5 s: 24 test requests in 12 s, each to be answered within 0.5 s.
     let unit = Duration::from_millis(50);
