@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -74,7 +75,9 @@ async fn run(
     shared: &Shared,
     mut commands: tokio::sync::mpsc::Receiver<Command>,
 ) {
-    let mut events = shared.events.subscribe();
+    // Market events only for a connection with subscriptions: idle connections cost nothing
+    // per tick.
+    let mut events: Option<broadcast::Receiver<Arc<Event>>> = None;
     let mut shutdown = shared.shutdown.subscribe();
     let mut silent = shared.silent.subscribe();
     let mut session = Session::new(shared, id, std::time::Instant::now());
@@ -111,7 +114,15 @@ async fn run(
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break End::Drop,
                     Some(Ok(_)) => continue,
                 };
+                // Listen before a subscribe takes its book snapshot, so no change after the
+                // snapshot can be missed; stop listening when nothing is subscribed.
+                if events.is_none() {
+                    events = Some(shared.events.subscribe());
+                }
                 let reply = handle_text(shared, &mut session, text.as_str(), std::time::Instant::now());
+                if session.subscriptions.is_empty() {
+                    events = None;
+                }
                 if session.tested {
                     session.tested = false;
                     awaiting_since = None;
@@ -129,7 +140,7 @@ async fn run(
                     break End::Close(code, reason);
                 }
             }
-            event = events.recv(), if !is_silent => {
+            event = next_event(&mut events), if !is_silent && events.is_some() => {
                 let event = match event {
                     Ok(event) => event,
                     // This connection fell behind and lost events (a gap its client can see).
@@ -168,6 +179,16 @@ async fn run(
             reason: reason.into(),
         };
         let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+    }
+}
+
+/// The next event, when listening (otherwise never).
+async fn next_event(
+    events: &mut Option<broadcast::Receiver<Arc<Event>>>,
+) -> Result<Arc<Event>, RecvError> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
