@@ -441,6 +441,16 @@ async fn typed_requests() {
         }
     }
     assert!(kinds["btc_usd"] > 0.0);
+    // Unsubscribing (or dropping the stream) ends it on the server too.
+    assert!(
+        sim.open_connections()[0]
+            .subscriptions
+            .contains("deribit_price_index.btc_usd")
+    );
+    index.unsubscribe().await.unwrap();
+    assert!(
+        nova_testkit::wait_until(|| sim.open_connections()[0].subscriptions.is_empty(), WAIT).await
+    );
     // An unknown channel is refused: Deribit leaves it out of the ack.
     let refused = deribit.subscribe(Channel::new("ticker.NOPE.100ms")).await;
     assert!(refused.is_err());
