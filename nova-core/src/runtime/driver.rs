@@ -690,7 +690,8 @@ impl<H: Handler> Driver<H> {
                         }
                         Some(Control::Subscribe { id, channel, options, events, reply }) => {
                             self.add_subscription(id, channel, options, events, reply);
-                            if self.phase == Phase::Ready {
+                            // While authenticating, the restore that follows sends it.
+                            if self.phase != Phase::Authenticating {
                                 self.send_subscribe(id, SubscribePurpose::First);
                             }
                             if let Some(end) = self.apply_outbox(ws).await {
