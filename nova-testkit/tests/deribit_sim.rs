@@ -315,6 +315,10 @@ async fn heartbeats_keep_answering_clients_and_drop_silent_ones() {
         .call("public/set_heartbeat", json!({"interval": 5}))
         .await;
     assert_eq!(too_short["error"]["code"], 11029);
+    let too_long = good
+        .call("public/set_heartbeat", json!({"interval": 1e300}))
+        .await;
+    assert_eq!(too_long["error"]["code"], 11029);
     assert_eq!(
         good.call("public/set_heartbeat", json!({"interval": 10}))
             .await["result"],

@@ -276,7 +276,15 @@ fn call(
                     Some(json!({"reason": format!("interval must be at least {min}")})),
                 ));
             }
-            session.heartbeat = Some(shared.options.heartbeat_unit.mul_f64(interval));
+            let every = shared.options.heartbeat_unit.as_secs_f64() * interval;
+            let every = Duration::try_from_secs_f64(every).map_err(|_| {
+                (
+                    11029,
+                    "invalid_arguments",
+                    Some(json!({"reason": "interval too large"})),
+                )
+            })?;
+            session.heartbeat = Some(every);
             session.heartbeat_changed = true;
             Ok(json!("ok"))
         }

@@ -39,6 +39,11 @@ use crate::rate_limit::{DeribitLimits, EngineBucket};
 use crate::subscription::ChannelKind;
 use crate::types::AuthResult;
 
+/// The longest token lifetime taken into account (ten years).
+const MAX_TOKEN_LIFETIME_SECS: u64 = 10 * 366 * 24 * 3600;
+/// The default [`DeribitConfig::refresh_after`].
+const DEFAULT_REFRESH_AFTER: f64 = 0.75;
+
 /// How the adapter talks to Deribit.
 ///
 /// ```
@@ -85,7 +90,7 @@ impl Default for DeribitConfig {
             scope: None,
             heartbeat_interval: Some(10),
             heartbeat_unit: Duration::from_secs(1),
-            refresh_after: 0.75,
+            refresh_after: DEFAULT_REFRESH_AFTER,
             client_name: ("nova".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
             limits: DeribitLimits::default(),
             rate_limited_retry: Duration::from_secs(1),
@@ -315,10 +320,17 @@ impl AuthHandler for DeribitAdapter {
         match outcome {
             Ok(auth) => {
                 let now = Instant::now();
-                let lifetime = Duration::from_secs(auth.expires_in);
+                // Bounded: `expires_in` comes from the network (Deribit's docs show up to ten
+                // years), and a fraction set by hand may be anything.
+                let lifetime = Duration::from_secs(auth.expires_in.min(MAX_TOKEN_LIFETIME_SECS));
+                let fraction = if self.config.refresh_after.is_finite() {
+                    self.config.refresh_after.clamp(0.0, 1.0)
+                } else {
+                    DEFAULT_REFRESH_AFTER
+                };
                 self.token = Some(Token {
                     refresh: Secret::new(auth.refresh_token),
-                    refresh_at: now + lifetime.mul_f64(self.config.refresh_after),
+                    refresh_at: now + lifetime.mul_f64(fraction),
                     expires_at: now + lifetime,
                 });
                 if was_refresh {
