@@ -18,6 +18,8 @@ use super::{Shared, bump, lock};
 
 /// The version `public/hello` and `public/test` report.
 const VERSION: &str = "1.2.26";
+/// The largest heartbeat interval accepted, in (scaled) seconds: a week.
+const MAX_HEARTBEAT_INTERVAL: f64 = 604_800.0;
 /// How many access tokens of one connection stay valid at once (older ones are forgotten).
 const TOKENS_KEPT: usize = 4;
 
@@ -269,11 +271,13 @@ fn call(
                 .ok_or_else(|| invalid("interval is required"))?;
             #[allow(clippy::cast_precision_loss)]
             let min = shared.options.min_heartbeat_interval as f64;
-            if !interval.is_finite() || interval < min {
+            if !interval.is_finite() || interval < min || interval > MAX_HEARTBEAT_INTERVAL {
                 return Err((
                     11029,
                     "invalid_arguments",
-                    Some(json!({"reason": format!("interval must be at least {min}")})),
+                    Some(
+                        json!({"reason": format!("interval must be between {min} and {MAX_HEARTBEAT_INTERVAL}")}),
+                    ),
                 ));
             }
             let every = shared.options.heartbeat_unit.as_secs_f64() * interval;
