@@ -43,7 +43,7 @@ pub(crate) const SMALL_READ_BUFFER: usize = 4096;
 const CALM_READS: u32 = 4;
 
 /// A [`NovaStream`] whose reads use a buffer that grows with the traffic and is released when
-/// the connection is quiet (see the [module docs](self)). Dereferences to the [`NovaStream`].
+/// the connection is quiet. Dereferences to the [`NovaStream`].
 pub struct AdaptiveStream {
     inner: NovaStream,
     /// The burst buffer (empty when released); `buf[start..end]` is read but not handed out.
