@@ -150,11 +150,13 @@ impl Client {
 
     /// Sends a message: written now when connected, buffered while disconnected.
     ///
-    /// When connected and the buffer is momentarily full, this waits for room.
+    /// When connected and the buffer is momentarily full, this waits for room — unless a rate
+    /// limit is configured, whose queue is the buffer: then a full buffer is an error.
     ///
     /// # Errors
-    /// [`Error::SendBufferFull`] when disconnected with a full buffer; [`Error::Stopped`] once the
-    /// client has stopped.
+    /// [`Error::SendBufferFull`] when disconnected with a full buffer;
+    /// [`Error::RateLimited`] (with `retry_after`) when connected with a full buffer under a rate
+    /// limit; [`Error::Stopped`] once the client has stopped.
     pub async fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
         self.enqueue(Outgoing::Message(message.into(), Operation::Other))
             .await
