@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 
 use futures_util::Stream;
 use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::{BroadcastStream, ReceiverStream};
 
 use crate::config::OverflowPolicy;
 use crate::message::Message;
@@ -37,7 +37,23 @@ impl<T: Clone + Send + 'static> QueueSender<T> {
     /// application has dropped its receiver.
     pub(crate) async fn deliver(&self, item: T) -> bool {
         match self {
-            Self::Wait(tx) => tx.send(item).await.is_ok(),
+            // `try_send` first: when there is room (the common case) it takes a permit without
+            // building and polling a waiting `send` future.
+            Self::Wait(tx) => match tx.try_send(item) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(item)) => {
+                    // Full: wait until a quarter of the queue is free rather than for one slot,
+                    // so that a consumer slower than the socket wakes this task once per batch
+                    // instead of once per message it takes.
+                    let batch = (tx.max_capacity() / 4).max(1);
+                    match tx.reserve_many(batch).await {
+                        Ok(permits) => drop(permits),
+                        Err(_) => return false,
+                    }
+                    tx.send(item).await.is_ok()
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
             Self::DropOldest(tx) => tx.send(item).is_ok(),
         }
     }
@@ -61,8 +77,13 @@ pub(crate) struct QueueReceiver<T> {
     drop_counter: Option<metrics::Counter>,
 }
 
+/// Items taken from the channel at once by the receiver: one waker registration, one
+/// cooperative-budget check and one release of queue slots per batch instead of per item.
+const RECV_BATCH: usize = 32;
+
 enum Inner<T> {
-    Wait(ReceiverStream<T>),
+    /// The channel, and items already taken from it, in reverse order (popped from the end).
+    Wait(mpsc::Receiver<T>, Vec<T>),
     DropOldest(BroadcastStream<T>),
 }
 
@@ -74,7 +95,7 @@ pub(crate) fn queue<T: Clone + Send + 'static>(
     match policy {
         OverflowPolicy::Wait => {
             let (tx, rx) = mpsc::channel(capacity);
-            let inner = Inner::Wait(ReceiverStream::new(rx));
+            let inner = Inner::Wait(rx, Vec::new());
             (
                 QueueSender::Wait(tx),
                 QueueReceiver {
@@ -105,13 +126,25 @@ impl<T> QueueReceiver<T> {
     }
 }
 
-impl<T: Clone + Send + 'static> Stream for QueueReceiver<T> {
+impl<T: Clone + Send + Unpin + 'static> Stream for QueueReceiver<T> {
     type Item = Result<T, Lagged>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         match &mut this.inner {
-            Inner::Wait(rx) => Pin::new(rx).poll_next(cx).map(|m| m.map(Ok)),
+            Inner::Wait(rx, batch) => {
+                if let Some(item) = batch.pop() {
+                    return Poll::Ready(Some(Ok(item)));
+                }
+                match rx.poll_recv_many(cx, batch, RECV_BATCH) {
+                    Poll::Ready(0) => Poll::Ready(None),
+                    Poll::Ready(_) => {
+                        batch.reverse();
+                        Poll::Ready(batch.pop().map(Ok))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
             Inner::DropOldest(rx) => match Pin::new(rx).poll_next(cx) {
                 Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
                     this.dropped.fetch_add(n, Ordering::Relaxed);
