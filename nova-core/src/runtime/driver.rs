@@ -14,7 +14,7 @@
 //! while disconnected. Callbacks never do I/O: what they and the runtime's own logic decide to
 //! send or deliver is queued in the [`Outbox`] and carried out by [`Driver::apply_outbox`].
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite;
 use tracing::Instrument;
 
 use super::events::LifecycleEvent;
+use super::fxhash::FxHashMap;
 use super::inbound::{InboundSender, QueueSender};
 use super::subscriptions::{SubscriptionEvent, SubscriptionRegistry};
 use crate::config::ClientConfig;
@@ -226,10 +227,10 @@ pub(crate) struct Driver<H> {
     connections: u64,
     close_waiters: Vec<oneshot::Sender<()>>,
     services: Services,
-    pending: HashMap<RequestId, Pending>,
+    pending: FxHashMap<RequestId, Pending>,
     timers: BTreeSet<(Instant, Timer)>,
-    subs: HashMap<u64, SubEntry>,
-    routes: HashMap<String, u64>,
+    subs: FxHashMap<u64, SubEntry>,
+    routes: FxHashMap<String, u64>,
     /// Requests to send again after a reconnect (idempotent ones cut off by a disconnect).
     replay: Vec<RequestId>,
     connected: bool,
@@ -274,10 +275,10 @@ impl<H: Handler> Driver<H> {
             connections: 0,
             close_waiters: Vec::new(),
             services,
-            pending: HashMap::new(),
+            pending: FxHashMap::default(),
             timers: BTreeSet::new(),
-            subs: HashMap::new(),
-            routes: HashMap::new(),
+            subs: FxHashMap::default(),
+            routes: FxHashMap::default(),
             replay: Vec::new(),
             connected: false,
             phase: Phase::Ready,

@@ -3,6 +3,7 @@
 mod client;
 mod driver;
 mod events;
+mod fxhash;
 mod inbound;
 mod subscriptions;
 
