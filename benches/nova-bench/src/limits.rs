@@ -56,3 +56,36 @@ pub(crate) fn quantile(sorted: &[Duration], per_mille: usize) -> Duration {
 pub(crate) fn micros(d: Duration) -> f64 {
     (d.as_nanos() as f64 / 100.0).round() / 10.0
 }
+
+/// CPU time (user + system) of this process, from `/proc/self/stat`, and of one of its threads
+/// when `tid` is given (`/proc/self/task/TID/stat`), in clock ticks (1/100 s on Linux).
+pub(crate) fn cpu_ticks(tid: Option<u32>) -> u64 {
+    let path = match tid {
+        Some(tid) => format!("/proc/self/task/{tid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return 0;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
+    field(11) + field(12)
+}
+
+/// The id of the calling thread, from `/proc/thread-self`.
+pub(crate) fn thread_id() -> Option<u32> {
+    std::fs::read_link("/proc/thread-self")
+        .ok()?
+        .file_name()?
+        .to_str()?
+        .parse()
+        .ok()
+}

@@ -82,6 +82,9 @@ struct Args {
     /// Runs of each throughput / round-trip variant (the median is reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Run only the throughput variants whose label contains this (e.g. `stream`, `bare`).
+    #[arg(long)]
+    only: Option<String>,
     /// Worker threads of the measured client's runtime (0: a current-thread runtime).
     #[arg(long)]
     workers: Option<usize>,
@@ -167,7 +170,15 @@ async fn scenarios(args: &Args, servers: Arc<ServerThread>) -> Result<(), BoxErr
     let mut mem = None;
     let mut rec = None;
     if all || args.scenario == Scenario::Throughput {
-        tput = Some(throughput::run(servers.clone(), args.messages, args.runs).await?);
+        tput = Some(
+            throughput::run(
+                servers.clone(),
+                args.messages,
+                args.runs,
+                args.only.as_deref(),
+            )
+            .await?,
+        );
     }
     if all || args.scenario == Scenario::Rtt {
         rtt = Some(rtt::run(servers.clone(), args.requests, args.runs).await?);

@@ -25,6 +25,8 @@ use crate::payload::flood_chunk;
 /// A thread with its own tokio runtime for servers.
 pub(crate) struct ServerThread {
     handle: Handle,
+    /// The OS thread id of the server thread (for its CPU time).
+    tid: Option<u32>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -37,18 +39,28 @@ impl ServerThread {
             .build()?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel::<()>();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("bench-server".to_owned())
             .spawn(move || {
+                let _ = tid_tx.send(crate::limits::thread_id());
                 runtime.block_on(async {
                     let _ = stopped.await;
                 });
             })?;
+        let tid = tid_rx.recv().ok().flatten();
         Ok(Self {
             handle,
+            tid,
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+
+    /// CPU ticks the process has used outside the server thread.
+    pub(crate) fn client_cpu_ticks(&self) -> u64 {
+        let server = self.tid.map_or(0, |t| crate::limits::cpu_ticks(Some(t)));
+        crate::limits::cpu_ticks(None).saturating_sub(server)
     }
 
     /// Runs `future` on the server thread and waits for its result.

@@ -81,16 +81,25 @@ pub(crate) async fn run(
     servers: Arc<ServerThread>,
     messages: u64,
     runs: usize,
+    only: Option<&str>,
 ) -> Result<Report, BoxError> {
     let size = notification(CHANNEL, 0).len();
     println!(
         "== throughput: {messages} notifications of {size} bytes on {CHANNEL}, typed serde parse, {runs} run(s), median =="
     );
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
     let mut reference: Option<Tally> = None;
     for _ in 0..runs {
         for (i, variant) in VARIANTS.into_iter().enumerate() {
+            if only.is_some_and(|o| !variant.label().contains(o)) {
+                continue;
+            }
+            let cpu_before = servers.client_cpu_ticks();
             let (elapsed, tally) = one(&servers, variant, messages).await?;
+            let ticks = servers.client_cpu_ticks().saturating_sub(cpu_before);
+            // Ticks are 10 ms: CPU ns per message.
+            cpu[i].push(ticks as f64 * 1e7 / messages as f64);
             if tally.bad > 0 || tally.count != messages {
                 return Err(format!("{}: parsed {tally:?}", variant.label()).into());
             }
@@ -104,14 +113,24 @@ pub(crate) async fn run(
             rates[i].push(messages as f64 / elapsed.as_secs_f64());
         }
     }
+    let cpu: Vec<f64> = cpu.iter().map(|c| median(c)).collect();
     let rows: Vec<_> = VARIANTS
         .into_iter()
         .zip(rates)
         .map(|(v, r)| (v.label(), median(&r), r))
         .collect();
     let report = Report { rows };
+    let bare_cpu = cpu[0];
     let bare = report.bare();
-    for (label, rate, all) in &report.rows {
+    for (i, (label, rate, all)) in report.rows.iter().enumerate() {
+        if all.is_empty() {
+            continue;
+        }
+        let cpu_ratio = if i == 0 || bare_cpu == 0.0 {
+            String::new()
+        } else {
+            format!(" (x{:.2})", cpu[i] / bare_cpu)
+        };
         let runs: Vec<String> = all.iter().map(|r| format!("{:.0}", r / 1e3)).collect();
         let ratio = if *label == Variant::Bare.label() {
             String::new()
@@ -119,8 +138,9 @@ pub(crate) async fn run(
             format!("ratio {:.2}", rate / bare)
         };
         println!(
-            "  {label:<34} {:>10.0} msg/s  {ratio:<10}  runs (k msg/s): {}",
+            "  {label:<34} {:>10.0} msg/s  {ratio:<10}  client CPU {:>5.0} ns/msg{cpu_ratio:<8}  runs (k msg/s): {}",
             rate,
+            cpu[i],
             runs.join(" ")
         );
     }
