@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_tungstenite::tungstenite;
@@ -47,6 +47,10 @@ use crate::types::{
 
 /// Most messages taken from the send channel before one flush.
 const WRITE_BATCH: usize = 64;
+
+/// Most frames handled per wake-up before the outbox is applied (frames already read, taken
+/// without waiting).
+const READ_BATCH: usize = 64;
 
 /// What the application hands to the connection task through the data channel.
 pub(crate) enum Outgoing {
@@ -720,19 +724,38 @@ impl<H: Handler> Driver<H> {
                 frame = ws.next() => match frame {
                     Some(Ok(m)) => {
                         last_rx = Instant::now();
-                        let Some(frame) = Frame::from_ws(m) else { continue };
-                        if let (Frame::Pong(_), Some(sent)) = (&frame, awaiting_pong) {
-                            let rtt = last_rx - sent;
-                            self.telemetry.event(EventKind::HeartbeatRoundTrip { rtt });
-                        }
-                        if let Frame::Close(c) = &frame {
-                            peer_close = Some(c.clone());
-                        }
-                        if let Some(end) = self.on_frame(frame, &mut last_platform_beat) {
-                            return end;
+                        // Frames already read are handled in one go (up to READ_BATCH): one
+                        // pass through this select and one apply_outbox per batch, not per frame.
+                        let mut next = Some(m);
+                        let mut taken = 0;
+                        let mut read_error = None;
+                        while let Some(m) = next.take() {
+                            taken += 1;
+                            if let Some(frame) = Frame::from_ws(m) {
+                                if let (Frame::Pong(_), Some(sent)) = (&frame, awaiting_pong) {
+                                    let rtt = last_rx - sent;
+                                    self.telemetry.event(EventKind::HeartbeatRoundTrip { rtt });
+                                }
+                                if let Frame::Close(c) = &frame {
+                                    peer_close = Some(c.clone());
+                                }
+                                if let Some(end) = self.on_frame(frame, &mut last_platform_beat) {
+                                    return end;
+                                }
+                            }
+                            if taken < READ_BATCH && peer_close.is_none() && self.out.reconnect.is_none() {
+                                match ws.next().now_or_never() {
+                                    Some(Some(Ok(m))) => next = Some(m),
+                                    Some(Some(Err(e))) => read_error = Some(e),
+                                    Some(None) | None => {}
+                                }
+                            }
                         }
                         if let Some(end) = self.apply_outbox(ws).await {
                             return end;
+                        }
+                        if let Some(e) = read_error {
+                            return self.on_io_error(ws, e, ErrorSource::Read, peer_close).await;
                         }
                         if self.phase == Phase::Ready && peer_close.is_none() && (!self.carry.is_empty() || !self.replay.is_empty()) && self.rate_wait.is_none() {
                             if let Some(end) = self.write_pending_sends(ws).await {

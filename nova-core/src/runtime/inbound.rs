@@ -79,7 +79,7 @@ pub(crate) struct QueueReceiver<T> {
 
 /// Items taken from the channel at once by the receiver: one waker registration, one
 /// cooperative-budget check and one release of queue slots per batch instead of per item.
-const RECV_BATCH: usize = 32;
+const RECV_BATCH: usize = 64;
 
 enum Inner<T> {
     /// The channel, and items already taken from it, in reverse order (popped from the end).
@@ -142,7 +142,11 @@ impl<T: Clone + Send + Unpin + 'static> Stream for QueueReceiver<T> {
                         batch.reverse();
                         Poll::Ready(batch.pop().map(Ok))
                     }
-                    Poll::Pending => Poll::Pending,
+                    Poll::Pending => {
+                        // Nothing queued: give the batch's memory back (a quiet queue holds none).
+                        *batch = Vec::new();
+                        Poll::Pending
+                    }
                 }
             }
             Inner::DropOldest(rx) => match Pin::new(rx).poll_next(cx) {
