@@ -27,13 +27,35 @@ pub(crate) fn raise_nofile() -> (Option<u64>, Option<u64>) {
     (now.current, now.maximum)
 }
 
-/// Resident set size of this process in bytes, from `/proc/self/statm` (pages × 4 KiB).
-pub(crate) fn rss_bytes() -> u64 {
-    const PAGE: u64 = 4096;
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * PAGE)
+/// Reads the resident set size of this process from `/proc/self/statm` (pages × 4 KiB).
+///
+/// The file is opened once, up front: a process that has used up its file descriptors can
+/// still read it.
+pub(crate) struct Rss {
+    file: std::fs::File,
+}
+
+impl Rss {
+    /// Opens `/proc/self/statm`.
+    pub(crate) fn open() -> std::io::Result<Self> {
+        Ok(Self {
+            file: std::fs::File::open("/proc/self/statm")?,
+        })
+    }
+
+    /// The resident set size now, in bytes (0 when it cannot be read).
+    pub(crate) fn bytes(&mut self) -> u64 {
+        use std::io::{Read, Seek};
+        const PAGE: u64 = 4096;
+        let mut text = String::new();
+        if self.file.rewind().is_err() || self.file.read_to_string(&mut text).is_err() {
+            return 0;
+        }
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|pages| pages.parse::<u64>().ok())
+            .map_or(0, |pages| pages * PAGE)
+    }
 }
 
 /// The median of `values` (the lower middle for an even count); 0 when empty.

@@ -43,7 +43,7 @@ enum Scenario {
     Memory,
     /// From a server drop to every subscription restored.
     Reconnect,
-    /// nova with telemetry on and off.
+    /// nova with telemetry off, on with a Prometheus recorder, and with a handler attached.
     Telemetry,
     /// Everything above, then a summary against DESIGN.md's targets.
     All,
@@ -189,11 +189,20 @@ async fn scenarios(args: &Args, servers: Arc<ServerThread>) -> Result<(), BoxErr
     if all || args.scenario == Scenario::Reconnect {
         rec = Some(reconnect::run(servers.clone(), args.subscriptions, args.drops).await?);
     }
+    let mut tel = None;
     if all || args.scenario == Scenario::Telemetry {
-        telemetry::run();
+        let messages = args.messages.min(500_000);
+        let requests = args.requests.min(10_000);
+        tel = Some(telemetry::run(servers.clone(), messages, requests, args.runs).await?);
     }
     if all {
-        summary(tput.as_ref(), rtt.as_ref(), mem.as_ref(), rec.as_ref());
+        summary(
+            tput.as_ref(),
+            rtt.as_ref(),
+            mem.as_ref(),
+            rec.as_ref(),
+            tel.as_ref(),
+        );
     }
     Ok(())
 }
@@ -207,6 +216,7 @@ fn summary(
     rtt: Option<&rtt::Report>,
     mem: Option<&memory::Report>,
     rec: Option<&reconnect::Report>,
+    tel: Option<&telemetry::Report>,
 ) {
     println!("== summary against DESIGN.md's performance bar ==");
     if let Some(t) = tput {
@@ -249,7 +259,22 @@ fn summary(
             r.nova_ms, r.bare_ms
         );
     }
-    println!("  telemetry on/off: PLACEHOLDER (telemetry not landed)");
+    if let Some(t) = tel {
+        let off = t.rows.first().map_or(0.0, |r| r.1);
+        let parts: Vec<String> = t
+            .rows
+            .iter()
+            .skip(1)
+            .map(|(label, rate, _, p99)| {
+                format!("{label}: ratio {:.2}, p99 {p99:.1} µs", rate / off)
+            })
+            .collect();
+        println!(
+            "  telemetry (vs off, p99 off {:.1} µs): {} (no target)",
+            t.rows.first().map_or(0.0, |r| r.3),
+            parts.join("; ")
+        );
+    }
 }
 
 fn print_machine(flavor: &str) {

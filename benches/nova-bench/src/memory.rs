@@ -27,7 +27,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
 use crate::BoxError;
-use crate::limits::{raise_nofile, rss_bytes};
+use crate::limits::{Rss, raise_nofile};
 
 /// The most connections one idle-server process holds (below the file limit of 20,000 here).
 const PER_SERVER: usize = 15_000;
@@ -267,8 +267,9 @@ pub(crate) async fn client(
         return Err("no servers".into());
     }
     // Settle the runtime's own allocations before the baseline.
+    let mut rss = Rss::open()?;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let before = rss_bytes();
+    let before = rss.bytes();
     let mut held: Vec<Held> = Vec::with_capacity(connections);
     let mut tasks = JoinSet::new();
     let mut launched = 0usize;
@@ -294,7 +295,7 @@ pub(crate) async fn client(
         return Err(format!("{} connections open, then: {e}", held.len()).into());
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = rss_bytes();
+    let after = rss.bytes();
     println!(
         "RESULT connections={}\trss_before={before}\trss_after={after}\tnofile={}\terror={}",
         held.len(),

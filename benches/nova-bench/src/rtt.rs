@@ -120,7 +120,7 @@ async fn bare_run(servers: &ServerThread, requests: u64) -> Result<Latency, BoxE
     Ok(latency(samples))
 }
 
-async fn nova_run(servers: &ServerThread, requests: u64) -> Result<Latency, BoxError> {
+pub(crate) async fn nova_run(servers: &ServerThread, requests: u64) -> Result<Latency, BoxError> {
     let server = servers.json_rpc().await?;
     let config = ClientConfig::builder(server.url()).name("bench").build()?;
     let (client, _messages) = Client::connect(config, BenchAdapter::new());

@@ -228,7 +228,7 @@ async fn nova_stream(servers: &ServerThread, messages: u64) -> Result<(Duration,
 
 /// nova with `handle_message` parsing and counting (no subscription: every notification is
 /// unrouted and reaches the handler).
-async fn nova_handler(
+pub(crate) async fn nova_handler(
     servers: &ServerThread,
     messages: u64,
 ) -> Result<(Duration, Tally), BoxError> {
