@@ -61,14 +61,7 @@ fn parse_args() -> Result<Args, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "nova_core=warn,nova_deribit=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    nova_examples::init_logging("nova_core=warn,nova_deribit=info");
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {
@@ -79,13 +72,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("deribit_stream: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    nova_examples::exit_code("deribit_stream", run(args).await)
 }
 
 /// One subscription's events, tagged with its channel.

@@ -60,13 +60,7 @@ async fn drain(stream: &mut SubscriptionStream, seen: &mut Seen, until: Instant)
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    nova_examples::init_logging("warn");
     let started = Instant::now();
 
     let sim =
