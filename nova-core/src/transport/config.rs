@@ -54,10 +54,10 @@ pub struct TransportConfig {
     pub max_message_size: Option<usize>,
     /// The most bytes read from the socket at once. Default 128 KiB.
     ///
-    /// This buffer fits the traffic: an idle or quiet connection reads through a 4 KiB buffer
+    /// This buffer fits the traffic: an idle or quiet connection reads through a 2 KiB buffer
     /// (tungstenite's, resident for every connection); once a read fills that, a burst buffer
     /// of this size is allocated and used until traffic calms down, then released (see
-    /// [`AdaptiveStream`](super::AdaptiveStream)). Values up to 4 KiB keep a single buffer.
+    /// [`AdaptiveStream`](super::AdaptiveStream)). Values up to 2 KiB keep a single buffer.
     pub read_buffer_size: usize,
     /// Bytes tungstenite buffers before writing to the socket (0 writes every message at
     /// once). Default 128 KiB.
