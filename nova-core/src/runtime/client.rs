@@ -21,8 +21,9 @@ use crate::types::{ConnectionState, StopReason};
 
 /// Capacity of the lifecycle event ring; slower event readers see `Lagged` and skip ahead.
 /// Lifecycle events are rare (a few per connect); tokio allocates the whole ring up front, and
-/// at 256 slots it was the largest allocation of an idle client after the read buffer (20 KiB).
-const EVENT_CAPACITY: usize = 32;
+/// at 256 slots it was the largest allocation of an idle client after the read buffer (20 KiB);
+/// 16 slots take 1.3 KiB.
+const EVENT_CAPACITY: usize = 16;
 
 /// A cloneable handle to one client connection.
 ///
@@ -353,7 +354,7 @@ impl Client {
     }
 
     /// A stream of lifecycle events. The first call gets every event since `connect` (up to the
-    /// last 32); later calls get events from now on. A reader that falls more than 32 events
+    /// last 16); later calls get events from now on. A reader that falls more than 16 events
     /// behind skips ahead (`RecvError::Lagged`).
     #[must_use]
     pub fn events(&self) -> broadcast::Receiver<LifecycleEvent> {
