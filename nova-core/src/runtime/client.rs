@@ -7,7 +7,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use tokio::time::Instant;
 
-use super::driver::{Control, Driver, Outgoing, Services};
+use super::driver::{Control, Driver, Outgoing, Services, SubscribeCommand};
 use super::events::LifecycleEvent;
 use super::inbound::{self, Messages};
 use super::subscriptions::{InMemoryRegistry, SubscriptionRegistry, SubscriptionStream};
@@ -230,13 +230,13 @@ impl Client {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (events, rx) = inbound::queue(self.inner.overflow, self.inner.inbound_buffer);
         let (reply, ack) = oneshot::channel();
-        let command = Control::Subscribe {
+        let command = Control::Subscribe(Box::new(SubscribeCommand {
             id,
             channel: channel.clone(),
             options,
             events,
             reply,
-        };
+        }));
         self.inner
             .control
             .send(command)

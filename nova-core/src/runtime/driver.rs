@@ -72,19 +72,23 @@ pub(crate) enum Control {
         reason: String,
         done: oneshot::Sender<()>,
     },
-    /// Subscribe; `reply` answers once the ack is verified.
-    Subscribe {
-        id: u64,
-        channel: String,
-        options: serde_json::Value,
-        events: QueueSender<SubscriptionEvent>,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
+    /// Subscribe; `reply` answers once the ack is verified. Boxed: the largest command, it would
+    /// otherwise size every slot of the control queue (allocated up front for every client).
+    Subscribe(Box<SubscribeCommand>),
     /// Unsubscribe; `done` answers once the unsubscribe was sent (or nothing was needed).
     Unsubscribe {
         id: u64,
         done: Option<oneshot::Sender<()>>,
     },
+}
+
+/// What [`Control::Subscribe`] carries.
+pub(crate) struct SubscribeCommand {
+    pub(crate) id: u64,
+    pub(crate) channel: String,
+    pub(crate) options: serde_json::Value,
+    pub(crate) events: QueueSender<SubscriptionEvent>,
+    pub(crate) reply: oneshot::Sender<Result<(), Error>>,
 }
 
 /// Pluggable services of the runtime (a cluster backend replaces them).
@@ -455,13 +459,14 @@ impl<H: Handler> Driver<H> {
                 self.close_waiters.push(done);
                 Some(StopReason::Closed { code })
             }
-            Some(Control::Subscribe {
-                id,
-                channel,
-                options,
-                events,
-                reply,
-            }) => {
+            Some(Control::Subscribe(command)) => {
+                let SubscribeCommand {
+                    id,
+                    channel,
+                    options,
+                    events,
+                    reply,
+                } = *command;
                 self.add_subscription(id, channel, options, events, reply);
                 None
             }
@@ -693,7 +698,8 @@ impl<H: Handler> Driver<H> {
                             self.close_waiters.push(done);
                             (code, reason, false)
                         }
-                        Some(Control::Subscribe { id, channel, options, events, reply }) => {
+                        Some(Control::Subscribe(command)) => {
+                            let SubscribeCommand { id, channel, options, events, reply } = *command;
                             self.add_subscription(id, channel, options, events, reply);
                             // While authenticating, the restore that follows sends it.
                             if self.phase != Phase::Authenticating {
