@@ -1151,6 +1151,10 @@ impl<H: Handler> Driver<H> {
                 }
             }
         }
+        // Answered: its deadline goes too (otherwise every request's timer stays in the set until
+        // the deadline passes: ~request_timeout × request rate entries).
+        self.timers
+            .remove(&(pending.deadline, Timer::Deadline(id.clone())));
         match pending.awaiting {
             Awaiting::Caller(reply) => {
                 let _ = reply.send(Ok(message));
