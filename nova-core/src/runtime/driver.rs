@@ -19,13 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use rustc_hash::FxHashMap;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_tungstenite::tungstenite;
 use tracing::Instrument;
 
 use super::events::LifecycleEvent;
-use super::fxhash::FxHashMap;
 use super::inbound::{InboundSender, QueueSender};
 use super::subscriptions::{SubscriptionEvent, SubscriptionRegistry};
 use crate::config::ClientConfig;

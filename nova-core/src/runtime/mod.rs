@@ -3,7 +3,6 @@
 mod client;
 mod driver;
 mod events;
-mod fxhash;
 mod inbound;
 mod subscriptions;
 
