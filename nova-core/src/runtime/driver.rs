@@ -249,6 +249,9 @@ pub(crate) struct Driver<H> {
     auth_used: bool,
     rate_wait: Option<Instant>,
     telemetry: Telemetry,
+    /// Subscription statuses changed and are not yet published (published once per
+    /// `apply_outbox`, not once per ack: a restore of N subscriptions would clone the map N times).
+    state_dirty: bool,
     /// When the last connection was lost (or the first connect failed), for the reconnection
     /// duration.
     down_since: Option<Instant>,
@@ -294,6 +297,7 @@ impl<H: Handler> Driver<H> {
             auth_used: false,
             rate_wait: None,
             telemetry,
+            state_dirty: false,
             down_since: None,
         }
     }
@@ -468,6 +472,7 @@ impl<H: Handler> Driver<H> {
                     reply,
                 } = *command;
                 self.add_subscription(id, channel, options, events, reply);
+                self.publish();
                 None
             }
             Some(Control::Unsubscribe { id, done }) => {
@@ -1235,7 +1240,7 @@ impl<H: Handler> Driver<H> {
         self.state
             .subscription_status
             .insert(channel, SubscriptionStatus::Pending);
-        self.publish();
+        self.state_dirty = true;
         let entry = SubEntry {
             sub,
             options,
@@ -1438,8 +1443,10 @@ impl<H: Handler> Driver<H> {
                 self.state
                     .subscription_status
                     .insert(channel, SubscriptionStatus::Active);
-                self.publish();
+                self.state_dirty = true;
                 if let Some(waiter) = waiter {
+                    // The caller may look at the state as soon as it is answered.
+                    self.publish();
                     let _ = waiter.send(Ok(()));
                 } else if purpose == SubscribePurpose::Restore {
                     self.sub_out.push((sub, SubscriptionEvent::Restored));
@@ -1463,7 +1470,7 @@ impl<H: Handler> Driver<H> {
                 self.state
                     .subscription_status
                     .insert(channel.clone(), SubscriptionStatus::Error);
-                self.publish();
+                self.state_dirty = true;
                 let error = Error::SubscriptionRefused {
                     channel,
                     reason: reason.clone(),
@@ -1767,6 +1774,9 @@ impl<H: Handler> Driver<H> {
     /// Performs what callbacks and the runtime queued: frames out (with their rate-limit cost,
     /// without waiting), messages to the application and to subscription streams, reconnects.
     async fn apply_outbox(&mut self, ws: &mut WsStream) -> Option<SessionEnd> {
+        if self.state_dirty {
+            self.publish();
+        }
         if !self.out.frames.is_empty() {
             let mut frames = std::mem::take(&mut self.out.frames);
             let now = Instant::now();
@@ -1955,7 +1965,8 @@ impl<H: Handler> Driver<H> {
         }
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
+        self.state_dirty = false;
         self.state_tx.send_replace(self.state.clone());
     }
 
