@@ -1,28 +1,13 @@
 //! Runs the `deribit_stream` example against the in-process Deribit simulator.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nova_testkit::deribit::{DeribitSim, DeribitSimOptions, TEST_CLIENT_ID, TEST_CLIENT_SECRET};
-
-/// The example's binary, built by `cargo test` (and `cargo build --examples`) next to this
-/// test's directory.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().unwrap().parent().unwrap();
-    let path = debug
-        .join("examples")
-        .join(format!("deribit_stream{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p nova-examples --example deribit_stream`",
-        path.display()
-    );
-    path
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deribit_stream_prints_notifications_and_rides_out_a_drop() {
@@ -33,7 +18,7 @@ async fn deribit_stream_prints_notifications_and_rides_out_a_drop() {
         "book.BTC-PERPETUAL.100ms",
         "deribit_price_index.btc_usd",
     ];
-    let mut command = Command::new(example_binary());
+    let mut command = Command::new(common::example_binary("deribit_stream"));
     command
         .args(["--url", &sim.url(), "--count", "150"])
         .env("DERIBIT_CLIENT_ID", TEST_CLIENT_ID)

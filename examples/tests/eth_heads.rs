@@ -3,7 +3,8 @@
 //! fails with that instruction when it is missing.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -11,27 +12,11 @@ use nova_ethereum::parse_quantity;
 use nova_testkit::Anvil;
 use serde_json::{Value, json};
 
-/// The example's binary, built by `cargo test` (and `cargo build --examples`) next to this
-/// test's directory.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().unwrap().parent().unwrap();
-    let path = debug
-        .join("examples")
-        .join(format!("eth_heads{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p nova-examples --example eth_heads`",
-        path.display()
-    );
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eth_heads_prints_each_head_once_across_a_node_restart() {
     let mut node = Anvil::spawn().await.expect("start anvil");
     let start = node.block_number().await.unwrap();
-    let child = Command::new(example_binary())
+    let child = Command::new(common::example_binary("eth_heads"))
         .args(["--url", &node.ws_url(), "--count", "8"])
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
