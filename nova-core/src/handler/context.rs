@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::config::ClientConfig;
 use crate::handler::{Operation, RequestId};
 use crate::message::{Frame, Message};
+use crate::runtime::SubscriptionEvent;
 use crate::types::ConnectionState;
 
 /// Output queued by callbacks; the runtime performs it after the callback returns.
@@ -15,6 +16,8 @@ pub(crate) struct Outbox {
     pub(crate) frames: Vec<(Frame, Operation)>,
     /// Messages for the application's inbound queue.
     pub(crate) deliveries: Vec<Message>,
+    /// Events for subscription streams, by nova's subscription id.
+    pub(crate) subscription_events: Vec<(u64, SubscriptionEvent)>,
     /// A handler asked to drop the connection and reconnect.
     pub(crate) reconnect: Option<String>,
     /// The last request id handed out (ids are unique per client, across connections).
