@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::commands::{Control, SubscribeCommand};
+use super::commands::Control;
 use super::driver::{Driver, sleep_until_opt};
 use super::events::LifecycleEvent;
 use super::observe::millis;
@@ -123,14 +123,7 @@ impl<H: Handler> Driver<H> {
                 Some(StopReason::Closed { code })
             }
             Some(Control::Subscribe(command)) => {
-                let SubscribeCommand {
-                    id,
-                    channel,
-                    options,
-                    events,
-                    reply,
-                } = *command;
-                self.add_subscription(id, channel, options, events, reply);
+                self.add_subscription(*command);
                 self.obs.publish();
                 None
             }

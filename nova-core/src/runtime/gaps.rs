@@ -190,7 +190,9 @@ impl<H: Handler> Driver<H> {
                 if let Some(entry) = self.subs.get_mut(sub) {
                     entry.recovery = Recovery::Snapshot;
                 }
-                self.send_unsubscribe_quietly(&subscription);
+                // A failure to build the unsubscribe is not an error: the subscribe that
+                // follows is what matters.
+                let _ = self.try_send_unsubscribe(&subscription);
                 self.send_subscribe(sub, SubscribePurpose::Resubscribe);
                 GapOutcome::Drop
             }
@@ -222,21 +224,6 @@ impl<H: Handler> Driver<H> {
                 GapOutcome::Accept
             }
             GapAction::Ignore => GapOutcome::Accept,
-        }
-    }
-
-    /// The unsubscribe before a resubscribe: a failure to build it is not an error (the
-    /// subscribe that follows is what matters).
-    fn send_unsubscribe_quietly(&mut self, subscription: &crate::types::Subscription) {
-        let unsubscribe = {
-            let mut ctx = ctx!(self);
-            let id = ctx.next_request_id();
-            self.handler
-                .unsubscribe(subscription, id.clone(), &mut ctx)
-                .map(|m| m.map(|m| (id, m)))
-        };
-        if let Ok(Some((id, message))) = unsubscribe {
-            self.send_runtime_request(id, message, Awaiting::Unsubscribe, Operation::Subscribe);
         }
     }
 

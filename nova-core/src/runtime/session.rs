@@ -13,7 +13,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite;
 
-use super::commands::{Control, Outgoing, SubscribeCommand};
+use super::commands::{Control, Outgoing};
 use super::driver::{Driver, Link, Phase, SessionEnd, sleep_until_opt, tick};
 use super::errors::{classify, closed_reason};
 use super::liveness::{Liveness, PingStep};
@@ -115,14 +115,7 @@ impl<H: Handler> Driver<H> {
                 Some(SessionEnd::Stop(StopReason::Closed { code }))
             }
             Some(Control::Subscribe(command)) => {
-                let SubscribeCommand {
-                    id,
-                    channel,
-                    options,
-                    events,
-                    reply,
-                } = *command;
-                self.add_subscription(id, channel, options, events, reply);
+                let id = self.add_subscription(*command);
                 // While authenticating, the restore that follows sends it.
                 if !matches!(self.link, Link::Up(Phase::Authenticating)) {
                     self.send_subscribe(id, SubscribePurpose::First);

@@ -7,12 +7,13 @@ use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::commands::SubscribeCommand;
 use super::driver::{Driver, Link, Phase};
 use super::gaps::Recovery;
 use super::inbound::QueueSender;
 use super::requests::{Awaiting, Pending, SubscribePurpose, Timer};
 use super::subscriptions::SubscriptionEvent;
-use crate::error::Error;
+use crate::error::{Error, HandlerError};
 use crate::handler::{ErrorSource, Gap, Handler, Operation, RequestId};
 use crate::message::{Frame, Message};
 use crate::telemetry::EventKind;
@@ -121,14 +122,16 @@ impl SubTable {
 }
 
 impl<H: Handler> Driver<H> {
-    pub(super) fn add_subscription(
-        &mut self,
-        id: u64,
-        channel: String,
-        options: serde_json::Value,
-        events: QueueSender<SubscriptionEvent>,
-        reply: oneshot::Sender<Result<(), Error>>,
-    ) {
+    /// Adds the subscription a handle asked for (its subscribe is sent by the caller, when a
+    /// connection can take it); returns its id.
+    pub(super) fn add_subscription(&mut self, command: SubscribeCommand) -> u64 {
+        let SubscribeCommand {
+            id,
+            channel,
+            options,
+            events,
+            reply,
+        } = command;
         let sub = Subscription::new(format!("sub-{id}"), channel.clone());
         self.registry.insert(sub.clone(), options.clone());
         self.obs
@@ -148,6 +151,7 @@ impl<H: Handler> Driver<H> {
             subscribe_sent: None,
         };
         self.subs.insert(id, entry);
+        id
     }
 
     pub(super) fn remove_subscription(&mut self, id: u64) -> Option<SubEntry> {
@@ -176,27 +180,35 @@ impl<H: Handler> Driver<H> {
         self.send_unsubscribe(&entry.sub);
     }
 
-    /// Queues the platform's unsubscribe for `subscription`, if it has one.
+    /// Queues the platform's unsubscribe for `subscription`, if it has one; a failure to build
+    /// it is reported.
     pub(super) fn send_unsubscribe(&mut self, subscription: &Subscription) {
+        if let Err(e) = self.try_send_unsubscribe(subscription) {
+            let _ = self.on_error(&Error::Handler(e), ErrorSource::Subscription);
+        }
+    }
+
+    /// Queues the platform's unsubscribe for `subscription`, if it has one.
+    pub(super) fn try_send_unsubscribe(
+        &mut self,
+        subscription: &Subscription,
+    ) -> Result<(), HandlerError> {
         let built = {
             let mut ctx = ctx!(self);
             let request_id = ctx.next_request_id();
             self.handler
-                .unsubscribe(subscription, request_id.clone(), &mut ctx)
-                .map(|m| m.map(|m| (request_id, m)))
+                .unsubscribe(subscription, request_id.clone(), &mut ctx)?
+                .map(|m| (request_id, m))
         };
-        match built {
-            Ok(Some((request_id, message))) => self.send_runtime_request(
+        if let Some((request_id, message)) = built {
+            self.send_runtime_request(
                 request_id,
                 message,
                 Awaiting::Unsubscribe,
                 Operation::Subscribe,
-            ),
-            Ok(None) => {}
-            Err(e) => {
-                let _ = self.on_error(&Error::Handler(e), ErrorSource::Subscription);
-            }
+            );
         }
+        Ok(())
     }
 
     /// After authentication: restore every subscription; the connection is ready once their
