@@ -25,6 +25,7 @@
 //! |---|---|---|
 //! | `webpki-roots` | yes | trust Mozilla's root certificates, compiled in |
 //! | `native-roots` | no | allow [`TlsRoots::Native`]: the operating system's certificate store |
+//! | `testing` | no | [`testing`]: run handler callbacks in unit tests without a socket |
 
 mod backoff;
 mod config;
@@ -38,6 +39,8 @@ mod secret;
 mod settings;
 mod strategy;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod types;
 
 pub use backoff::{Backoff, ReconnectStrategy};

@@ -156,6 +156,7 @@
 //! | `macros` | yes | `#[nova::client]` (the `nova-macros` crate) |
 //! | `webpki-roots` | yes | trust Mozilla's root certificates, compiled in |
 //! | `native-roots` | no | allow [`TlsRoots::Native`]: the operating system's certificate store |
+//! | `testing` | no | `nova::testing`: run handler callbacks in unit tests without a socket |
 
 pub use nova_core::*;
 
