@@ -47,8 +47,8 @@ pub use backoff::{Backoff, ReconnectStrategy};
 pub use config::{ClientConfig, ClientConfigBuilder, OverflowPolicy};
 pub use error::{ConfigError, Error, HandlerError};
 pub use handler::{
-    AuthHandler, AuthOutcome, ConnectionHandler, Context, DefaultHandler, DisconnectAction,
-    ErrorAction, ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap, GapAction, Handler,
+    AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, DefaultHandler, ErrorAction,
+    ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap, GapAction, Handler,
     HeartbeatHandler, MessageHandler, MessageType, Operation, RateLimitAction, RateLimitDecision,
     RateLimitHandler, ReconnectDecision, RequestId, Sequence, SequenceCheck, SubscriptionHandler,
 };

@@ -5,13 +5,17 @@
 
 use tokio::time::Instant;
 
+use crate::handler::RequestId;
+
 /// Where authentication stands on the open connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum AuthState {
     /// No credentials were sent on this connection (the platform needs none, or not yet).
     Unused,
-    /// Credentials were sent; the verdict is awaited until `deadline`.
+    /// Credentials were sent with request id `id`; the verdict is awaited until `deadline`.
     Pending {
+        /// The id the authentication message carried: its answer must be judged.
+        id: RequestId,
         /// When a missing verdict becomes an error.
         deadline: Instant,
         /// A refresh on an authenticated connection, not the first credentials.
@@ -24,9 +28,28 @@ pub(crate) enum AuthState {
 }
 
 impl AuthState {
-    /// Credentials were sent at connect (`refresh: false`) or to refresh them.
-    pub(crate) fn sent(&mut self, deadline: Instant, refresh: bool) {
-        *self = Self::Pending { deadline, refresh };
+    /// Credentials were sent with request id `id`, at connect (`refresh: false`) or to refresh
+    /// them.
+    pub(crate) fn sent(&mut self, id: RequestId, deadline: Instant, refresh: bool) {
+        *self = Self::Pending {
+            id,
+            deadline,
+            refresh,
+        };
+    }
+
+    /// A new authentication message (id `id`) replaces the one awaited.
+    pub(crate) fn retrying(&mut self, id: RequestId, deadline: Instant) {
+        let refresh = matches!(self, Self::Pending { refresh: true, .. });
+        self.sent(id, deadline, refresh);
+    }
+
+    /// The id of the authentication request awaiting its verdict.
+    pub(crate) fn pending_id(&self) -> Option<&RequestId> {
+        match self {
+            Self::Pending { id, .. } => Some(id),
+            _ => None,
+        }
     }
 
     /// When the awaited verdict times out.
@@ -35,11 +58,6 @@ impl AuthState {
             Self::Pending { deadline, .. } => Some(*deadline),
             _ => None,
         }
-    }
-
-    /// Whether a verdict is awaited.
-    pub(crate) fn is_pending(&self) -> bool {
-        matches!(self, Self::Pending { .. })
     }
 
     /// Whether `needs_reauthentication` is to be checked now: credentials were used on this
@@ -75,25 +93,29 @@ mod tests {
             !auth.checks_refresh(),
             "nothing to refresh without credentials"
         );
-        auth.sent(t, false);
+        auth.sent(RequestId::Num(1), t, false);
         assert_eq!(auth.deadline(), Some(t));
+        assert_eq!(auth.pending_id(), Some(&RequestId::Num(1)));
         assert!(
             !auth.checks_refresh(),
             "no refresh while a verdict is awaited"
         );
         assert!(!auth.accepted(), "the first verdict is not a refresh");
         assert!(auth.checks_refresh());
-        auth.sent(t, true);
-        assert!(auth.is_pending());
-        assert!(auth.accepted(), "the second is");
+        auth.sent(RequestId::Num(2), t, true);
+        assert!(auth.pending_id().is_some());
+        auth.retrying(RequestId::Num(3), t);
+        assert_eq!(auth.pending_id(), Some(&RequestId::Num(3)));
+        assert!(auth.accepted(), "the second is, whatever the tries");
     }
 
     #[test]
     fn a_failure_keeps_refresh_checks_and_clears_the_deadline() {
         let mut auth = AuthState::Unused;
-        auth.sent(Instant::now(), false);
+        auth.sent(RequestId::Num(1), Instant::now(), false);
         auth.failed();
         assert_eq!(auth.deadline(), None);
+        assert_eq!(auth.pending_id(), None);
         assert!(auth.checks_refresh());
     }
 }

@@ -37,10 +37,20 @@ impl<H: Handler> Driver<H> {
         if let Err(e) = self.handler.validate_message(&message) {
             return self.on_error(&Error::Handler(e), ErrorSource::Validation);
         }
-        if self.auth.is_pending() {
+        let kind = self.handler.message_type(&message);
+        if let Some(auth_id) = self.auth.pending_id() {
+            let answers_auth = matches!(&kind, MessageType::Response { id } if id == auth_id);
             let outcome = {
                 let mut ctx = ctx!(self);
                 self.handler.handle_auth_response(&message, &mut ctx)
+            };
+            let outcome = match outcome {
+                AuthOutcome::NotAuthResponse if answers_auth => AuthOutcome::Rejected(
+                    "the answer to the authentication request was not judged \
+                     (AuthHandler::handle_auth_response returned NotAuthResponse)"
+                        .to_owned(),
+                ),
+                outcome => outcome,
             };
             match outcome {
                 AuthOutcome::Authenticated => {
@@ -52,10 +62,14 @@ impl<H: Handler> Driver<H> {
                     self.auth.failed();
                     return self.on_error(&Error::AuthRejected(reason), ErrorSource::Auth);
                 }
+                AuthOutcome::Retrying { id } => {
+                    let deadline = Instant::now() + self.config.request_timeout;
+                    self.auth.retrying(id, deadline);
+                    return None;
+                }
                 AuthOutcome::NotAuthResponse => {}
             }
         }
-        let kind = self.handler.message_type(&message);
         self.obs.telemetry.message_received(&kind, message.len());
         match kind {
             MessageType::Response { id } => {

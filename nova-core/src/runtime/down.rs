@@ -13,7 +13,7 @@ use super::events::LifecycleEvent;
 use super::observe::millis;
 use super::requests::Timer;
 use crate::error::Error;
-use crate::handler::{Context, DisconnectAction, ErrorSource, Handler, ReconnectDecision};
+use crate::handler::{Context, ErrorSource, Handler, ReconnectDecision};
 use crate::telemetry::EventKind;
 use crate::types::{ConnectionStatus, DisconnectReason, StopReason};
 
@@ -47,9 +47,7 @@ impl<H: Handler> Driver<H> {
             self.handler.should_reconnect(&error, attempt, &ctx)
         };
         let after = match decision {
-            ReconnectDecision::Stop => {
-                return Err(StopReason::Policy(format!("no reconnect after: {error}")));
-            }
+            ReconnectDecision::Stop { reason } => return Err(StopReason::Policy(reason)),
             ReconnectDecision::Reconnect { after } => after,
         };
         let mut delay = after.unwrap_or_else(|| self.config.backoff().delay(attempt));
@@ -61,13 +59,17 @@ impl<H: Handler> Driver<H> {
 
     /// Decides what follows the end of a connection.
     pub(super) fn after_disconnect(&mut self, reason: DisconnectReason) -> Next {
-        let action = {
+        let decision = {
             let ctx = Context::new(&self.obs.state, &self.config, &mut self.out);
             self.handler.handle_disconnect(&reason, &ctx)
         };
-        match action {
-            DisconnectAction::Reconnect { after } => Ok((after, reason.to_string())),
-            DisconnectAction::Stop { reason } => Err(StopReason::Policy(reason)),
+        match decision {
+            ReconnectDecision::Reconnect { after } => {
+                let attempt = self.obs.state.reconnection_attempts;
+                let delay = after.unwrap_or_else(|| self.config.backoff().delay(attempt));
+                Ok((delay, reason.to_string()))
+            }
+            ReconnectDecision::Stop { reason } => Err(StopReason::Policy(reason)),
         }
     }
 

@@ -49,8 +49,8 @@ use super::requests::Requests;
 use super::subs::SubTable;
 use super::subscriptions::SubscriptionRegistry;
 use crate::config::ClientConfig;
-use crate::error::Error;
-use crate::handler::{ErrorSource, Handler, Operation, Outbox};
+use crate::error::{Error, HandlerError};
+use crate::handler::{AuthRequest, ErrorSource, Handler, Operation, Outbox};
 use crate::message::{CloseFrame, Frame};
 use crate::telemetry::{EventKind, Telemetry};
 use crate::transport::{Connected, Transport, WsStream};
@@ -260,20 +260,9 @@ impl<H: Handler> Driver<H> {
             }
         }
         // 2. Authenticate before anything else goes out; 3. restore once accepted.
-        let auth = {
-            let mut ctx = ctx!(self);
-            self.handler.generate_auth_data(&mut ctx)
-        };
-        match auth {
-            Ok(Some(message)) => {
-                self.out
-                    .frames
-                    .push((Frame::from_message(message), Operation::Auth));
-                self.auth
-                    .sent(Instant::now() + self.config.request_timeout, false);
-                self.link = Link::Up(Phase::Authenticating);
-            }
-            Ok(None) => self.begin_restore(),
+        match self.send_credentials(false) {
+            Ok(true) => self.link = Link::Up(Phase::Authenticating),
+            Ok(false) => self.begin_restore(),
             Err(e) => {
                 return SessionEnd::Stop(StopReason::Fatal(format!(
                     "cannot build authentication: {e}"
@@ -289,6 +278,24 @@ impl<H: Handler> Driver<H> {
         }
         // 5. The steady state.
         self.serve(ws).await
+    }
+
+    /// Asks the handler for credentials and queues them; `Ok(false)` when it has none to send.
+    pub(super) fn send_credentials(&mut self, refresh: bool) -> Result<bool, HandlerError> {
+        let request = AuthRequest::new(self.out.next_request_id(), refresh);
+        let auth = {
+            let mut ctx = ctx!(self);
+            self.handler.generate_auth_data(&request, &mut ctx)?
+        };
+        let Some(message) = auth else {
+            return Ok(false);
+        };
+        self.out
+            .frames
+            .push((Frame::from_message(message), Operation::Auth));
+        let deadline = Instant::now() + self.config.request_timeout;
+        self.auth.sent(request.id, deadline, refresh);
+        Ok(true)
     }
 
     /// A connection is open: fresh per-connection state, and everyone told.

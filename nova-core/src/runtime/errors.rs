@@ -33,7 +33,7 @@ impl<H: Handler> Driver<H> {
             self.handler.handle_error(error, &context, &ctx)
         };
         match action {
-            ErrorAction::Continue | ErrorAction::Retry { .. } => None,
+            ErrorAction::Continue => None,
             ErrorAction::Reconnect => Some(SessionEnd::Disconnected(DisconnectReason::Requested(
                 format!("error handler: {}", error.kind()),
             ))),

@@ -234,10 +234,12 @@ impl<H: Handler> Driver<H> {
         };
         let subscription = entry.sub.clone();
         let result = match response {
-            Ok(message) => self
-                .handler
-                .handle_backfill_response(&subscription, message)
-                .map_err(|e| e.to_string()),
+            Ok(message) => {
+                let mut ctx = ctx!(self);
+                self.handler
+                    .handle_backfill_response(&subscription, message, &mut ctx)
+                    .map_err(|e| e.to_string())
+            }
             Err(e) => Err(e),
         };
         let Some(entry) = self.subs.get_mut(sub) else {

@@ -21,7 +21,7 @@ use super::observe::millis;
 use super::outbound::Wire;
 use super::requests::{Awaiting, Pending, SubscribePurpose};
 use crate::error::{Error, HandlerError};
-use crate::handler::{ErrorSource, Handler, Operation, RequestId};
+use crate::handler::{ErrorSource, Handler, Operation};
 use crate::message::{CloseFrame, Frame};
 use crate::telemetry::EventKind;
 use crate::transport::WsStream;
@@ -217,7 +217,10 @@ impl<H: Handler> Driver<H> {
             tracing::warn!(silent_ms = millis(silent), "platform heartbeats stopped");
             return Some(SessionEnd::Disconnected(DisconnectReason::HeartbeatTimeout));
         }
-        let beat = self.handler.generate_heartbeat()?;
+        let beat = {
+            let mut ctx = ctx!(self);
+            self.handler.generate_heartbeat(&mut ctx)?
+        };
         self.out
             .frames
             .push((Frame::from_message(beat), Operation::Heartbeat));
@@ -233,21 +236,12 @@ impl<H: Handler> Driver<H> {
         if !refresh {
             return None;
         }
-        let auth = {
-            let mut ctx = ctx!(self);
-            self.handler.generate_auth_data(&mut ctx)
-        };
-        match auth {
-            Ok(Some(message)) => {
+        match self.send_credentials(true) {
+            Ok(true) => {
                 tracing::info!("refreshing credentials");
-                self.out
-                    .frames
-                    .push((Frame::from_message(message), Operation::Auth));
-                self.auth
-                    .sent(Instant::now() + self.config.request_timeout, true);
                 self.apply_outbox(ws).await
             }
-            Ok(None) => None,
+            Ok(false) => None,
             Err(e) => self.on_error(&Error::Handler(e), ErrorSource::Auth),
         }
     }
@@ -299,8 +293,7 @@ impl<H: Handler> Driver<H> {
                 if reply.is_closed() {
                     return; // the caller gave up already
                 }
-                self.out.last_request_id += 1;
-                let id = RequestId::Num(self.out.last_request_id);
+                let id = self.out.next_request_id();
                 let message = (request.build)(&id);
                 let operation = request.operation;
                 let pending = Pending {
@@ -399,6 +392,7 @@ impl<H: Handler> Driver<H> {
                     if let Err(e) = ws.feed(frame.into_ws()).await {
                         return Some(self.on_io_error(ws, e, ErrorSource::Write, None).await);
                     }
+                    self.handler.update_rate_limit(operation);
                 }
                 self.out.frames = frames;
                 if let Err(e) = ws.flush().await {
