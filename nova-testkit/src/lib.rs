@@ -2,6 +2,7 @@
 
 mod anvil;
 pub mod deribit;
+pub mod discord;
 mod proxy;
 pub mod server;
 mod sim;
