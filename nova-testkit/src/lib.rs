@@ -5,6 +5,7 @@ pub mod deribit;
 mod proxy;
 pub mod server;
 mod sim;
+pub mod slack;
 mod tls;
 
 pub use server::{
