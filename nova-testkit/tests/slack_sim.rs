@@ -268,7 +268,7 @@ async fn the_three_envelope_types_and_acks_with_payload() {
 
 #[tokio::test]
 async fn an_unacked_envelope_is_redelivered_with_retry_attempt() {
-    let options = SlackSimOptions::default().with_ack_deadline(Duration::from_millis(200));
+    let options = SlackSimOptions::default().with_ack_deadline(Duration::from_millis(500));
     let sim = SlackSim::start_with(options).await.unwrap();
     let mut client = Client::open(&sim).await;
     let id = sim.push(EnvelopeSpec::events_api("hi")).unwrap();
@@ -322,7 +322,7 @@ async fn redeliveries_with_new_envelope_ids_keep_the_event_id_and_give_up() {
 
 #[tokio::test]
 async fn an_envelope_lost_with_its_connection_goes_to_the_next_one() {
-    let options = SlackSimOptions::default().with_ack_deadline(Duration::from_millis(200));
+    let options = SlackSimOptions::default().with_ack_deadline(Duration::from_millis(500));
     let sim = SlackSim::start_with(options).await.unwrap();
     let mut first = Client::open(&sim).await;
     let id = sim.push(EnvelopeSpec::slash_command("/x", "")).unwrap();
@@ -344,9 +344,9 @@ async fn an_envelope_lost_with_its_connection_goes_to_the_next_one() {
 #[tokio::test]
 async fn refresh_cycle_warns_requests_and_closes_after_the_overlap() {
     let options = SlackSimOptions::default()
-        .with_refresh_after(Some(Duration::from_millis(400)))
-        .with_warning_before_refresh(Some(Duration::from_millis(200)))
-        .with_overlap(Duration::from_secs(1));
+        .with_refresh_after(Some(Duration::from_secs(1)))
+        .with_warning_before_refresh(Some(Duration::from_millis(500)))
+        .with_overlap(Duration::from_millis(1500));
     let sim = SlackSim::start_with(options).await.unwrap();
     let mut old = Client::open(&sim).await;
     let warning = old.json().await;
