@@ -6,6 +6,7 @@ pub mod discord;
 mod proxy;
 pub mod server;
 mod sim;
+pub mod slack;
 mod tls;
 
 pub use server::{
