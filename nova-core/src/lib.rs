@@ -25,7 +25,7 @@
 //! |---|---|---|
 //! | `webpki-roots` | yes | trust Mozilla's root certificates, compiled in |
 //! | `native-roots` | no | allow [`TlsRoots::Native`]: the operating system's certificate store |
-//! | `testing` | no | [`testing`]: run handler callbacks in unit tests without a socket |
+//! | `testing` | no | `nova_core::testing`: run handler callbacks in unit tests without a socket |
 
 mod backoff;
 mod config;
