@@ -22,7 +22,7 @@
 //! Calling a strategy by hand, from a handler that keeps most of its policy:
 //!
 //! ```
-//! use nova_core::{AlwaysReconnect, ConnectionHandler, Context, DisconnectReason};
+//! use nova_core::{AlwaysReconnect, ConnectionHandler, Context, DisconnectReason, ReconnectDecision};
 //!
 //! struct Bot;
 //!
