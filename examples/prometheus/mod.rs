@@ -53,19 +53,28 @@ impl nova::HeartbeatHandler for JsonRpc {}
 impl nova::RateLimitHandler for JsonRpc {}
 
 impl nova::MessageHandler for JsonRpc {
-    fn message_type(&self, message: &Message) -> MessageType {
-        let Ok(v) = message.json::<Value>() else {
+    fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
+        /// The envelope, the channel borrowed from the message.
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            id: Option<u64>,
+            #[serde(borrow)]
+            params: Option<Params<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Params<'a> {
+            channel: Option<&'a str>,
+        }
+        let Ok(envelope) = serde_json::from_slice::<Envelope<'m>>(message.as_bytes()) else {
             return MessageType::Unknown;
         };
-        if let Some(id) = v.get("id").and_then(Value::as_u64) {
+        if let Some(id) = envelope.id {
             return MessageType::Response {
                 id: RequestId::Num(id),
             };
         }
-        match v.pointer("/params/channel").and_then(Value::as_str) {
-            Some(channel) => MessageType::Subscription {
-                channel: channel.to_owned(),
-            },
+        match envelope.params.and_then(|p| p.channel) {
+            Some(channel) => MessageType::subscription(channel),
             None => MessageType::Unknown,
         }
     }

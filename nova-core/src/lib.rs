@@ -47,8 +47,8 @@ pub use backoff::{Backoff, ReconnectStrategy};
 pub use config::{ClientConfig, ClientConfigBuilder, OverflowPolicy};
 pub use error::{ConfigError, Error, HandlerError};
 pub use handler::{
-    AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, DefaultHandler, ErrorAction,
-    ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap, GapAction, Handler,
+    AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, Data, DefaultHandler,
+    ErrorAction, ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap, GapAction, Handler,
     HeartbeatHandler, MessageHandler, MessageType, Operation, RateLimitAction, RateLimitDecision,
     RateLimitHandler, ReconnectDecision, RequestId, Sequence, SequenceCheck, SubscriptionHandler,
 };
@@ -56,7 +56,7 @@ pub use message::{CloseFrame, Frame, Message, Text};
 pub use rate_limit::{RateLimit, RateLimiter, TokenBucket};
 pub use request::Request;
 pub use runtime::{
-    Client, InMemoryRegistry, Lagged, LifecycleEvent, Messages, SubscriptionEvent,
+    Client, Delivery, InMemoryRegistry, Lagged, LifecycleEvent, Messages, SubscriptionEvent,
     SubscriptionRegistry, SubscriptionStream,
 };
 pub use secret::Secret;

@@ -108,7 +108,8 @@ pub enum EventKind {
     },
     /// A message was read.
     MessageReceived {
-        /// Its `message_type` label: `subscription`, `response`, `heartbeat`, `unknown`.
+        /// Its `message_type` label: `subscription`, `response`, `heartbeat`, `unknown`,
+        /// `invalid`.
         message_type: &'static str,
         /// Its size in bytes.
         size: usize,
@@ -239,7 +240,7 @@ fn attached() -> bool {
 pub(crate) struct Telemetry {
     client_id: Arc<str>,
     enabled: bool,
-    received: [Counter; 4],
+    received: [Counter; 5],
     received_bytes: Histogram,
     sent_total: Vec<Counter>,
     sent_bytes: Histogram,
@@ -248,16 +249,23 @@ pub(crate) struct Telemetry {
     dropped: Counter,
 }
 
-fn type_index(kind: &MessageType) -> usize {
+fn type_index(kind: &MessageType<'_>) -> usize {
     match kind {
         MessageType::Subscription { .. } => 0,
         MessageType::Response { .. } => 1,
         MessageType::Heartbeat => 2,
-        MessageType::Unknown => 3,
+        MessageType::Invalid(_) => 4,
+        _ => 3,
     }
 }
 
-const TYPE_LABELS: [&str; 4] = ["subscription", "response", "heartbeat", "unknown"];
+const TYPE_LABELS: [&str; 5] = [
+    "subscription",
+    "response",
+    "heartbeat",
+    "unknown",
+    "invalid",
+];
 
 impl Telemetry {
     pub(crate) fn new(client_id: &str, enabled: bool) -> Self {
@@ -306,7 +314,7 @@ impl Telemetry {
         self.client_id.to_string()
     }
 
-    pub(crate) fn message_received(&self, kind: &MessageType, size: usize) {
+    pub(crate) fn message_received(&self, kind: &MessageType<'_>, size: usize) {
         if !self.enabled {
             return;
         }

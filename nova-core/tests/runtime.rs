@@ -549,12 +549,11 @@ async fn invalid_messages_are_reported_and_the_connection_stays_up() {
     struct JsonOnly;
     impl ConnectionHandler for JsonOnly {}
     impl MessageHandler for JsonOnly {
-        fn validate_message(&mut self, message: &Message) -> Result<(), HandlerError> {
-            let v: serde_json::Value = message.json()?;
-            if v.is_object() {
-                Ok(())
-            } else {
-                Err(HandlerError::new("not a JSON object"))
+        fn message_type<'m>(&mut self, message: &'m Message) -> nova_core::MessageType<'m> {
+            match message.json::<serde_json::Value>() {
+                Ok(v) if v.is_object() => nova_core::MessageType::Unknown,
+                Ok(_) => nova_core::MessageType::Invalid(HandlerError::new("not a JSON object")),
+                Err(e) => nova_core::MessageType::Invalid(HandlerError::new(e.to_string())),
             }
         }
     }

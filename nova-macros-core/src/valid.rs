@@ -38,10 +38,16 @@ pub(crate) fn signature_mismatch(
             "a callback cannot have an `extern` ABI".into(),
         ));
     }
-    if !user.generics.params.is_empty() || user.generics.where_clause.is_some() {
+    // Lifetimes are the compiler's to check (`message_type<'m>` borrows from its message).
+    let only_lifetimes = user
+        .generics
+        .params
+        .iter()
+        .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+    if !only_lifetimes || user.generics.where_clause.is_some() {
         return Some((
             user.generics.to_token_stream(),
-            "a callback has no generic parameters".into(),
+            "a callback has no generic type or const parameters".into(),
         ));
     }
     if let Some(v) = &user.variadic {
@@ -304,13 +310,13 @@ mod tests {
             ),
             (
                 "message_type",
-                "fn message_type(m: &Message) -> MessageType",
-                "the first parameter must be `&self`",
+                "fn message_type<'m>(m: &'m Message) -> MessageType<'m>",
+                "the first parameter must be `&mut self`",
             ),
             (
                 "generate_heartbeat",
-                "fn generate_heartbeat<T>(&mut self) -> Option<Message>",
-                "a callback has no generic parameters",
+                "fn generate_heartbeat<T>(&mut self, ctx: &mut Context<'_>) -> Option<Message>",
+                "a callback has no generic type or const parameters",
             ),
         ];
         for (name, sig, want) in cases {

@@ -125,6 +125,47 @@ impl Tally {
     }
 }
 
+/// A notification parsed into nova-deribit's own types (what `bare` does when compared with
+/// nova-deribit's typed stream: the same struct, parsed once).
+#[derive(Deserialize)]
+pub(crate) struct DeribitNote<'a> {
+    #[serde(borrow)]
+    method: &'a str,
+    #[serde(borrow)]
+    params: DeribitParams<'a>,
+}
+
+#[derive(Deserialize)]
+struct DeribitParams<'a> {
+    #[serde(borrow)]
+    channel: &'a str,
+    data: nova_deribit::BookUpdate,
+}
+
+impl Tally {
+    /// Parses one message into nova-deribit's `BookUpdate` and adds it.
+    pub(crate) fn add_deribit(&mut self, bytes: &[u8]) {
+        match serde_json::from_slice::<DeribitNote<'_>>(bytes) {
+            Ok(n) => self.add_book(n.method, n.params.channel, &n.params.data),
+            Err(_) => self.bad += 1,
+        }
+    }
+
+    /// Adds a book change already parsed (by nova-deribit's adapter, or by `add_deribit`): the
+    /// same checksum as [`add`](Self::add).
+    pub(crate) fn add_book(&mut self, method: &str, channel: &str, d: &nova_deribit::BookUpdate) {
+        let levels = (d.bids.len() + d.asks.len()) as u64;
+        let kind = d.kind.as_deref().unwrap_or_default();
+        let text = (method.len() + channel.len() + kind.len() + d.instrument_name.len()) as u64;
+        self.count += 1;
+        self.checksum = self
+            .checksum
+            .wrapping_add(d.change_id ^ d.prev_change_id.unwrap_or_default().rotate_left(7))
+            .wrapping_add(d.timestamp)
+            .wrapping_add(levels + text);
+    }
+}
+
 /// An unmasked server-to-client text frame (RFC 6455 5.2) carrying `payload`.
 pub(crate) fn text_frame(payload: &[u8]) -> Vec<u8> {
     let len = payload.len();
@@ -156,8 +197,48 @@ pub(crate) fn flood_chunk(channel: &str) -> (Vec<u8>, usize) {
     (chunk, frame_len)
 }
 
+/// Where the digits of `prev_change_id` and `change_id` sit in every frame of a chunk.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdOffsets {
+    prev: usize,
+    change: usize,
+}
+
+impl IdOffsets {
+    /// Finds the id digits in the first frame of `chunk`.
+    pub(crate) fn find(chunk: &[u8]) -> Option<Self> {
+        let after = |key: &[u8]| memchr::memmem::find(chunk, key).map(|at| at + key.len());
+        Some(Self {
+            prev: after(br#""prev_change_id":"#)?,
+            change: after(br#""change_id":"#)?,
+        })
+    }
+
+    /// Renumbers the chunk so that its change ids continue from `first` (message `first`
+    /// of the flood): every id keeps its digit count, so the frames keep their length. A book
+    /// sequence stays continuous across chunks, as a sequence-checking adapter requires.
+    pub(crate) fn renumber(self, chunk: &mut [u8], frame_len: usize, first: u64) {
+        for (i, frame) in chunk.chunks_exact_mut(frame_len).enumerate() {
+            let change_id = FIRST_CHANGE_ID + first + i as u64;
+            write_digits(&mut frame[self.change..self.change + ID_DIGITS], change_id);
+            write_digits(&mut frame[self.prev..self.prev + ID_DIGITS], change_id - 1);
+        }
+    }
+}
+
+/// Digits of every change id in the flood.
+const ID_DIGITS: usize = 11;
+
+fn write_digits(out: &mut [u8], mut n: u64) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -169,7 +250,16 @@ mod tests {
         let mut tally = Tally::default();
         tally.add(a.as_bytes());
         assert_eq!((tally.count, tally.bad), (1, 0));
-        let (chunk, frame_len) = flood_chunk(CHANNEL);
+        let (mut chunk, frame_len) = flood_chunk(CHANNEL);
         assert_eq!(chunk.len(), frame_len * CHUNK_MESSAGES);
+        // Renumbered as the second chunk, its ids continue where the first chunk's ended.
+        let offsets = IdOffsets::find(&chunk).unwrap();
+        offsets.renumber(&mut chunk, frame_len, CHUNK_MESSAGES as u64);
+        for (i, frame) in chunk.chunks_exact(frame_len).enumerate().take(3) {
+            let note: Notification<'_> = serde_json::from_slice(&frame[4..]).unwrap();
+            let id = FIRST_CHANGE_ID + (CHUNK_MESSAGES + i) as u64;
+            assert_eq!(note.params.data.change_id, id);
+            assert_eq!(note.params.data.prev_change_id, id - 1);
+        }
     }
 }

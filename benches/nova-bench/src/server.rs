@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::BoxError;
-use crate::payload::flood_chunk;
+use crate::payload::{IdOffsets, flood_chunk};
 
 /// A thread with its own tokio runtime for servers.
 pub(crate) struct ServerThread {
@@ -88,15 +88,20 @@ impl ServerThread {
         channel: &str,
         count: u64,
     ) -> tokio::task::JoinHandle<()> {
-        let (chunk, frame_len) = flood_chunk(channel);
+        let (mut chunk, frame_len) = flood_chunk(channel);
+        let offsets = IdOffsets::find(&chunk);
         let per_chunk = (chunk.len() / frame_len) as u64;
         self.handle.spawn(async move {
-            let mut left = count;
-            while left > 0 {
-                let n = left.min(per_chunk);
+            let mut sent = 0;
+            while sent < count {
+                let n = (count - sent).min(per_chunk);
+                if let Some(offsets) = offsets.filter(|_| sent > 0) {
+                    // Change ids continue across chunks: a book stays one continuous sequence.
+                    offsets.renumber(&mut chunk, frame_len, sent);
+                }
                 let bytes = usize::try_from(n).map_or(chunk.len(), |n| n * frame_len);
                 conn.send_raw(chunk[..bytes].to_vec()).await;
-                left -= n;
+                sent += n;
             }
         })
     }

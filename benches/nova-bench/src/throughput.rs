@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use nova_core::{Client, ClientConfig, DefaultHandler, SubscriptionEvent};
+use nova_core::{Client, ClientConfig, DefaultHandler, Handler, SubscriptionEvent};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -23,28 +23,55 @@ use crate::payload::{CHANNEL, Tally, notification};
 use crate::server::{ServerThread, next_connection};
 
 /// The variants, in the order they run and are printed.
-const VARIANTS: [Variant; 4] = [
+const VARIANTS: [Variant; 7] = [
     Variant::Bare,
-    Variant::Stream,
-    Variant::Handler,
+    Variant::BareDeribit,
+    Variant::Generated,
+    Variant::DeribitTyped,
     Variant::Messages,
+    Variant::Handler,
+    Variant::Stream,
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
+    /// The bare loop, parsing the benchmark's borrowing struct.
     Bare,
-    Stream,
-    Handler,
+    /// The bare loop, parsing into nova-deribit's `BookUpdate` (the same struct the typed
+    /// stream hands over).
+    BareDeribit,
+    /// The stream through the adapter nova-gen writes (`--platform jsonrpc`, the golden crate
+    /// `platforms/nova-example`); the consumer parses as the bare loop does.
+    Generated,
+    /// nova-deribit's typed stream: the adapter parses once, the consumer reads the value.
+    DeribitTyped,
+    /// `Messages` with every default.
     Messages,
+    /// A handler callback counting every message (no second task).
+    Handler,
+    /// The stream through the benchmark's own adapter (a fixed-prefix classification no
+    /// shipped adapter uses): a reference row only.
+    Stream,
 }
 
 impl Variant {
     fn label(self) -> &'static str {
         match self {
             Variant::Bare => "bare tokio-tungstenite + serde",
-            Variant::Stream => "nova subscription stream",
-            Variant::Handler => "nova handler callback",
+            Variant::BareDeribit => "bare + serde into nova-deribit types",
+            Variant::Generated => "nova stream, nova-gen jsonrpc adapter",
+            Variant::DeribitTyped => "nova stream, nova-deribit typed",
             Variant::Messages => "nova Messages (DefaultHandler)",
+            Variant::Handler => "nova handler callback",
+            Variant::Stream => "(ref) nova stream, bench adapter",
+        }
+    }
+
+    /// The bare variant this one is compared with.
+    fn baseline(self) -> Variant {
+        match self {
+            Variant::DeribitTyped => Variant::BareDeribit,
+            _ => Variant::Bare,
         }
     }
 }
@@ -70,9 +97,18 @@ impl Report {
         self.rate(Variant::Bare.label())
     }
 
-    /// The subscription stream's median msg/s.
-    pub(crate) fn stream(&self) -> f64 {
-        self.rate(Variant::Stream.label())
+    /// The lowest median msg/s of the subscription streams through shipped adapters, each
+    /// over its own bare baseline.
+    pub(crate) fn shipped_stream_ratio(&self) -> f64 {
+        [Variant::Generated, Variant::DeribitTyped]
+            .into_iter()
+            .map(|v| self.rate(v.label()) / self.rate(v.baseline().label()).max(1.0))
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// `Messages`' median msg/s over the bare loop's.
+    pub(crate) fn messages_ratio(&self) -> f64 {
+        self.rate(Variant::Messages.label()) / self.bare().max(1.0)
     }
 }
 
@@ -120,22 +156,27 @@ pub(crate) async fn run(
         .map(|(v, r)| (v.label(), median(&r), r))
         .collect();
     let report = Report { rows };
-    let bare_cpu = cpu[0];
-    let bare = report.bare();
     for (i, (label, rate, all)) in report.rows.iter().enumerate() {
         if all.is_empty() {
             continue;
         }
-        let cpu_ratio = if i == 0 || bare_cpu == 0.0 {
+        let variant = VARIANTS[i];
+        let base = VARIANTS
+            .iter()
+            .position(|v| *v == variant.baseline())
+            .unwrap_or(0);
+        let (base_rate, base_cpu) = (report.rows[base].1, cpu[base]);
+        let is_bare = matches!(variant, Variant::Bare | Variant::BareDeribit);
+        let cpu_ratio = if is_bare || base_cpu == 0.0 {
             String::new()
         } else {
-            format!(" (x{:.2})", cpu[i] / bare_cpu)
+            format!(" (x{:.2})", cpu[i] / base_cpu)
         };
         let runs: Vec<String> = all.iter().map(|r| format!("{:.0}", r / 1e3)).collect();
-        let ratio = if *label == Variant::Bare.label() {
+        let ratio = if is_bare || base_rate == 0.0 {
             String::new()
         } else {
-            format!("ratio {:.2}", rate / bare)
+            format!("ratio {:.2}", rate / base_rate)
         };
         println!(
             "  {label:<34} {:>10.0} msg/s  {ratio:<10}  client CPU {:>5.0} ns/msg{cpu_ratio:<8}  runs (k msg/s): {}",
@@ -153,8 +194,14 @@ async fn one(
     messages: u64,
 ) -> Result<(Duration, Tally), BoxError> {
     match variant {
-        Variant::Bare => bare(servers, messages).await,
-        Variant::Stream => nova_stream(servers, messages).await,
+        Variant::Bare => bare(servers, messages, Tally::add).await,
+        Variant::BareDeribit => bare(servers, messages, Tally::add_deribit).await,
+        Variant::Generated => {
+            let adapter = nova_example::ExampleAdapter::new(None);
+            nova_stream(servers, messages, adapter).await
+        }
+        Variant::DeribitTyped => deribit_typed(servers, messages).await,
+        Variant::Stream => nova_stream(servers, messages, BenchAdapter::new()).await,
         Variant::Handler => nova_handler(servers, messages).await,
         Variant::Messages => nova_messages(servers, messages).await,
     }
@@ -164,8 +211,12 @@ fn nova_config(url: String) -> Result<ClientConfig, BoxError> {
     Ok(ClientConfig::builder(url).name("bench").build()?)
 }
 
-/// The bare loop: subscribe, wait for the ack, then read and parse.
-async fn bare(servers: &ServerThread, messages: u64) -> Result<(Duration, Tally), BoxError> {
+/// The bare loop: subscribe, wait for the ack, then read and parse with `parse`.
+async fn bare(
+    servers: &ServerThread,
+    messages: u64,
+    parse: fn(&mut Tally, &[u8]),
+) -> Result<(Duration, Tally), BoxError> {
     let server = servers.json_rpc().await?;
     let tcp = TcpStream::connect(server.server().addr()).await?;
     tcp.set_nodelay(true)?;
@@ -190,7 +241,7 @@ async fn bare(servers: &ServerThread, messages: u64) -> Result<(Duration, Tally)
     let mut tally = Tally::default();
     while tally.count + tally.bad < messages {
         match ws.next().await {
-            Some(Ok(WsMessage::Text(t))) => tally.add(t.as_bytes()),
+            Some(Ok(WsMessage::Text(t))) => parse(&mut tally, t.as_bytes()),
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.into()),
             None => return Err("closed during the flood".into()),
@@ -202,10 +253,15 @@ async fn bare(servers: &ServerThread, messages: u64) -> Result<(Duration, Tally)
     Ok((elapsed, tally))
 }
 
-/// nova through `Client::subscribe`'s stream.
-async fn nova_stream(servers: &ServerThread, messages: u64) -> Result<(Duration, Tally), BoxError> {
+/// nova through `Client::subscribe`'s stream, with `adapter`; the consumer parses each
+/// message as the bare loop does.
+async fn nova_stream<H: Handler>(
+    servers: &ServerThread,
+    messages: u64,
+    adapter: H,
+) -> Result<(Duration, Tally), BoxError> {
     let server = servers.json_rpc().await?;
-    let (client, _messages) = Client::connect(nova_config(server.url())?, BenchAdapter::new());
+    let (client, _messages) = Client::connect(nova_config(server.url())?, adapter);
     client.wait_connected(Duration::from_secs(10)).await?;
     let mut stream = client.subscribe(CHANNEL, serde_json::Value::Null).await?;
     let conn = next_connection(&server).await?;
@@ -215,6 +271,39 @@ async fn nova_stream(servers: &ServerThread, messages: u64) -> Result<(Duration,
     while tally.count + tally.bad < messages {
         match stream.next().await {
             Some(SubscriptionEvent::Message(m)) => tally.add(m.as_bytes()),
+            Some(_) => {}
+            None => return Err("stream ended during the flood".into()),
+        }
+    }
+    let elapsed = start.elapsed();
+    pump.await?;
+    drop(stream);
+    client.close(1000, "done").await?;
+    Ok((elapsed, tally))
+}
+
+/// nova-deribit's typed stream: the adapter parses each notification into its `BookUpdate`
+/// while classifying it; the consumer reads the value, parsing nothing.
+async fn deribit_typed(
+    servers: &ServerThread,
+    messages: u64,
+) -> Result<(Duration, Tally), BoxError> {
+    use nova_deribit::{DeribitAdapter, DeribitConfig, MarketData, SUBSCRIPTION_METHOD};
+    let server = servers.json_rpc().await?;
+    let adapter = DeribitAdapter::new(DeribitConfig::default().heartbeat(None));
+    let (client, _messages) = Client::connect(nova_config(server.url())?, adapter);
+    client.wait_connected(Duration::from_secs(10)).await?;
+    let mut stream = client.subscribe(CHANNEL, serde_json::Value::Null).await?;
+    let conn = next_connection(&server).await?;
+    let start = Instant::now();
+    let pump = servers.flood(conn, CHANNEL, messages);
+    let mut tally = Tally::default();
+    while tally.count + tally.bad < messages {
+        match stream.next().await {
+            Some(SubscriptionEvent::Message(m)) => match m.get::<MarketData>() {
+                Some(MarketData::Book(book)) => tally.add_book(SUBSCRIPTION_METHOD, CHANNEL, book),
+                _ => tally.bad += 1,
+            },
             Some(_) => {}
             None => return Err("stream ended during the flood".into()),
         }

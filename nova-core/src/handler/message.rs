@@ -1,8 +1,17 @@
-//! `MessageHandler`: validating, classifying, handling and encoding messages.
+//! `MessageHandler`: looking at a message once (validate, classify, parse), handling and encoding.
+//!
+//! The hot path of a connection is one call per message: [`MessageHandler::message_type`] sees
+//! the message once and says what it is: not acceptable, the response to a request, data of a
+//! subscription (with the route key borrowed from the message, so routing allocates nothing, and,
+//! where the adapter has a type, the value it parsed and the message's sequence position), a
+//! heartbeat, or something else for [`MessageHandler::handle_message`]. An adapter that parses
+//! the message to classify it hands over what it parsed, so nobody parses it again.
 
+use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
-use super::Context;
+use super::{Context, Sequence};
 use crate::error::HandlerError;
 use crate::message::Message;
 
@@ -24,13 +33,72 @@ impl fmt::Display for RequestId {
     }
 }
 
-/// What kind of message arrived (the seed's `message_type`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MessageType {
-    /// Data of a subscription to this channel.
+/// A value an adapter parsed from a message (a ticker, a book update, a block header), handed to
+/// the application with the message it came from so that it is not parsed again.
+///
+/// Cheap to clone (shared); read it with [`get`](Self::get) when you know the type.
+///
+/// ```
+/// use nova_core::Data;
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Tick { price: f64 }
+///
+/// let data = Data::new(Tick { price: 101.5 });
+/// assert_eq!(data.get::<Tick>(), Some(&Tick { price: 101.5 }));
+/// assert_eq!(data.get::<String>(), None);
+/// ```
+#[derive(Clone)]
+pub struct Data(Arc<dyn Any + Send + Sync>);
+
+impl Data {
+    /// Wraps a parsed value.
+    pub fn new<T: Any + Send + Sync>(value: T) -> Self {
+        Self(Arc::new(value))
+    }
+
+    /// The value, if it is a `T`.
+    #[must_use]
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+
+    /// The value as a shared `T`, if it is one.
+    ///
+    /// # Errors
+    /// The data itself, when it holds another type.
+    pub fn downcast<T: Any + Send + Sync>(self) -> Result<Arc<T>, Self> {
+        if self.0.is::<T>() {
+            Arc::downcast(self.0).map_err(Self)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Debug for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Data").finish_non_exhaustive()
+    }
+}
+
+/// What a message is (the seed's `message_type`), decided in one look.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MessageType<'m> {
+    /// Not acceptable: the error goes to the `ErrorHandler` (by default: logged, the message
+    /// skipped, the connection kept).
+    Invalid(HandlerError),
+    /// Data of the subscription whose route key is `route` (the channel name, or the key
+    /// `SubscriptionHandler::handle_subscription_response` gave), borrowed from the message.
     Subscription {
-        /// The channel.
-        channel: String,
+        /// The route key.
+        route: &'m str,
+        /// What the adapter parsed, handed to the application with the message.
+        data: Option<Data>,
+        /// The message's sequence position, when the adapter read it while classifying
+        /// (otherwise the runtime asks `SubscriptionHandler::sequence`).
+        sequence: Option<Sequence>,
     },
     /// The response to the request with this id.
     Response {
@@ -39,57 +107,119 @@ pub enum MessageType {
     },
     /// A platform heartbeat (a server's heartbeat request, or the answer to ours).
     Heartbeat,
-    /// Anything else.
+    /// Anything else: it goes to `MessageHandler::handle_message`.
     Unknown,
+}
+
+impl<'m> MessageType<'m> {
+    /// Data of the subscription routed by `route`, nothing parsed.
+    #[must_use]
+    pub fn subscription(route: &'m str) -> Self {
+        Self::Subscription {
+            route,
+            data: None,
+            sequence: None,
+        }
+    }
+
+    /// Data of the subscription routed by `route`, with the value parsed from it.
+    #[must_use]
+    pub fn data(route: &'m str, data: Data) -> Self {
+        Self::Subscription {
+            route,
+            data: Some(data),
+            sequence: None,
+        }
+    }
+
+    /// Adds the sequence position to subscription data (nothing for other kinds).
+    #[must_use]
+    pub fn with_sequence(mut self, position: Sequence) -> Self {
+        if let Self::Subscription { sequence, .. } = &mut self {
+            *sequence = Some(position);
+        }
+        self
+    }
+
+    /// A short label for logs and metrics.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid",
+            Self::Subscription { .. } => "subscription",
+            Self::Response { .. } => "response",
+            Self::Heartbeat => "heartbeat",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 /// Processing of data messages (the seed's `MessageHandler`).
 ///
 /// ```
-/// use nova_core::{Context, HandlerError, Message, MessageHandler, MessageType, RequestId};
+/// use nova_core::{Data, HandlerError, Message, MessageHandler, MessageType, RequestId};
+/// use serde::Deserialize;
 ///
-/// /// A JSON-RPC 2.0 protocol: responses carry `id`, notifications carry `params.channel`.
+/// /// A JSON-RPC 2.0 protocol: responses carry `id`, notifications carry `params.channel` and
+/// /// `params.data`. One parse classifies, validates and reads the data; the channel is
+/// /// borrowed from the message.
 /// struct JsonRpc;
 ///
-/// impl MessageHandler for JsonRpc {
-///     fn validate_message(&mut self, message: &Message) -> Result<(), HandlerError> {
-///         let v: serde_json::Value = message.json()?;
-///         if v.get("jsonrpc").and_then(|v| v.as_str()) != Some("2.0") {
-///             return Err(HandlerError::new("not a JSON-RPC 2.0 message"));
-///         }
-///         Ok(())
-///     }
+/// #[derive(Deserialize)]
+/// struct Envelope<'a> {
+///     jsonrpc: &'a str,
+///     id: Option<u64>,
+///     #[serde(borrow)]
+///     params: Option<Params<'a>>,
+/// }
 ///
-///     fn message_type(&self, message: &Message) -> MessageType {
-///         let Ok(v) = message.json::<serde_json::Value>() else { return MessageType::Unknown };
-///         if let Some(id) = v.get("id").and_then(|id| id.as_u64()) {
-///             return MessageType::Response { id: RequestId::Num(id) };
+/// #[derive(Deserialize)]
+/// struct Params<'a> {
+///     channel: &'a str,
+///     data: Tick,
+/// }
+///
+/// #[derive(Deserialize)]
+/// struct Tick { price: f64 }
+///
+/// impl MessageHandler for JsonRpc {
+///     fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
+///         let Some(text) = message.as_text() else { return MessageType::Unknown };
+///         let envelope: Envelope<'m> = match serde_json::from_str(text) {
+///             Ok(e) => e,
+///             Err(e) => return MessageType::Invalid(HandlerError::new(e.to_string())),
+///         };
+///         if envelope.jsonrpc != "2.0" {
+///             return MessageType::Invalid(HandlerError::new("not JSON-RPC 2.0"));
 ///         }
-///         match v.pointer("/params/channel").and_then(|c| c.as_str()) {
-///             Some(channel) => MessageType::Subscription { channel: channel.to_owned() },
-///             None => MessageType::Unknown,
+///         match (envelope.id, envelope.params) {
+///             (Some(id), _) => MessageType::Response { id: RequestId::Num(id) },
+///             (None, Some(p)) => MessageType::data(p.channel, Data::new(p.data)),
+///             (None, None) => MessageType::Unknown,
 ///         }
 ///     }
 /// }
+///
+/// let message = Message::text(r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"t.BTC","data":{"price":5.0}}}"#);
+/// match JsonRpc.message_type(&message) {
+///     MessageType::Subscription { route, data: Some(data), .. } => {
+///         assert_eq!(route, "t.BTC");
+///         assert_eq!(data.get::<Tick>().map(|t| t.price), Some(5.0));
+///     }
+///     other => panic!("{other:?}"),
+/// }
 /// ```
 pub trait MessageHandler {
-    /// Checks a message before anything else sees it. An error goes to the `ErrorHandler`
-    /// (by default: logged, the message skipped, the connection kept).
-    ///
-    /// # Errors
-    /// When the message is not acceptable.
-    fn validate_message(&mut self, message: &Message) -> Result<(), HandlerError> {
-        let _ = message;
-        Ok(())
-    }
-
-    /// Classifies a message for routing (responses to requests, subscription data, heartbeats).
-    fn message_type(&self, message: &Message) -> MessageType {
+    /// Looks at a message once: validates it, classifies it for routing, and (where useful)
+    /// parses it. The default: everything is `Unknown` (it goes to `handle_message`), nothing
+    /// parsed.
+    fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
         let _ = message;
         MessageType::Unknown
     }
 
-    /// Handles a message; the default hands it to the application's inbound queue.
+    /// Handles a message classified `Unknown` (or subscription data of no subscription); the
+    /// default hands it to the application's inbound queue.
     ///
     /// # Errors
     /// An error goes to the `ErrorHandler`.

@@ -13,8 +13,10 @@
 //!    `ConnectionHandler::handle_connect` → authenticate (`AuthHandler`) → restore subscriptions
 //!    (`SubscriptionHandler`) → flush messages buffered while disconnected → normal traffic.
 //! 3. For each frame read: `ConnectionHandler::handle_frame`; for a data message then
-//!    `MessageHandler::validate_message` → `MessageHandler::message_type` → for a heartbeat
-//!    `HeartbeatHandler::handle_heartbeat`, otherwise `MessageHandler::handle_message`.
+//!    `MessageHandler::message_type` (one look: invalid, a response, subscription data with its
+//!    parsed value, a heartbeat, or unknown) → the response to its request, the data to its
+//!    subscription's stream, a heartbeat to `HeartbeatHandler::handle_heartbeat`, anything else
+//!    to `MessageHandler::handle_message`.
 //! 4. On an error: `ErrorHandler::log_error`, then `ErrorHandler::handle_error` decides.
 //! 5. When a connection ends: `ConnectionHandler::handle_disconnect` decides reconnect or stop;
 //!    when a connect attempt fails: `ErrorHandler::should_reconnect` decides.
@@ -38,7 +40,7 @@ pub use context::Context;
 pub(crate) use context::Outbox;
 pub use error::{ErrorAction, ErrorContext, ErrorHandler, ErrorSource};
 pub use heartbeat::HeartbeatHandler;
-pub use message::{MessageHandler, MessageType, RequestId};
+pub use message::{Data, MessageHandler, MessageType, RequestId};
 pub use rate_limit::{Operation, RateLimitAction, RateLimitDecision, RateLimitHandler};
 pub use subscription::{Gap, GapAction, Sequence, SequenceCheck, SubscriptionHandler};
 

@@ -7,6 +7,7 @@
 use tokio::time::Instant;
 
 use super::driver::{Driver, Link, Phase, SessionEnd};
+use super::gaps::Routed;
 use super::observe::millis;
 use super::outbound::Wire;
 use super::requests::{Awaiting, SubscribePurpose, Timer};
@@ -34,51 +35,34 @@ impl<H: Handler> Driver<H> {
     }
 
     fn on_message(&mut self, message: Message) -> Option<SessionEnd> {
-        if let Err(e) = self.handler.validate_message(&message) {
-            return self.on_error(&Error::Handler(e), ErrorSource::Validation);
-        }
         let kind = self.handler.message_type(&message);
+        self.obs.telemetry.message_received(&kind, message.len());
         if let Some(auth_id) = self.auth.pending_id() {
             let answers_auth = matches!(&kind, MessageType::Response { id } if id == auth_id);
-            let outcome = {
-                let mut ctx = ctx!(self);
-                self.handler.handle_auth_response(&message, &mut ctx)
-            };
-            let outcome = match outcome {
-                AuthOutcome::NotAuthResponse if answers_auth => AuthOutcome::Rejected(
-                    "the answer to the authentication request was not judged \
-                     (AuthHandler::handle_auth_response returned NotAuthResponse)"
-                        .to_owned(),
-                ),
-                outcome => outcome,
-            };
-            match outcome {
-                AuthOutcome::Authenticated => {
-                    self.on_authenticated();
-                    return None;
+            if answers_auth || !matches!(kind, MessageType::Invalid(_)) {
+                if let Some(end) = self.judge_auth(&message, answers_auth) {
+                    return end;
                 }
-                AuthOutcome::Rejected(reason) => {
-                    self.obs.event(EventKind::AuthFailed);
-                    self.auth.failed();
-                    return self.on_error(&Error::AuthRejected(reason), ErrorSource::Auth);
-                }
-                AuthOutcome::Retrying { id } => {
-                    let deadline = Instant::now() + self.config.request_timeout;
-                    self.auth.retrying(id, deadline);
-                    return None;
-                }
-                AuthOutcome::NotAuthResponse => {}
             }
         }
-        self.obs.telemetry.message_received(&kind, message.len());
         match kind {
+            MessageType::Invalid(e) => self.on_error(&Error::Handler(e), ErrorSource::Validation),
             MessageType::Response { id } => {
                 self.on_response(id, message);
                 None
             }
-            MessageType::Subscription { channel } => match self.subs.route(&channel) {
+            MessageType::Subscription {
+                route,
+                data,
+                sequence,
+            } => match self.subs.route(route) {
                 Some(sub) => {
-                    self.on_subscription_message(sub, message);
+                    let routed = Routed {
+                        message,
+                        data,
+                        sequence,
+                    };
+                    self.on_subscription_message(sub, routed);
                     None
                 }
                 None => self.handle_message(message),
@@ -93,7 +77,41 @@ impl<H: Handler> Driver<H> {
                     .err()
                     .and_then(|e| self.on_error(&Error::Handler(e), ErrorSource::Heartbeat))
             }
-            MessageType::Unknown => self.handle_message(message),
+            _ => self.handle_message(message),
+        }
+    }
+
+    /// Offers a message to the pending authentication. `Some(end)`: the message was the verdict
+    /// (`Some(None)`: the session goes on) and goes no further.
+    fn judge_auth(&mut self, message: &Message, answers_auth: bool) -> Option<Option<SessionEnd>> {
+        let outcome = {
+            let mut ctx = ctx!(self);
+            self.handler.handle_auth_response(message, &mut ctx)
+        };
+        let outcome = match outcome {
+            AuthOutcome::NotAuthResponse if answers_auth => AuthOutcome::Rejected(
+                "the answer to the authentication request was not judged \
+                 (AuthHandler::handle_auth_response returned NotAuthResponse)"
+                    .to_owned(),
+            ),
+            outcome => outcome,
+        };
+        match outcome {
+            AuthOutcome::Authenticated => {
+                self.on_authenticated();
+                Some(None)
+            }
+            AuthOutcome::Rejected(reason) => {
+                self.obs.event(EventKind::AuthFailed);
+                self.auth.failed();
+                Some(self.on_error(&Error::AuthRejected(reason), ErrorSource::Auth))
+            }
+            AuthOutcome::Retrying { id } => {
+                let deadline = Instant::now() + self.config.request_timeout;
+                self.auth.retrying(id, deadline);
+                Some(None)
+            }
+            AuthOutcome::NotAuthResponse => None,
         }
     }
 

@@ -7,12 +7,19 @@ use std::collections::VecDeque;
 
 use super::driver::Driver;
 use super::requests::{Awaiting, SubscribePurpose};
-use super::subscriptions::SubscriptionEvent;
-use crate::handler::{Gap, GapAction, Handler, Operation, Sequence, SequenceCheck};
+use super::subscriptions::{Delivery, SubscriptionEvent};
+use crate::handler::{Data, Gap, GapAction, Handler, Operation, Sequence, SequenceCheck};
 use crate::message::Message;
 use crate::telemetry::EventKind;
 
 use super::events::LifecycleEvent;
+
+/// A message routed to a subscription, with what the adapter read from it.
+pub(crate) struct Routed {
+    pub(crate) message: Message,
+    pub(crate) data: Option<Data>,
+    pub(crate) sequence: Option<Sequence>,
+}
 
 /// How a subscription is recovering from a gap.
 pub(crate) enum Recovery {
@@ -24,7 +31,7 @@ pub(crate) enum Recovery {
     Backfill {
         outstanding: usize,
         fetched: Vec<Message>,
-        held: VecDeque<Message>,
+        held: VecDeque<Routed>,
         failed: Option<String>,
     },
     /// A gap could not be closed: the next message is accepted whatever its sequence.
@@ -67,7 +74,7 @@ pub(crate) enum GapOutcome {
 
 impl<H: Handler> Driver<H> {
     /// A message routed to a subscription: sequence check, gap recovery, delivery.
-    pub(super) fn on_subscription_message(&mut self, sub: u64, message: Message) {
+    pub(super) fn on_subscription_message(&mut self, sub: u64, routed: Routed) {
         let Some(entry) = self.subs.get_mut(sub) else {
             return;
         };
@@ -77,15 +84,20 @@ impl<H: Handler> Driver<H> {
         }
         if let Recovery::Backfill { held, failed, .. } = &mut entry.recovery {
             let full = held.len() >= self.config.inbound_buffer;
-            held.push_back(message);
+            held.push_back(routed);
             if full {
                 *failed = Some("too many live messages held back during the backfill".to_owned());
                 self.finish_backfill(sub);
             }
             return;
         }
-        let Some(seq) = self.handler.sequence(&entry.sub, &message) else {
-            self.deliver_to(sub, message);
+        let Routed {
+            message,
+            data,
+            sequence,
+        } = routed;
+        let Some(seq) = sequence.or_else(|| self.handler.sequence(&entry.sub, &message)) else {
+            self.deliver_to(sub, message, data);
             return;
         };
         let verdict = if matches!(entry.recovery, Recovery::AcceptNext) {
@@ -112,7 +124,7 @@ impl<H: Handler> Driver<H> {
                 if let Some(entry) = self.subs.get_mut(sub) {
                     entry.last = Some(seq.value);
                 }
-                self.deliver_to(sub, message);
+                self.deliver_to(sub, message, data);
             }
             SeqVerdict::Duplicate => {
                 tracing::trace!(value = seq.value, "duplicate subscription message dropped");
@@ -136,7 +148,11 @@ impl<H: Handler> Driver<H> {
                     GapOutcome::Hold => {
                         if let Some(entry) = self.subs.get_mut(sub) {
                             if let Recovery::Backfill { held, .. } = &mut entry.recovery {
-                                held.push_back(message);
+                                held.push_back(Routed {
+                                    message,
+                                    data,
+                                    sequence: Some(seq),
+                                });
                             }
                         }
                     }
@@ -145,17 +161,18 @@ impl<H: Handler> Driver<H> {
                         if let Some(entry) = self.subs.get_mut(sub) {
                             entry.last = Some(seq.value);
                         }
-                        self.deliver_to(sub, message);
+                        self.deliver_to(sub, message, data);
                     }
                 }
             }
         }
     }
 
-    fn deliver_to(&mut self, sub: u64, message: Message) {
-        self.out
-            .subscription_events
-            .push((sub, SubscriptionEvent::Message(message)));
+    fn deliver_to(&mut self, sub: u64, message: Message, data: Option<Data>) {
+        self.out.subscription_events.push((
+            sub,
+            SubscriptionEvent::Message(Delivery::new(message, data)),
+        ));
     }
 
     /// Asks the handler about a gap and starts the recovery.
@@ -291,14 +308,15 @@ impl<H: Handler> Driver<H> {
             }
             entry.last = Some(value);
             delivered += 1;
-            self.out
-                .subscription_events
-                .push((sub, SubscriptionEvent::Message(message)));
+            self.out.subscription_events.push((
+                sub,
+                SubscriptionEvent::Message(Delivery::new(message, None)),
+            ));
         }
         // Closed when nothing failed and the first live message now follows on.
         let first_follows = held.front().is_none_or(|m| {
-            self.handler
-                .sequence(&entry.sub, m)
+            m.sequence
+                .or_else(|| self.handler.sequence(&entry.sub, &m.message))
                 .is_none_or(|s| check_sequence(entry.last, s) != SeqVerdict::Gap)
         });
         let channel = entry.sub.channel.clone();
@@ -324,8 +342,8 @@ impl<H: Handler> Driver<H> {
                     .push((sub, SubscriptionEvent::GapNotClosed { reason }));
             }
         }
-        for message in held {
-            self.on_subscription_message(sub, message);
+        for routed in held {
+            self.on_subscription_message(sub, routed);
         }
     }
 }

@@ -33,5 +33,5 @@ pub use client::Client;
 pub use events::LifecycleEvent;
 pub use inbound::{Lagged, Messages};
 pub use subscriptions::{
-    InMemoryRegistry, SubscriptionEvent, SubscriptionRegistry, SubscriptionStream,
+    Delivery, InMemoryRegistry, SubscriptionEvent, SubscriptionRegistry, SubscriptionStream,
 };

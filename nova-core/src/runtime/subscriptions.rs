@@ -12,16 +12,95 @@ use tokio::sync::{mpsc, oneshot};
 use super::commands::Control;
 use super::inbound::QueueReceiver;
 use crate::error::Error;
-use crate::handler::Gap;
+use crate::handler::{Data, Gap};
 use crate::message::Message;
 use crate::types::{Subscription, SubscriptionStatus};
+
+/// A message of a subscription, with the value the adapter parsed from it, if it parsed one
+/// (see [`MessageType::Subscription`](crate::MessageType::Subscription)): typed data without a
+/// second parse, and the raw message beside it.
+///
+/// Derefs to the [`Message`].
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    message: Message,
+    data: Option<Data>,
+}
+
+impl Delivery {
+    /// A message with what was parsed from it.
+    #[must_use]
+    pub fn new(message: Message, data: Option<Data>) -> Self {
+        Self { message, data }
+    }
+
+    /// The message as received.
+    #[must_use]
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// The message as received, the parsed value dropped.
+    #[must_use]
+    pub fn into_message(self) -> Message {
+        self.message
+    }
+
+    /// The message and what the adapter parsed from it.
+    #[must_use]
+    pub fn into_parts(self) -> (Message, Option<Data>) {
+        (self.message, self.data)
+    }
+
+    /// The parsed value as a `T`, taken out (cloned only when the value is shared with a clone
+    /// of this delivery); `None` when the adapter parsed nothing, or something else.
+    #[must_use]
+    pub fn take<T: std::any::Any + Send + Sync + Clone>(&mut self) -> Option<T> {
+        let data = self.data.take()?;
+        match data.downcast::<T>() {
+            Ok(shared) => Some(std::sync::Arc::try_unwrap(shared).unwrap_or_else(|s| (*s).clone())),
+            Err(data) => {
+                self.data = Some(data);
+                None
+            }
+        }
+    }
+
+    /// What the adapter parsed, if anything.
+    #[must_use]
+    pub fn data(&self) -> Option<&Data> {
+        self.data.as_ref()
+    }
+
+    /// The parsed value, if the adapter parsed one of type `T`.
+    #[must_use]
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.data.as_ref()?.get()
+    }
+}
+
+impl std::ops::Deref for Delivery {
+    type Target = Message;
+    fn deref(&self) -> &Message {
+        &self.message
+    }
+}
+
+/// Deliveries are equal when their messages are (the parsed values come from them).
+impl PartialEq for Delivery {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for Delivery {}
 
 /// What a subscription stream yields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SubscriptionEvent {
-    /// A message of the channel.
-    Message(Message),
+    /// A message of the channel (with the adapter's parsed value, if any).
+    Message(Delivery),
     /// This many messages were dropped by the `DropOldest` overflow policy.
     Lagged(u64),
     /// The subscription was restored (and its ack verified) after a reconnect.
@@ -95,6 +174,12 @@ impl SubscriptionStream {
 
     /// The next data message, skipping the other events; `None` once the client has stopped.
     pub async fn next_message(&mut self) -> Option<Message> {
+        self.next_delivery().await.map(Delivery::into_message)
+    }
+
+    /// The next data message with its parsed value, skipping the other events; `None` once the
+    /// client has stopped.
+    pub async fn next_delivery(&mut self) -> Option<Delivery> {
         loop {
             if let SubscriptionEvent::Message(m) = self.recv().await? {
                 return Some(m);

@@ -70,20 +70,32 @@ impl ConnectionHandler for Rpc {}
 impl ErrorHandler for Rpc {}
 
 impl MessageHandler for Rpc {
-    fn message_type(&self, message: &Message) -> MessageType {
-        let Some(v) = Self::json(message) else {
+    fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
+        /// The envelope, parsed once, the channel borrowed from the message.
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            id: Option<u64>,
+            #[serde(borrow)]
+            method: Option<&'a str>,
+            #[serde(borrow)]
+            params: Option<Params<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Params<'a> {
+            #[serde(borrow)]
+            channel: Option<&'a str>,
+        }
+        let Some(Ok(envelope)) = message.as_text().map(serde_json::from_str::<Envelope<'m>>) else {
             return MessageType::Unknown;
         };
-        if let Some(id) = v.get("id").and_then(Value::as_u64) {
+        if let Some(id) = envelope.id {
             return MessageType::Response {
                 id: RequestId::Num(id),
             };
         }
-        match v.get("method").and_then(Value::as_str) {
-            Some("subscription") => match v.pointer("/params/channel").and_then(Value::as_str) {
-                Some(channel) => MessageType::Subscription {
-                    channel: channel.to_owned(),
-                },
+        match envelope.method {
+            Some("subscription") => match envelope.params.and_then(|p| p.channel) {
+                Some(channel) => MessageType::subscription(channel),
                 None => MessageType::Unknown,
             },
             Some("heartbeat") => MessageType::Heartbeat,

@@ -25,7 +25,7 @@
 use std::time::{Duration, Instant};
 
 use nova_core::{
-    AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, ErrorHandler, Gap,
+    AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, Data, ErrorHandler, Gap,
     GapAction, HandlerError, HeartbeatHandler, Message, MessageHandler, MessageType, Operation,
     RateLimitAction, RateLimitDecision, RateLimitHandler, RequestId, Secret, Sequence,
     Subscription, SubscriptionHandler,
@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{Credentials, Grant, nonce, now_ms, refresh_params};
 use crate::error::ErrorCode;
+use crate::message::{Glance, MarketData, glance};
 use crate::message::{Incoming, Peek, book_position, error_code, peek, request};
 use crate::rate_limit::{DeribitLimits, EngineBucket};
 use crate::subscription::ChannelKind;
@@ -267,12 +268,27 @@ impl ConnectionHandler for DeribitAdapter {}
 impl ErrorHandler for DeribitAdapter {}
 
 impl MessageHandler for DeribitAdapter {
-    fn message_type(&self, message: &Message) -> MessageType {
-        match peek(message) {
-            Peek::Response(id) => MessageType::Response { id },
-            Peek::Notification(channel) => MessageType::Subscription { channel },
-            Peek::Heartbeat { .. } => MessageType::Heartbeat,
-            _ => MessageType::Unknown,
+    /// One look per message: a notification's channel is borrowed from it, and the data of the
+    /// channels with a type here ([`MarketData`]) is parsed in the same pass and handed to the
+    /// subscription's stream with the message (with the book's sequence position).
+    fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
+        match glance(message) {
+            Glance::Notification(channel) => {
+                match MarketData::parse(ChannelKind::of(channel), message.as_bytes()) {
+                    Some(data) => {
+                        let sequence = data.sequence();
+                        let typed = MessageType::data(channel, Data::new(data));
+                        match sequence {
+                            Some(position) => typed.with_sequence(position),
+                            None => typed,
+                        }
+                    }
+                    None => MessageType::subscription(channel),
+                }
+            }
+            Glance::Other(Peek::Response(id)) => MessageType::Response { id },
+            Glance::Other(Peek::Heartbeat { .. }) => MessageType::Heartbeat,
+            Glance::Other(_) => MessageType::Unknown,
         }
     }
 }
@@ -516,28 +532,60 @@ mod tests {
 
     #[test]
     fn classifies_messages() {
-        let a = adapter();
+        let mut a = adapter();
         let reply = Message::text(r#"{"jsonrpc":"2.0","id":9,"result":"ok"}"#);
-        assert_eq!(
+        assert!(matches!(
             a.message_type(&reply),
             MessageType::Response {
                 id: RequestId::Num(9)
             }
-        );
+        ));
         let hb = Message::text(
             r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#,
         );
-        assert_eq!(a.message_type(&hb), MessageType::Heartbeat);
+        assert!(matches!(a.message_type(&hb), MessageType::Heartbeat));
         let note = Message::text(
             r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-PERPETUAL.raw","data":[]}}"#,
         );
-        assert_eq!(
-            a.message_type(&note),
+        match a.message_type(&note) {
             MessageType::Subscription {
-                channel: "trades.BTC-PERPETUAL.raw".into()
+                route,
+                data: Some(data),
+                ..
+            } => {
+                assert_eq!(route, "trades.BTC-PERPETUAL.raw");
+                assert_eq!(data.get::<MarketData>(), Some(&MarketData::Trades(vec![])));
             }
+            other => panic!("{other:?}"),
+        }
+        // Another layout (fields reordered): the envelope is parsed, the channel still borrowed.
+        let reordered = Message::text(
+            r#"{"params":{"data":{"index_name":"btc_usd","price":1.5,"timestamp":2},"channel":"deribit_price_index.btc_usd"},"method":"subscription","jsonrpc":"2.0"}"#,
         );
-        assert_eq!(a.message_type(&Message::text("[]")), MessageType::Unknown);
+        assert!(matches!(
+            a.message_type(&reordered),
+            MessageType::Subscription {
+                route: "deribit_price_index.btc_usd",
+                data: Some(_),
+                ..
+            }
+        ));
+        // Data that does not fit its type is still routed, raw.
+        let odd = Message::text(
+            r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.X.raw","data":"?"}}"#,
+        );
+        assert!(matches!(
+            a.message_type(&odd),
+            MessageType::Subscription {
+                route: "ticker.X.raw",
+                data: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            a.message_type(&Message::text("[]")),
+            MessageType::Unknown
+        ));
     }
 
     #[test]

@@ -78,8 +78,8 @@ pub use auth::{Credentials, Grant, client_signature, refresh_params};
 pub use client::{DeribitClient, OrderRequest, OrderType, PRODUCTION_URL, TESTNET_URL};
 pub use error::{DeribitError, ErrorCode, RpcError};
 pub use message::{
-    DeribitEvent, HEARTBEAT_METHOD, Incoming, Notification, Peek, Response, SUBSCRIPTION_METHOD,
-    book_position, error_code, peek, request, response_of,
+    DeribitEvent, HEARTBEAT_METHOD, Incoming, MarketData, Notification, Peek, Response,
+    SUBSCRIPTION_METHOD, book_position, error_code, peek, request, response_of,
 };
 pub use rate_limit::{Credits, DeribitLimits, operation_of};
 pub use subscription::{Channel, ChannelKind, Interval};

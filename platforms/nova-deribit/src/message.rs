@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 
-use nova_core::{Message, RequestId};
+use nova_core::{Message, RequestId, Sequence};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -99,7 +99,7 @@ struct PeekEnvelope<'a> {
 /// Classifies a message (see [`Peek`]).
 ///
 /// ```
-/// use nova_core::{Message, RequestId};
+/// use nova_core::{Message, RequestId, Sequence};
 /// use nova_deribit::{Peek, peek};
 ///
 /// let note = Message::text(r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.BTC-PERPETUAL.100ms","data":{}}}"#);
@@ -146,6 +146,125 @@ fn fast_channel(bytes: &[u8]) -> Option<&str> {
         return None; // an escaped name: leave it to the parser
     }
     std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// A notification's data, typed by its channel: what [`DeribitAdapter`](crate::DeribitAdapter)
+/// parses while it classifies a notification (one parse per message) and hands to the
+/// subscription's stream beside the raw message.
+///
+/// ```
+/// use nova_core::{Message, MessageHandler, MessageType};
+/// use nova_deribit::{DeribitAdapter, DeribitConfig, MarketData};
+///
+/// let mut adapter = DeribitAdapter::new(DeribitConfig::default());
+/// let note = Message::text(r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.BTC-PERPETUAL.100ms","data":{"instrument_name":"BTC-PERPETUAL","timestamp":1,"best_bid_price":10.5}}}"#);
+/// let MessageType::Subscription { route, data: Some(data), .. } = adapter.message_type(&note) else {
+///     panic!("not typed data");
+/// };
+/// assert_eq!(route, "ticker.BTC-PERPETUAL.100ms");
+/// let Some(MarketData::Ticker(ticker)) = data.get::<MarketData>() else { panic!() };
+/// assert_eq!(ticker.best_bid_price, Some(10.5));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum MarketData {
+    /// `ticker.*`
+    Ticker(Ticker),
+    /// `book.*`
+    Book(BookUpdate),
+    /// `trades.*`
+    Trades(Vec<Trade>),
+    /// `deribit_price_index.*`
+    PriceIndex(PriceIndex),
+}
+
+impl MarketData {
+    /// The data of a notification on a channel of `kind`, parsed from the whole message in one
+    /// pass; `None` for channels without a type here, or data that does not fit the type (the
+    /// raw message still reaches the application).
+    #[must_use]
+    pub fn parse(kind: ChannelKind, message: &[u8]) -> Option<Self> {
+        fn data<T: DeserializeOwned>(message: &[u8]) -> Option<T> {
+            serde_json::from_slice::<TypedNote<T>>(message)
+                .ok()
+                .map(|n| n.params.data)
+        }
+        match kind {
+            ChannelKind::Ticker => data(message).map(Self::Ticker),
+            ChannelKind::Book => data(message).map(Self::Book),
+            ChannelKind::Trades => data(message).map(Self::Trades),
+            ChannelKind::PriceIndex => data(message).map(Self::PriceIndex),
+            _ => None,
+        }
+    }
+
+    /// Where a book update sits in its channel's sequence (`None` for other data).
+    #[must_use]
+    pub fn sequence(&self) -> Option<Sequence> {
+        let Self::Book(book) = self else {
+            return None;
+        };
+        Some(match book.prev_change_id {
+            Some(prev) if !book.is_snapshot() => Sequence::follows(book.change_id, prev),
+            _ => Sequence::snapshot(book.change_id),
+        })
+    }
+}
+
+/// A notification with its data typed; the other fields are skipped.
+#[derive(Deserialize)]
+struct TypedNote<T> {
+    params: TypedParams<T>,
+}
+
+#[derive(Deserialize)]
+struct TypedParams<T> {
+    data: T,
+}
+
+/// What a message is, borrowed from it: `Some(channel)` for a notification, else the kind.
+pub(crate) enum Glance<'m> {
+    Notification(&'m str),
+    Other(Peek),
+}
+
+/// The envelope with the channel borrowed (the slow path's first try).
+#[derive(Deserialize)]
+struct NoteEnvelope<'a> {
+    #[serde(borrow, default)]
+    method: Option<&'a str>,
+    #[serde(borrow, default)]
+    params: Option<NoteParams<'a>>,
+    #[serde(default)]
+    id: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct NoteParams<'a> {
+    #[serde(borrow, default)]
+    channel: Option<&'a str>,
+}
+
+/// Classifies a message, the channel of a notification borrowed from it: the fast path for
+/// Deribit's own layout, then a borrowing parse of the envelope, then [`peek`] for anything
+/// else (a notification whose channel name has escapes cannot be borrowed: it counts as
+/// unknown, which Deribit never sends).
+pub(crate) fn glance(message: &Message) -> Glance<'_> {
+    let bytes = message.as_bytes();
+    if let Some(channel) = fast_channel(bytes) {
+        return Glance::Notification(channel);
+    }
+    if let Ok(envelope) = serde_json::from_slice::<NoteEnvelope<'_>>(bytes) {
+        if envelope.id.is_none() && envelope.method == Some(SUBSCRIPTION_METHOD) {
+            if let Some(channel) = envelope.params.and_then(|p| p.channel) {
+                return Glance::Notification(channel);
+            }
+        }
+    }
+    match peek(message) {
+        Peek::Notification(_) => Glance::Other(Peek::Unknown),
+        other => Glance::Other(other),
+    }
 }
 
 #[derive(Deserialize)]

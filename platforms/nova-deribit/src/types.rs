@@ -1,7 +1,10 @@
 //! Serde types for Deribit's results and notification data.
 //!
-//! Every type keeps the fields it does not model in `extra`, so nothing Deribit sends is lost;
-//! numbers are `f64` as Deribit sends them. Field names and meanings follow Deribit API v2's
+//! Results keep the fields they do not model in `extra`, so nothing Deribit sends is lost. The
+//! market data of the hot path ([`Ticker`], [`BookUpdate`], [`Trade`], [`PriceIndex`]) does not:
+//! serde's `flatten` buffers a whole object (every book level included) before deserializing it,
+//! which cost more than the rest of the parse; the raw message is kept beside the typed value
+//! instead ([`nova_core::Delivery`]). Numbers are `f64` as Deribit sends them. Field names and meanings follow Deribit API v2's
 //! docs (`public/ticker`, `book.*`, `trades.*`, `user.orders.*`, `user.trades.*`,
 //! `deribit_price_index.*`, `public/get_instruments`, `private/get_positions`, `public/auth`).
 
@@ -185,9 +188,6 @@ pub struct Ticker {
     /// 24-hour statistics.
     #[serde(default)]
     pub stats: TickerStats,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 /// What happened to a price level.
@@ -260,9 +260,6 @@ pub struct BookUpdate {
     /// Ask levels.
     #[serde(default)]
     pub asks: Vec<BookLevel>,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 impl BookUpdate {
@@ -294,9 +291,6 @@ pub struct Trade {
     pub amount: f64,
     /// The taker's direction.
     pub direction: Direction,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 /// An order (`user.orders.*` data, `private/buy`'s `order`, `private/cancel`'s result).
@@ -388,9 +382,6 @@ pub struct PriceIndex {
     pub price: f64,
     /// When, ms since the epoch.
     pub timestamp: u64,
-    /// Fields not modelled above.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 /// A position from `private/get_positions`.
@@ -438,7 +429,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ticker.best_ask_price, Some(36443.0));
-        assert_eq!(ticker.extra["settlement_price"], 36169.49);
+        assert_eq!(ticker.stats.high, Some(36824.5));
 
         let snapshot: BookUpdate = serde_json::from_str(
             r#"{"type":"snapshot","timestamp":1554373962454,"instrument_name":"BTC-PERPETUAL",

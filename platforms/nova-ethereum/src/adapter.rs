@@ -38,7 +38,7 @@
 use std::collections::HashMap;
 
 use nova_core::{
-    AuthHandler, ConnectionHandler, Context, ErrorHandler, Gap, GapAction, HandlerError,
+    AuthHandler, ConnectionHandler, Context, Data, ErrorHandler, Gap, GapAction, HandlerError,
     HeartbeatHandler, Message, MessageHandler, MessageType, RateLimitHandler, RequestId, Sequence,
     Subscription, SubscriptionHandler,
 };
@@ -49,6 +49,7 @@ use crate::jsonrpc::{ErrorCode, Id, JsonRpcRequest, JsonRpcResponse, Peek, SUBSC
 use crate::methods::{self, GetBlockByNumber, GetLogs, Method};
 use crate::quantity::{BlockId, Quantity};
 use crate::subscription::SubscriptionKind;
+use crate::types::{Header, Log};
 
 /// How many bits of a `logs` sequence value hold the log index.
 const LOG_INDEX_BITS: u32 = 24;
@@ -375,13 +376,54 @@ impl EthereumAdapter {
 }
 
 impl MessageHandler for EthereumAdapter {
-    fn message_type(&self, message: &Message) -> MessageType {
-        match Peek::of(message.as_bytes()) {
+    /// One look per message: a notification's server subscription id (its route) and its
+    /// `result` are borrowed from the message; a `newHeads` result is parsed into a [`Header`]
+    /// and a `logs` result into a [`Log`], handed to the stream with the message and its
+    /// sequence position, so nothing is parsed again.
+    fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
+        let bytes = message.as_bytes();
+        if let Some((route, result)) = crate::jsonrpc::notification(bytes) {
+            let kind = self
+                .subs
+                .values()
+                .find(|s| s.server_id.as_deref() == Some(route))
+                .map(|s| &s.kind);
+            return match kind {
+                Some(SubscriptionKind::NewHeads) => {
+                    match serde_json::from_str::<Header>(result.get()) {
+                        Ok(head) => {
+                            let position = Sequence::next(head.number);
+                            MessageType::data(route, Data::new(head)).with_sequence(position)
+                        }
+                        Err(_) => MessageType::subscription(route),
+                    }
+                }
+                Some(SubscriptionKind::Logs(_)) => {
+                    match serde_json::from_str::<Log>(result.get()) {
+                        Ok(log) => {
+                            let position = match (log.removed, log.block_number, log.log_index) {
+                                (false, Some(block), Some(index)) => {
+                                    Some(Sequence::monotonic(log_sequence(block, index)))
+                                }
+                                _ => None,
+                            };
+                            let typed = MessageType::data(route, Data::new(log));
+                            match position {
+                                Some(position) => typed.with_sequence(position),
+                                None => typed,
+                            }
+                        }
+                        Err(_) => MessageType::subscription(route),
+                    }
+                }
+                _ => MessageType::subscription(route),
+            };
+        }
+        match Peek::of(bytes) {
             Peek::Response(id) => match id.to_request_id() {
                 Some(id) => MessageType::Response { id },
                 None => MessageType::Unknown,
             },
-            Peek::Notification(channel) => MessageType::Subscription { channel },
             _ => MessageType::Unknown,
         }
     }
@@ -486,27 +528,33 @@ mod tests {
 
     #[test]
     fn routes_responses_and_notifications() {
-        let a = EthereumAdapter::new();
-        assert_eq!(
-            a.message_type(&Message::text(
-                r#"{"jsonrpc":"2.0","id":4,"result":"0xab"}"#
-            )),
+        let mut a = EthereumAdapter::new();
+        let response = Message::text(r#"{"jsonrpc":"2.0","id":4,"result":"0xab"}"#);
+        assert!(matches!(
+            a.message_type(&response),
             MessageType::Response {
                 id: RequestId::Num(4)
             }
-        );
-        assert_eq!(
-            a.message_type(&head("0xsub", 5)),
+        ));
+        // A subscription the adapter does not know yet: routed, nothing parsed.
+        let unknown_sub = head("0xsub", 5);
+        assert!(matches!(
+            a.message_type(&unknown_sub),
             MessageType::Subscription {
-                channel: "0xsub".into()
+                route: "0xsub",
+                data: None,
+                ..
             }
-        );
+        ));
         for other in [
             r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#,
             r#"[{"jsonrpc":"2.0","id":1,"result":1}]"#,
             "not json",
         ] {
-            assert_eq!(a.message_type(&Message::text(other)), MessageType::Unknown);
+            assert!(matches!(
+                a.message_type(&Message::text(other)),
+                MessageType::Unknown
+            ));
         }
     }
 

@@ -17,7 +17,7 @@ use crate::methods::{
 };
 use crate::quantity::BlockId;
 use crate::subscription::{EthEvent, EventDecodeError, SubscriptionKind};
-use crate::types::{Block, CallRequest, Log, LogFilter};
+use crate::types::{Block, CallRequest, Header, Log, LogFilter};
 
 /// A nova client speaking Ethereum JSON-RPC, with typed calls and subscriptions.
 ///
@@ -191,7 +191,15 @@ impl EthSubscription {
     /// The next item; `None` once the client has stopped.
     pub async fn recv(&mut self) -> Option<EthItem> {
         Some(match self.stream.recv().await? {
-            SubscriptionEvent::Message(message) => {
+            SubscriptionEvent::Message(mut delivery) => {
+                // The adapter parsed heads and logs already; everything else is decoded here.
+                if let Some(head) = delivery.take::<Header>() {
+                    return Some(EthItem::Event(EthEvent::Head(Box::new(head))));
+                }
+                if let Some(log) = delivery.take::<Log>() {
+                    return Some(EthItem::Event(EthEvent::Log(Box::new(log))));
+                }
+                let message = delivery.into_message();
                 match EthEvent::from_message(&self.kind, &message) {
                     Ok(event) => EthItem::Event(event),
                     Err(error) => EthItem::Malformed { error, message },

@@ -406,6 +406,28 @@ impl Peek {
     }
 }
 
+/// A notification's server subscription id and its `result`, both borrowed from the message
+/// (the adapter's hot path: one pass over the envelope, no allocation); `None` for anything
+/// else, which then goes through [`Peek::of`].
+pub(crate) fn notification(bytes: &[u8]) -> Option<(&str, &serde_json::value::RawValue)> {
+    #[derive(Deserialize)]
+    struct Note<'a> {
+        #[serde(borrow)]
+        method: &'a str,
+        #[serde(borrow)]
+        params: NoteParams<'a>,
+    }
+    #[derive(Deserialize)]
+    struct NoteParams<'a> {
+        #[serde(borrow)]
+        subscription: &'a str,
+        #[serde(borrow)]
+        result: &'a serde_json::value::RawValue,
+    }
+    let note: Note<'_> = serde_json::from_slice(bytes).ok()?;
+    (note.method == SUBSCRIPTION_METHOD).then_some((note.params.subscription, note.params.result))
+}
+
 #[derive(Deserialize)]
 struct Envelope<'a> {
     // `deserialize_with` so that `"id": null` reads as `Some(Id::Null)`, not as absent.

@@ -36,7 +36,7 @@ mod types;
 pub use adapter::ExampleAdapter;
 pub use adapter::{AUTH_METHOD, TEST_METHOD, TOO_MANY_REQUESTS, auth_request};
 pub use client::ExampleClient;
-pub use message::{Incoming, parse};
+pub use message::{Incoming, parse, parse_data};
 pub use subscription::{
     SUBSCRIBE_METHOD, UNSUBSCRIBE_METHOD, subscribe_request, unsubscribe_request,
 };

@@ -4,13 +4,13 @@
 //! a subscribed channel, or a heartbeat from the server. The adapter's `message_type`
 //! classifies messages the same way for the runtime, which hands a response to the request
 //! waiting for its `id`, a notification to the subscription of its `params.channel`, and a
-//! heartbeat to `handle_heartbeat`. It reads only the envelope, borrowing strings from the
-//! message instead of building a JSON tree, so routing stays cheap.
+//! heartbeat to `handle_heartbeat`. It looks at each message once: the envelope is read with
+//! the channel borrowed from the message (routing allocates nothing), the data is handed to
+//! [`parse_data`] for a typed value, and the application gets both without parsing again.
 
-use std::borrow::Cow;
-
-use nova_core::{Context, HandlerError, Message, MessageHandler, MessageType, RequestId};
+use nova_core::{Context, Data, HandlerError, Message, MessageHandler, MessageType, RequestId};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::adapter::ExampleAdapter;
 use crate::types::{Heartbeat, JSONRPC_VERSION, Notification, RpcResponse};
@@ -31,7 +31,7 @@ pub enum Incoming {
 /// # Errors
 /// When the message is not JSON, or is JSON-RPC of a kind this platform does not send.
 pub fn parse(message: &Message) -> Result<Incoming, HandlerError> {
-    match envelope(message)?.method.as_deref() {
+    match envelope(message)?.method {
         None => Ok(Incoming::Response(message.json()?)),
         Some("subscription") => Ok(Incoming::Notification(message.json()?)),
         Some("heartbeat") => Ok(Incoming::Heartbeat(message.json()?)),
@@ -41,57 +41,76 @@ pub fn parse(message: &Message) -> Result<Incoming, HandlerError> {
     }
 }
 
-/// The fields that tell messages apart; the rest of a message is skipped, not built.
+/// The fields that tell messages apart, borrowed from the message; the rest is skipped.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, default)]
-    jsonrpc: Option<Cow<'a, str>>,
+    jsonrpc: Option<&'a str>,
     /// Numeric, as the runtime numbers requests.
     #[serde(default)]
     id: Option<u64>,
     #[serde(borrow, default)]
-    method: Option<Cow<'a, str>>,
+    method: Option<&'a str>,
     #[serde(borrow, default)]
     params: Option<EnvelopeParams<'a>>,
 }
 
-/// The part of `params` that routes a notification.
-#[derive(Deserialize)]
+/// The part of `params` that routes a notification, and its data (not parsed yet).
+#[derive(Default, Deserialize)]
 struct EnvelopeParams<'a> {
     #[serde(borrow, default)]
-    channel: Option<Cow<'a, str>>,
+    channel: Option<&'a str>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
 }
 
 fn envelope(message: &Message) -> Result<Envelope<'_>, HandlerError> {
     Ok(serde_json::from_slice(message.as_bytes())?)
 }
 
-impl MessageHandler for ExampleAdapter {
-    /// Checks every message before anything else sees it: it must be a JSON-RPC 2.0 object. A
-    /// message that fails goes to `ErrorHandler::handle_error` (by default: logged, skipped,
-    /// connection kept). Add checks the platform needs here (a size, a field that must be set).
-    fn validate_message(&mut self, message: &Message) -> Result<(), HandlerError> {
-        match envelope(message)?.jsonrpc.as_deref() {
-            Some(JSONRPC_VERSION) => Ok(()),
-            _ => Err(HandlerError::new("not a JSON-RPC 2.0 message")),
-        }
-    }
+/// The typed value of a notification's data, parsed once while the message is classified and
+/// handed to the application beside the message (`Delivery::get`), so nothing is parsed twice.
+/// `None` (the default for every channel): the application gets the message and parses it.
+///
+/// Teach it the channels whose data has a type, for example `trades.*` carrying a list of a
+/// `Trade` struct of `types.rs`:
+///
+/// ```text
+/// if channel.starts_with("trades.") {
+///     return serde_json::from_str::<Vec<Trade>>(data.get()).ok().map(Data::new);
+/// }
+/// ```
+#[must_use]
+pub fn parse_data(channel: &str, data: &RawValue) -> Option<Data> {
+    let _ = (channel, data);
+    None
+}
 
-    /// Classifies a message so the runtime can route it: the response to the request with its
-    /// `id`, data of the subscription to `params.channel`, or a heartbeat. Teach it the
-    /// platform's other kinds of message here.
-    fn message_type(&self, message: &Message) -> MessageType {
-        let Ok(envelope) = envelope(message) else {
-            return MessageType::Unknown;
+impl MessageHandler for ExampleAdapter {
+    /// Looks at a message once, for the runtime: it must be a JSON-RPC 2.0 object (otherwise
+    /// it is invalid: by default logged and skipped, the connection kept); then it is the
+    /// response to the request with its `id`, data of the subscription to `params.channel`
+    /// (with its typed value from [`parse_data`]), or a heartbeat. Teach it the platform's
+    /// other kinds of message, and the checks the platform needs, here.
+    fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
+        let envelope = match envelope(message) {
+            Ok(envelope) => envelope,
+            Err(error) => return MessageType::Invalid(error),
         };
-        let channel = envelope.params.and_then(|params| params.channel);
-        match (envelope.id, envelope.method.as_deref(), channel) {
+        if envelope.jsonrpc != Some(JSONRPC_VERSION) {
+            return MessageType::Invalid(HandlerError::new("not a JSON-RPC 2.0 message"));
+        }
+        let params = envelope.params.unwrap_or_default();
+        match (envelope.id, envelope.method, params.channel) {
             (Some(id), None, _) => MessageType::Response {
                 id: RequestId::Num(id),
             },
-            (None, Some("subscription"), Some(channel)) => MessageType::Subscription {
-                channel: channel.into_owned(),
-            },
+            (None, Some("subscription"), Some(channel)) => {
+                match params.data.and_then(|data| parse_data(channel, data)) {
+                    Some(data) => MessageType::data(channel, data),
+                    None => MessageType::subscription(channel),
+                }
+            }
             (None, Some("heartbeat"), _) => MessageType::Heartbeat,
             _ => MessageType::Unknown,
         }

@@ -25,7 +25,7 @@ impl<T: Send + 'static> Bot<T> {
         Ok(())
     }
 
-    fn message_type(&self, _message: &Message) -> MessageType {
+    fn message_type<'m>(&mut self, _message: &'m Message) -> MessageType<'m> {
         MessageType::Unknown
     }
 
