@@ -1,201 +1,351 @@
-//! [`BybitAdapter`]: nova's seven behaviours for the Bybit API.
+//! [`BybitAdapter`]: nova's behaviours for one Bybit V5 connection.
 //!
 //! The adapter is sans-IO: each callback gets a message and the connection's [`Context`],
-//! updates the adapter's own state and queues what should be sent; the nova runtime does all
-//! the I/O, numbers requests, matches responses, restores subscriptions after a reconnect and
-//! authenticates again. This file holds the connection, authentication, error, heartbeat and
-//! rate-limit callbacks; the message callbacks are in `message.rs`, the subscription callbacks
-//! in `subscription.rs`. Every callback is written out, with what it is for: each is a place
-//! to change how this platform is handled.
+//! updates the adapter's state and queues what to send; the runtime does the I/O, numbers
+//! requests, routes answers, restores subscriptions after a reconnect and authenticates again
+//! first. One adapter serves one [`Endpoint`], since the endpoints answer in different shapes.
+//!
+//! On every connect: forget the previous connection's topics and pending acks; on `/v5/private`
+//! and `/v5/trade`, authenticate (`op: auth` with a fresh `expires` and signature) before
+//! anything else, so private subscriptions and orders are restored only after auth. Every
+//! [`BybitConfig::ping_interval`] (20 s, Bybit's advice) `{"op":"ping"}` goes out; every pong
+//! shape counts as the platform's heartbeat, and a server that stops answering is reconnected
+//! by the runtime. Order-entry refusals that mean "too many requests" (`10006`, `10403`,
+//! `10429`, `20003`) are sent again after [`BybitConfig::rate_limited_retry`].
 
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use nova_core::{
-    AuthHandler, AuthOutcome, ClientConfig, ConnectInfo, ConnectionHandler, Context,
-    DisconnectAction, DisconnectReason, Error, ErrorAction, ErrorContext, ErrorHandler,
-    ErrorSource, Frame, FrameAction, HandlerError, HeartbeatHandler, Message, Operation,
-    RateLimitAction, RateLimitDecision, RateLimitHandler, ReconnectDecision, RequestId,
+    AuthHandler, AuthOutcome, ClientConfig, ConnectInfo, ConnectionHandler, Context, ErrorHandler,
+    HandlerError, HeartbeatHandler, Message, RateLimitAction, RateLimitHandler, RequestId,
 };
 use serde_json::{Value, json};
 
-use crate::message::{Incoming, PING_OP, parse};
-use crate::types::{Credentials, OpRequest};
+use crate::auth::{Credentials, expires_in};
+use crate::book::{BookContinuity, OrderBook};
+use crate::endpoint::Endpoint;
+use crate::error::RetCode;
+use crate::message::{PING_OP, Peek, peek};
+use crate::rate_limit::BybitLimits;
 
-/// The operation that authenticates.
-pub const AUTH_OP: &str = "auth";
-
-/// The longest time between two pings the platform allows.
+/// Bybit's advice: a ping every 20 seconds.
 pub const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// The most option acks waited for at once (older ones are forgotten).
+const UNLABELLED_KEPT: usize = 4096;
 
-/// The authentication request: the API key and secret as `args`.
-#[must_use]
-pub fn auth_request(id: &RequestId, credentials: &Credentials) -> OpRequest {
-    let args = vec![
-        Value::from(credentials.api_key.expose()),
-        Value::from(credentials.api_secret.expose()),
-    ];
-    OpRequest::new(id, AUTH_OP, args)
+/// How the adapter talks to Bybit.
+///
+/// ```
+/// use std::time::Duration;
+/// use nova_bybit::{BybitConfig, Credentials, Endpoint};
+///
+/// let config = BybitConfig::new(Endpoint::Private)
+///     .credentials(Credentials::new("key", "secret"))
+///     .max_active_time(Duration::from_secs(120));
+/// assert_eq!(config.url_with_options("wss://stream.bybit.com/v5/private"),
+///     "wss://stream.bybit.com/v5/private?max_active_time=120s");
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BybitConfig {
+    /// The endpoint connected to.
+    pub endpoint: Endpoint,
+    /// API credentials (needed by `/v5/private` and `/v5/trade`).
+    pub credentials: Option<Credentials>,
+    /// How far ahead of now `expires` is set (default 10 s; see [`crate::auth`]).
+    pub auth_expiry: Duration,
+    /// How often `{"op":"ping"}` goes out (default 20 s).
+    pub ping_interval: Duration,
+    /// `max_active_time` for private and trade URLs (Bybit accepts 30 s to 600 s): the server
+    /// closes the connection after it and the client reconnects. Default `None`.
+    pub max_active_time: Option<Duration>,
+    /// `X-BAPI-RECV-WINDOW` of order requests (default 5 s).
+    pub recv_window: Duration,
+    /// `Referer` header of order requests (a broker id), if any.
+    pub referer: Option<String>,
+    /// The order-entry limits.
+    pub limits: BybitLimits,
+    /// How long to wait before sending a rate-limited request again (default 1 s).
+    pub rate_limited_retry: Duration,
+    /// Keep a shadow book per book subscription and resubscribe when it is crossed (default
+    /// `true`).
+    pub check_crossed_books: bool,
+    /// How a book delta's `u` must follow the last (default: consecutive).
+    pub book_continuity: BookContinuity,
 }
 
-/// The Bybit platform adapter: give it to `nova_core::Client::connect`, or use
-/// [`BybitClient`](crate::BybitClient), which does.
-#[derive(Debug, Default)]
-pub struct BybitAdapter {
-    /// API credentials; without them the client connects without authenticating.
-    pub(crate) credentials: Option<Credentials>,
-    /// The id of the authentication request awaiting its answer.
-    pub(crate) auth_request: Option<RequestId>,
-}
-
-impl BybitAdapter {
-    /// An adapter that authenticates with `credentials`, when given.
+impl BybitConfig {
+    /// The defaults for `endpoint`.
     #[must_use]
-    pub fn new(credentials: Option<Credentials>) -> Self {
+    pub fn new(endpoint: Endpoint) -> Self {
         Self {
-            credentials,
-            auth_request: None,
+            endpoint,
+            credentials: None,
+            auth_expiry: Duration::from_secs(10),
+            ping_interval: PING_INTERVAL,
+            max_active_time: None,
+            recv_window: Duration::from_secs(5),
+            referer: None,
+            limits: BybitLimits::default(),
+            rate_limited_retry: Duration::from_secs(1),
+            check_crossed_books: true,
+            book_continuity: BookContinuity::Consecutive,
+        }
+    }
+
+    /// Sets [`credentials`](Self::credentials).
+    #[must_use]
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Sets [`auth_expiry`](Self::auth_expiry).
+    #[must_use]
+    pub fn auth_expiry(mut self, window: Duration) -> Self {
+        self.auth_expiry = window;
+        self
+    }
+
+    /// Sets [`ping_interval`](Self::ping_interval).
+    #[must_use]
+    pub fn ping_interval(mut self, every: Duration) -> Self {
+        self.ping_interval = every;
+        self
+    }
+
+    /// Sets [`max_active_time`](Self::max_active_time).
+    #[must_use]
+    pub fn max_active_time(mut self, time: Duration) -> Self {
+        self.max_active_time = Some(time);
+        self
+    }
+
+    /// Sets [`recv_window`](Self::recv_window).
+    #[must_use]
+    pub fn recv_window(mut self, window: Duration) -> Self {
+        self.recv_window = window;
+        self
+    }
+
+    /// Sets [`limits`](Self::limits).
+    #[must_use]
+    pub fn limits(mut self, limits: BybitLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`check_crossed_books`](Self::check_crossed_books).
+    #[must_use]
+    pub fn check_crossed_books(mut self, check: bool) -> Self {
+        self.check_crossed_books = check;
+        self
+    }
+
+    /// Sets [`book_continuity`](Self::book_continuity).
+    #[must_use]
+    pub fn book_continuity(mut self, continuity: BookContinuity) -> Self {
+        self.book_continuity = continuity;
+        self
+    }
+
+    /// `url` with `max_active_time` added when set and the endpoint takes it (whole seconds as
+    /// `Ns`, shorter times as `Nms`).
+    #[must_use]
+    pub fn url_with_options(&self, url: &str) -> String {
+        match self.max_active_time {
+            Some(time) if self.endpoint.takes_max_active_time() => {
+                let value = if time.subsec_millis() == 0 {
+                    format!("{}s", time.as_secs())
+                } else {
+                    format!("{}ms", time.as_millis())
+                };
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}max_active_time={value}")
+            }
+            _ => url.to_owned(),
         }
     }
 }
 
-impl ConnectionHandler for BybitAdapter {
-    /// Called once, before the first connect. Check the configuration here (e.g. that the URL
-    /// is one of the platform's endpoints) or prepare state; an error stops the client.
-    fn init(&mut self, _config: &ClientConfig) -> Result<(), HandlerError> {
-        Ok(())
+/// Bybit's protocol behaviours for one connection, for [`nova_core::Client::connect`] (or use
+/// [`BybitClient`](crate::BybitClient), which does).
+///
+/// ```no_run
+/// use nova_bybit::{BybitAdapter, BybitConfig, Endpoint};
+/// use nova_core::{Client, ClientConfig};
+///
+/// # fn run() -> Result<(), nova_core::ConfigError> {
+/// let bybit = BybitConfig::new(Endpoint::Linear);
+/// let config = ClientConfig::builder(Endpoint::Linear.mainnet_url()).build()?;
+/// let (client, messages) = Client::connect(config, BybitAdapter::new(bybit));
+/// # let _ = (client, messages); Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct BybitAdapter {
+    pub(crate) config: BybitConfig,
+    auth_pending: Option<RequestId>,
+    authentications: u64,
+    /// Topics subscribed (or being subscribed) on this connection.
+    pub(crate) topics: HashSet<String>,
+    /// Characters of args of those topics.
+    pub(crate) args_chars: usize,
+    /// Subscribe/unsubscribe requests of an option connection awaiting their ack, oldest first.
+    unlabelled: Mutex<VecDeque<RequestId>>,
+    /// Shadow books for the crossed-book check, per topic.
+    pub(crate) shadows: Mutex<HashMap<String, OrderBook>>,
+}
+
+impl BybitAdapter {
+    /// An adapter with this configuration.
+    #[must_use]
+    pub fn new(config: BybitConfig) -> Self {
+        Self {
+            config,
+            auth_pending: None,
+            authentications: 0,
+            topics: HashSet::new(),
+            args_chars: 0,
+            unlabelled: Mutex::new(VecDeque::new()),
+            shadows: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// Called on every connect, the first and each reconnect, before authentication. Forget
-    /// what belonged to the previous connection here, and queue per-connection setup requests
-    /// on `ctx` (they are sent first).
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &BybitConfig {
+        &self.config
+    }
+
+    /// The endpoint.
+    #[must_use]
+    pub fn endpoint(&self) -> Endpoint {
+        self.config.endpoint
+    }
+
+    /// Successful authentications so far (one per connection to a private or trade endpoint).
+    #[must_use]
+    pub fn authentications(&self) -> u64 {
+        self.authentications
+    }
+
+    /// Remembers a subscribe/unsubscribe whose ack will come without `req_id` (option).
+    pub(crate) fn expect_ack(&self, id: &RequestId) {
+        if self.config.endpoint != Endpoint::Option {
+            return;
+        }
+        if let Ok(mut queue) = self.unlabelled.lock() {
+            if queue.len() >= UNLABELLED_KEPT {
+                queue.pop_front();
+            }
+            queue.push_back(id.clone());
+        }
+    }
+
+    /// The request an ack without `req_id` answers: the oldest in flight.
+    pub(crate) fn next_unlabelled_ack(&self) -> Option<RequestId> {
+        self.unlabelled.lock().ok()?.pop_front()
+    }
+}
+
+impl ConnectionHandler for BybitAdapter {
+    /// Refuses a URL that points at another endpoint than the configured one.
+    fn init(&mut self, config: &ClientConfig) -> Result<(), HandlerError> {
+        match Endpoint::from_url(config.url()) {
+            Some(endpoint) if endpoint != self.config.endpoint => Err(HandlerError::new(format!(
+                "the URL is {endpoint}, the adapter is configured for {}",
+                self.config.endpoint
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A new connection has no topics, acks or books of the last one.
     fn handle_connect(
         &mut self,
         _info: &ConnectInfo,
         _ctx: &mut Context<'_>,
     ) -> Result<(), HandlerError> {
-        self.auth_request = None;
+        self.auth_pending = None;
+        self.topics.clear();
+        self.args_chars = 0;
+        if let Ok(mut queue) = self.unlabelled.lock() {
+            queue.clear();
+        }
+        if let Ok(mut shadows) = self.shadows.lock() {
+            shadows.clear();
+        }
         Ok(())
     }
-
-    /// Decides what follows the end of a connection: reconnect after the configured backoff.
-    /// Return `DisconnectAction::Stop` for close codes that mean "do not come back" (a banned
-    /// key, a retired endpoint).
-    fn handle_disconnect(
-        &mut self,
-        _reason: &DisconnectReason,
-        ctx: &Context<'_>,
-    ) -> DisconnectAction {
-        DisconnectAction::Reconnect {
-            after: ctx.backoff_delay(),
-        }
-    }
-
-    /// Sees every frame, control frames included, before the message callbacks. Return
-    /// `FrameAction::Consumed` to keep a frame from them (e.g. a binary frame the platform
-    /// sends as a keep-alive).
-    fn handle_frame(&mut self, _frame: &Frame, _ctx: &mut Context<'_>) -> FrameAction {
-        FrameAction::Continue
-    }
 }
 
-impl ErrorHandler for BybitAdapter {
-    /// Decides what follows an error: a broken read or write reconnects; rejected credentials
-    /// stop the client (retrying cannot fix them), an unanswered authentication reconnects;
-    /// anything else (a message that failed validation, a callback's error) is skipped and the
-    /// connection kept. Stop here on errors the platform means as final.
-    fn handle_error(
-        &mut self,
-        error: &Error,
-        context: &ErrorContext,
-        _ctx: &Context<'_>,
-    ) -> ErrorAction {
-        match (context.source, error) {
-            (ErrorSource::Read | ErrorSource::Write, _) => ErrorAction::Reconnect,
-            (ErrorSource::Auth, Error::AuthRejected(reason)) => ErrorAction::Stop {
-                reason: format!("authentication rejected: {reason}"),
-            },
-            (ErrorSource::Auth, _) => ErrorAction::Reconnect,
-            _ => ErrorAction::Continue,
-        }
-    }
-
-    /// Decides whether a failed connect is tried again: always, after the configured backoff
-    /// (`after: None`). Give up here on errors no retry can fix.
-    fn should_reconnect(
-        &mut self,
-        _error: &Error,
-        _attempt: u32,
-        _ctx: &Context<'_>,
-    ) -> ReconnectDecision {
-        ReconnectDecision::Reconnect { after: None }
-    }
-
-    /// Logs an error with its context. Send errors to your own monitoring here.
-    fn log_error(&mut self, error: &Error, context: &ErrorContext) {
-        tracing::warn!(
-            client_id = %context.client,
-            source = context.source.as_str(),
-            error_type = error.kind(),
-            attempt = context.attempt,
-            "{error}"
-        );
-    }
-}
+impl ErrorHandler for BybitAdapter {}
 
 impl AuthHandler for BybitAdapter {
-    /// The authentication request, sent after every connect before subscriptions are restored
-    /// (and again whenever `needs_reauthentication` says so); `None` without credentials. Many
-    /// platforms want a signature instead of the secret (e.g. an HMAC of an expiry time):
-    /// compute it here.
+    /// `op: auth` on private and trade endpoints (nothing on public ones), with `expires`
+    /// [`BybitConfig::auth_expiry`] from now.
     fn generate_auth_data(
         &mut self,
         ctx: &mut Context<'_>,
     ) -> Result<Option<Message>, HandlerError> {
-        let Some(credentials) = &self.credentials else {
+        let endpoint = self.config.endpoint;
+        if !endpoint.needs_auth() {
             return Ok(None);
+        }
+        let Some(credentials) = &self.config.credentials else {
+            return Err(HandlerError::new(format!(
+                "{endpoint} needs credentials (BYBIT_API_KEY / BYBIT_API_SECRET)"
+            )));
         };
         let id = ctx.next_request_id();
-        let request = auth_request(&id, credentials);
-        self.auth_request = Some(id);
-        Ok(Some(request.to_message()))
+        let args = credentials.auth_args(expires_in(self.config.auth_expiry));
+        let id_field = if endpoint == Endpoint::Trade {
+            "reqId"
+        } else {
+            "req_id"
+        };
+        let message = json!({id_field: id.to_string(), "op": "auth", "args": args});
+        self.auth_pending = Some(id);
+        Ok(Some(Message::text(message.to_string())))
     }
 
-    /// Judges a message received while authentication is pending: the answer to the
-    /// authentication request decides; any other message is not the answer.
+    /// The `op: auth` answer decides: `success` (private) or `retCode` 0 or 20001 (trade).
     fn handle_auth_response(&mut self, response: &Message, _ctx: &mut Context<'_>) -> AuthOutcome {
-        let Some(pending) = &self.auth_request else {
-            return AuthOutcome::NotAuthResponse;
-        };
-        let Ok(Incoming::Response(response)) = parse(response) else {
-            return AuthOutcome::NotAuthResponse;
-        };
-        if !response.answers(pending) {
+        if self.auth_pending.is_none() || peek(response) != Peek::Auth {
             return AuthOutcome::NotAuthResponse;
         }
-        self.auth_request = None;
-        match response.check() {
-            Ok(()) => AuthOutcome::Authenticated,
-            Err(error) => AuthOutcome::Rejected(error.to_string()),
+        self.auth_pending = None;
+        let Ok(v) = response.json::<Value>() else {
+            return AuthOutcome::Rejected("an unreadable auth answer".to_owned());
+        };
+        let accepted = match v.get("retCode").and_then(Value::as_i64) {
+            Some(code) => matches!(RetCode::from_code(code), RetCode::Ok | RetCode::RepeatAuth),
+            None => v.get("success").and_then(Value::as_bool) == Some(true),
+        };
+        if accepted {
+            self.authentications += 1;
+            tracing::debug!(endpoint = %self.config.endpoint, "bybit authenticated");
+            AuthOutcome::Authenticated
+        } else {
+            let reason = v
+                .get("ret_msg")
+                .or_else(|| v.get("retMsg"))
+                .and_then(Value::as_str)
+                .unwrap_or("refused");
+            AuthOutcome::Rejected(format!("bybit auth refused: {reason}"))
         }
-    }
-
-    /// Whether credentials must be refreshed now (checked periodically while connected): never,
-    /// the authentication lasts as long as the connection. Return `true` here before a
-    /// platform's session expires.
-    fn needs_reauthentication(&self, _ctx: &Context<'_>) -> bool {
-        false
     }
 }
 
 impl HeartbeatHandler for BybitAdapter {
-    /// Called on every connect with the configured heartbeat interval; returns how often
-    /// `generate_heartbeat` runs: the configured interval, at most `PING_INTERVAL`.
-    fn configure(&mut self, interval: Option<Duration>) -> Option<Duration> {
-        Some(interval.map_or(PING_INTERVAL, |interval| interval.min(PING_INTERVAL)))
+    /// `{"op":"ping"}` every [`BybitConfig::ping_interval`], on every endpoint.
+    fn configure(&mut self, _interval: Option<Duration>) -> Option<Duration> {
+        Some(self.config.ping_interval)
     }
 
-    /// Handles the server's answer to a ping: nothing to do. A server that stops answering is
-    /// noticed by the runtime's WebSocket ping.
+    /// Every pong shape is the platform's heartbeat; nothing to answer.
     fn handle_heartbeat(
         &mut self,
         _message: &Message,
@@ -204,38 +354,136 @@ impl HeartbeatHandler for BybitAdapter {
         Ok(())
     }
 
-    /// The heartbeat sent every `configure` interval: `{"op": "ping"}`.
+    /// `{"op":"ping"}`.
     fn generate_heartbeat(&mut self) -> Option<Message> {
-        Some(Message::text(json!({ "op": PING_OP }).to_string()))
+        Some(Message::text(format!(r#"{{"op":"{PING_OP}"}}"#)))
     }
 }
 
 impl RateLimitHandler for BybitAdapter {
-    /// Whether `operation` may be sent now: always (the runtime's own limiter, configured with
-    /// `ClientConfigBuilder::rate_limit`, paces sends). Add the platform's own rules here.
-    fn check_rate_limit(&mut self, _operation: Operation) -> RateLimitDecision {
-        RateLimitDecision::Allow
+    /// A trade answer whose `retCode` means "too many requests".
+    fn is_rate_limit_response(&self, response: &Message) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Code {
+            #[serde(rename = "retCode")]
+            ret_code: Option<i64>,
+        }
+        serde_json::from_slice::<Code>(response.as_bytes())
+            .ok()
+            .and_then(|c| c.ret_code)
+            .is_some_and(|c| RetCode::from_code(c).is_rate_limit())
     }
 
-    /// Records that `operation` was sent: keep the platform's own accounting here.
-    fn update_rate_limit(&mut self, _operation: Operation) {}
+    /// Sends it again after [`BybitConfig::rate_limited_retry`].
+    fn handle_rate_limited(&mut self, _response: &Message) -> RateLimitAction {
+        RateLimitAction::Retry {
+            after: self.config.rate_limited_retry,
+        }
+    }
+}
 
-    /// Whether a response is the platform's "too many requests" answer: a failure whose
-    /// `ret_msg` says "too many". The runtime then resends the request after
-    /// `handle_rate_limited`'s delay.
-    fn is_rate_limit_response(&self, response: &Message) -> bool {
-        match parse(response) {
-            Ok(Incoming::Response(response)) => {
-                !response.success && response.ret_msg.to_ascii_lowercase().contains("too many")
-            }
-            _ => false,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nova_core::{MessageHandler, MessageType, Sequence, Subscription, SubscriptionHandler};
+
+    #[test]
+    fn every_pong_shape_is_a_heartbeat() {
+        let a = BybitAdapter::new(BybitConfig::new(Endpoint::Linear));
+        for pong in [
+            r#"{"success":true,"ret_msg":"pong","conn_id":"0970e817","op":"ping"}"#,
+            r#"{"success":true,"ret_msg":"pong","conn_id":"465772b1","req_id":"","op":"ping"}"#,
+            r#"{"args":["1672916271846"],"op":"pong"}"#,
+            r#"{"req_id":"test","op":"pong","args":["1675418560633"],"conn_id":"cfcb4ocsvfriu23r3er0-1b"}"#,
+            r#"{"retCode":0,"retMsg":"OK","op":"pong","data":["1711002002529"],"connId":"cnt5leec0hvan15eukcg-2v"}"#,
+        ] {
+            assert_eq!(
+                a.message_type(&Message::text(pong)),
+                MessageType::Heartbeat,
+                "{pong}"
+            );
         }
     }
 
-    /// Handles the platform's "too many requests" answer: retry after a second.
-    fn handle_rate_limited(&mut self, _response: &Message) -> RateLimitAction {
-        RateLimitAction::Retry {
-            after: Duration::from_secs(1),
+    #[test]
+    fn acks_match_by_req_id_and_option_acks_by_order() {
+        let a = BybitAdapter::new(BybitConfig::new(Endpoint::Linear));
+        let ack = Message::text(
+            r#"{"success":true,"ret_msg":"","conn_id":"c","req_id":"12","op":"subscribe"}"#,
+        );
+        assert_eq!(
+            a.message_type(&ack),
+            MessageType::Response {
+                id: RequestId::Num(12)
+            }
+        );
+        let o = BybitAdapter::new(BybitConfig::new(Endpoint::Option));
+        o.expect_ack(&RequestId::Num(3));
+        o.expect_ack(&RequestId::Num(4));
+        let resp = Message::text(
+            r#"{"success":true,"conn_id":"c","data":{"failTopics":[],"successTopics":["x"]},"type":"COMMAND_RESP"}"#,
+        );
+        assert_eq!(
+            o.message_type(&resp),
+            MessageType::Response {
+                id: RequestId::Num(3)
+            }
+        );
+        assert_eq!(
+            o.message_type(&resp),
+            MessageType::Response {
+                id: RequestId::Num(4)
+            }
+        );
+        assert_eq!(o.message_type(&resp), MessageType::Unknown);
+    }
+
+    #[test]
+    fn books_are_sequenced_and_a_crossed_book_breaks_the_sequence() {
+        let a = BybitAdapter::new(BybitConfig::new(Endpoint::Linear));
+        let sub = Subscription::new("1", "orderbook.50.X");
+        let book = |kind: &str, u: u64, bid: &str| {
+            Message::text(format!(
+                r#"{{"topic":"orderbook.50.X","type":"{kind}","ts":1,"data":{{"s":"X","b":[["{bid}","1"]],"a":[["11","1"]],"u":{u},"seq":1}}}}"#
+            ))
+        };
+        assert_eq!(
+            a.sequence(&sub, &book("snapshot", 5, "10")),
+            Some(Sequence::snapshot(5))
+        );
+        assert_eq!(
+            a.sequence(&sub, &book("delta", 6, "10")),
+            Some(Sequence::next(6))
+        );
+        assert_eq!(
+            a.sequence(&sub, &book("delta", 1, "10")),
+            Some(Sequence::snapshot(1)),
+            "u == 1 restarts"
+        );
+        assert_eq!(
+            a.sequence(&sub, &book("delta", 2, "12")),
+            Some(Sequence::follows(2, 2)),
+            "crossed"
+        );
+        let tickers = Subscription::new("2", "tickers.X");
+        assert_eq!(a.sequence(&tickers, &book("delta", 3, "10")), None);
+    }
+
+    #[test]
+    fn trade_rate_limit_answers_are_recognised() {
+        let a = BybitAdapter::new(BybitConfig::new(Endpoint::Trade));
+        for (code, limited) in [
+            (20003, true),
+            (10006, true),
+            (10429, true),
+            (10403, true),
+            (110_001, false),
+            (0, false),
+        ] {
+            let m = Message::text(format!(
+                r#"{{"reqId":"1","retCode":{code},"retMsg":"x","op":"order.create"}}"#
+            ));
+            assert_eq!(a.is_rate_limit_response(&m), limited, "{code}");
         }
     }
 }

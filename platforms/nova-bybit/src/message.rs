@@ -1,48 +1,31 @@
-//! Reading the Bybit API's messages, and [`BybitAdapter`]'s message callbacks.
+//! Reading what Bybit sends, and [`BybitAdapter`]'s message callbacks.
 //!
-//! [`parse`] turns a message into an [`Incoming`]: the response to a request or data on a
-//! subscribed topic. The adapter's `message_type` classifies messages the same way for the
-//! runtime, which hands a response to the request waiting for its `req_id`, data to the
-//! subscription of its `topic`, and the answer to the client's `ping` to `handle_heartbeat`. It
-//! reads only the envelope (`topic`, `op`, `req_id`), borrowing strings from the message
-//! instead of building a JSON tree, so routing stays cheap.
+//! Every message is classified from its envelope alone (borrowed strings, no JSON tree):
+//!
+//! | shape | endpoint | kind |
+//! |---|---|---|
+//! | `{"topic":..,"data":..}` | all | a push: routed to the topic's subscription |
+//! | `{"op":"pong",..}` or `{"ret_msg":"pong",..}` | public (spot/linear/inverse say `op: ping`), private, trade | heartbeat |
+//! | `{"type":"COMMAND_RESP","data":{"successTopics":..}}` | option | the ack of the oldest subscribe/unsubscribe in flight |
+//! | `{"reqId":"7","retCode":0,..}` | trade | the response to request 7 |
+//! | `{"req_id":"7","success":true,..}` | public, private | the response to request 7 |
+//!
+//! Option endpoints answer subscribe and unsubscribe without `req_id`; the server answers the
+//! requests of one connection in order, so the adapter matches those acks to its requests in
+//! order and then checks the topic is among `successTopics`.
 
 use std::borrow::Cow;
 
-use nova_core::{Context, HandlerError, Message, MessageHandler, MessageType};
+use nova_core::{HandlerError, Message, MessageHandler, MessageType, RequestId};
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::adapter::BybitAdapter;
-use crate::types::{Event, OpResponse, request_id};
 
-/// The operation of the client's heartbeat, and of the server's answer to it.
+/// The operation of the client's heartbeat.
 pub const PING_OP: &str = "ping";
 
-/// A message from the Bybit API.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Incoming {
-    /// The answer to a request.
-    Response(OpResponse),
-    /// Data on a subscribed topic.
-    Event(Event),
-}
-
-/// Reads a message from the Bybit API.
-///
-/// # Errors
-/// When the message is not JSON, or has neither a `topic` nor an `op`.
-pub fn parse(message: &Message) -> Result<Incoming, HandlerError> {
-    let envelope = envelope(message)?;
-    if envelope.topic.is_some() {
-        Ok(Incoming::Event(message.json()?))
-    } else if envelope.op.is_some() {
-        Ok(Incoming::Response(message.json()?))
-    } else {
-        Err(HandlerError::new("a message with neither `topic` nor `op`"))
-    }
-}
-
-/// The fields that tell messages apart; the rest of a message is skipped, not built.
+/// The fields that tell messages apart; the rest is skipped, not built.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, default)]
@@ -51,60 +34,156 @@ struct Envelope<'a> {
     op: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     req_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "reqId")]
+    trade_req_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    ret_msg: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
 }
 
-fn envelope(message: &Message) -> Result<Envelope<'_>, HandlerError> {
-    Ok(serde_json::from_slice(message.as_bytes())?)
+/// What a message is, from its envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peek {
+    /// A push on this topic.
+    Push(String),
+    /// The answer to a ping.
+    Pong,
+    /// The answer to `op: auth`.
+    Auth,
+    /// An option endpoint's subscribe/unsubscribe ack (no `req_id`).
+    CommandResp,
+    /// The response to the request with this id.
+    Response(RequestId),
+    /// None of these (or not JSON).
+    Other,
+}
+
+/// The request id a `req_id` / `reqId` stands for: the runtime numbers requests, so a number
+/// is read as one.
+#[must_use]
+pub fn request_id(id: &str) -> RequestId {
+    match id.parse() {
+        Ok(n) => RequestId::Num(n),
+        Err(_) => RequestId::Str(id.to_owned()),
+    }
+}
+
+/// Classifies a message by its envelope.
+///
+/// ```
+/// use nova_bybit::{Peek, peek};
+/// use nova_core::{Message, RequestId};
+///
+/// let pong = Message::text(r#"{"success":true,"ret_msg":"pong","conn_id":"c","req_id":"","op":"ping"}"#);
+/// assert_eq!(peek(&pong), Peek::Pong);
+/// let ack = Message::text(r#"{"success":true,"ret_msg":"","conn_id":"c","req_id":"4","op":"subscribe"}"#);
+/// assert_eq!(peek(&ack), Peek::Response(RequestId::Num(4)));
+/// let order = Message::text(r#"{"reqId":"9","retCode":0,"retMsg":"OK","op":"order.create","data":{}}"#);
+/// assert_eq!(peek(&order), Peek::Response(RequestId::Num(9)));
+/// ```
+#[must_use]
+pub fn peek(message: &Message) -> Peek {
+    let Ok(e) = serde_json::from_slice::<Envelope<'_>>(message.as_bytes()) else {
+        return Peek::Other;
+    };
+    if let Some(topic) = e.topic {
+        return Peek::Push(topic.into_owned());
+    }
+    let op = e.op.as_deref();
+    if op == Some("pong") || e.ret_msg.as_deref() == Some("pong") {
+        return Peek::Pong;
+    }
+    if op == Some("auth") {
+        return Peek::Auth;
+    }
+    if e.kind.as_deref() == Some("COMMAND_RESP") {
+        return Peek::CommandResp;
+    }
+    match e.trade_req_id.or(e.req_id) {
+        Some(id) if !id.is_empty() => Peek::Response(request_id(&id)),
+        _ => Peek::Other,
+    }
+}
+
+/// The `u` of a book push and whether it is a snapshot; `None` for anything else.
+#[must_use]
+pub fn peek_book(message: &Message) -> Option<(u64, bool)> {
+    #[derive(Deserialize)]
+    struct Data {
+        u: u64,
+    }
+    #[derive(Deserialize)]
+    struct Book<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: Cow<'a, str>,
+        data: Data,
+    }
+    let book: Book<'_> = serde_json::from_slice(message.as_bytes()).ok()?;
+    Some((book.data.u, book.kind == "snapshot"))
+}
+
+/// A subscribe or unsubscribe ack, in any endpoint's shape.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ack {
+    /// Whether the request succeeded.
+    pub success: bool,
+    /// The server's message (the reason of a failure).
+    pub ret_msg: String,
+    /// `subscribe` / `unsubscribe`, when the endpoint says.
+    pub op: Option<String>,
+    /// The request id, when the endpoint repeats it.
+    pub req_id: Option<String>,
+    /// The topics subscribed (option endpoints).
+    pub success_topics: Option<Vec<String>>,
+    /// The topics refused (option endpoints).
+    pub fail_topics: Option<Vec<String>>,
+}
+
+impl Ack {
+    /// Reads an ack.
+    ///
+    /// # Errors
+    /// When the message is not JSON or has no `success`.
+    pub fn parse(message: &Message) -> Result<Self, HandlerError> {
+        let v: Value = message.json()?;
+        let success = v
+            .get("success")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| HandlerError::new("an ack without `success`"))?;
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let topics = |k: &str| {
+            v.pointer(&format!("/data/{k}"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|t| t.as_str().map(str::to_owned))
+                        .collect()
+                })
+        };
+        Ok(Self {
+            success,
+            ret_msg: text(&v, "ret_msg").unwrap_or_default(),
+            op: text(&v, "op"),
+            req_id: text(&v, "req_id"),
+            success_topics: topics("successTopics"),
+            fail_topics: topics("failTopics"),
+        })
+    }
 }
 
 impl MessageHandler for BybitAdapter {
-    /// Checks every message before anything else sees it: a JSON object with a `topic` or an
-    /// `op`. A message that fails goes to `ErrorHandler::handle_error` (by default: logged,
-    /// skipped, connection kept). Add checks the platform needs here.
-    fn validate_message(&mut self, message: &Message) -> Result<(), HandlerError> {
-        let envelope = envelope(message)?;
-        if envelope.topic.is_some() || envelope.op.is_some() {
-            Ok(())
-        } else {
-            Err(HandlerError::new("a message with neither `topic` nor `op`"))
-        }
-    }
-
-    /// Classifies a message so the runtime can route it: data of a subscription to its
-    /// `topic`, the answer to a ping (a heartbeat, handled by `handle_heartbeat`), or the
-    /// response to the request with its `req_id`. Teach it the platform's other kinds of
-    /// message here (a `type` field, system notices).
+    /// Classifies from the envelope (see the [module docs](self)).
     fn message_type(&self, message: &Message) -> MessageType {
-        let Ok(envelope) = envelope(message) else {
-            return MessageType::Unknown;
-        };
-        match (envelope.topic, envelope.op.as_deref(), envelope.req_id) {
-            (Some(topic), _, _) => MessageType::Subscription {
-                channel: topic.into_owned(),
+        match peek(message) {
+            Peek::Push(channel) => MessageType::Subscription { channel },
+            Peek::Pong => MessageType::Heartbeat,
+            Peek::Response(id) => MessageType::Response { id },
+            Peek::CommandResp => match self.next_unlabelled_ack() {
+                Some(id) => MessageType::Response { id },
+                None => MessageType::Unknown,
             },
-            (None, Some(PING_OP | "pong"), _) => MessageType::Heartbeat,
-            (None, Some(_), Some(req_id)) => MessageType::Response {
-                id: request_id(&req_id),
-            },
-            _ => MessageType::Unknown,
+            Peek::Auth | Peek::Other => MessageType::Unknown,
         }
-    }
-
-    /// Handles a message that is neither a response, a subscription's data nor a heartbeat
-    /// (or data of a topic nobody subscribed to): hands it to the application's `Messages`.
-    /// Transform, filter or log such messages here.
-    fn handle_message(
-        &mut self,
-        message: Message,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), HandlerError> {
-        ctx.deliver(message);
-        Ok(())
-    }
-
-    /// Turns a message the application sends into what goes on the wire: unchanged. Add what
-    /// every request needs here (a timestamp, a signature).
-    fn encode_message(&mut self, message: Message) -> Result<Message, HandlerError> {
-        Ok(message)
     }
 }

@@ -1,48 +1,251 @@
-//! Subscribing to the Bybit API's topics, and [`BybitAdapter`]'s subscription
-//! callbacks.
+//! Topics, and [`BybitAdapter`]'s subscription callbacks.
 //!
-//! A subscription is a `subscribe` request with the topics as `args`; the response says
-//! whether it succeeded. Data then arrives on each topic ([`Incoming::Event`]), which the
-//! runtime routes to the subscription's stream. The runtime restores every subscription after
-//! a reconnect and checks each acknowledgement with `handle_subscription_response`.
+//! A subscription is `{"req_id":"7","op":"subscribe","args":["orderbook.50.BTCUSDT"]}`; its ack
+//! repeats `req_id` and says `success` (option endpoints answer a `COMMAND_RESP` without
+//! `req_id`, listing `successTopics`: see [`crate::message`]). One subscription is one request
+//! with one topic, so spot's limit of 10 args per request always holds; the adapter refuses a
+//! subscription that would take a public connection past 21,000 characters of args, or an
+//! option connection past 2000 topics.
+//!
+//! Order books are sequenced for the runtime's gap mechanism: a `snapshot` (or a push with
+//! `u == 1`, Bybit's service restart) is a [`Sequence::snapshot`], a `delta` must be the last
+//! `u` plus one ([`Sequence::next`]). A break calls `on_gap`, which subscribes again for a fresh
+//! snapshot; the consumer sees `Gap` then `GapClosed`. With
+//! [`BybitConfig::check_crossed_books`](crate::BybitConfig::check_crossed_books) the adapter
+//! also keeps a shadow book per book subscription and reports a crossed book as a break, so it
+//! is resubscribed the same way.
+
+use std::fmt;
 
 use nova_core::{
     Context, Gap, GapAction, HandlerError, Message, RequestId, Sequence, Subscription,
     SubscriptionHandler,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::adapter::BybitAdapter;
-use crate::message::{Incoming, parse};
-use crate::types::OpRequest;
+use crate::book::{BookError, BookMessage};
+use crate::endpoint::Endpoint;
+use crate::message::{Ack, peek_book};
 
 /// The operation that subscribes.
 pub const SUBSCRIBE_OP: &str = "subscribe";
-
 /// The operation that unsubscribes.
 pub const UNSUBSCRIBE_OP: &str = "unsubscribe";
+/// Most characters of args on one public connection (Bybit's docs).
+pub const ARGS_CHARS_LIMIT: usize = 21_000;
+/// Most topics on one option connection (Bybit's docs).
+pub const OPTION_TOPICS_LIMIT: usize = 2000;
 
-/// The request that subscribes to `topics`.
-#[must_use]
-pub fn subscribe_request(id: &RequestId, topics: &[&str]) -> OpRequest {
-    OpRequest::new(id, SUBSCRIBE_OP, topic_args(topics))
+/// A Bybit topic, typed. [`Topic::parse`] reads any name; names it does not know are kept as
+/// [`Topic::Other`].
+///
+/// ```
+/// use nova_bybit::Topic;
+///
+/// let book = Topic::orderbook(50, "BTCUSDT");
+/// assert_eq!(book.to_string(), "orderbook.50.BTCUSDT");
+/// assert_eq!(Topic::parse("orderbook.50.BTCUSDT"), book);
+/// assert_eq!(Topic::parse("order.linear"), Topic::Order { category: Some("linear".into()) });
+/// assert!(Topic::parse("wallet").is_private());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Topic {
+    /// `tickers.{symbol}`
+    Tickers {
+        /// The symbol.
+        symbol: String,
+    },
+    /// `publicTrade.{symbol}` (options: `publicTrade.{baseCoin}`)
+    PublicTrade {
+        /// The symbol or base coin.
+        symbol: String,
+    },
+    /// `orderbook.{depth}.{symbol}`
+    OrderBook {
+        /// Levels per side (1, 50, 200, 1000; options 25, 100).
+        depth: u32,
+        /// The symbol.
+        symbol: String,
+    },
+    /// `kline.{interval}.{symbol}`
+    Kline {
+        /// `1 3 5 15 30 60 120 240 360 720 D W M`.
+        interval: String,
+        /// The symbol.
+        symbol: String,
+    },
+    /// `allLiquidation.{symbol}`
+    AllLiquidation {
+        /// The symbol.
+        symbol: String,
+    },
+    /// `order` or `order.{category}`
+    Order {
+        /// `spot`, `linear`, `inverse`, `option`; `None`: all-in-one.
+        category: Option<String>,
+    },
+    /// `execution` or `execution.{category}`
+    Execution {
+        /// The category; `None`: all-in-one.
+        category: Option<String>,
+    },
+    /// `position` or `position.{category}`
+    Position {
+        /// The category; `None`: all-in-one.
+        category: Option<String>,
+    },
+    /// `wallet`
+    Wallet,
+    /// Any other topic, by name.
+    Other(String),
 }
 
-/// The request that unsubscribes from `topics`.
-#[must_use]
-pub fn unsubscribe_request(id: &RequestId, topics: &[&str]) -> OpRequest {
-    OpRequest::new(id, UNSUBSCRIBE_OP, topic_args(topics))
+impl Topic {
+    /// `tickers.{symbol}`.
+    #[must_use]
+    pub fn tickers(symbol: impl Into<String>) -> Self {
+        Topic::Tickers {
+            symbol: symbol.into(),
+        }
+    }
+
+    /// `publicTrade.{symbol}`.
+    #[must_use]
+    pub fn public_trade(symbol: impl Into<String>) -> Self {
+        Topic::PublicTrade {
+            symbol: symbol.into(),
+        }
+    }
+
+    /// `orderbook.{depth}.{symbol}`.
+    #[must_use]
+    pub fn orderbook(depth: u32, symbol: impl Into<String>) -> Self {
+        Topic::OrderBook {
+            depth,
+            symbol: symbol.into(),
+        }
+    }
+
+    /// `kline.{interval}.{symbol}`.
+    #[must_use]
+    pub fn kline(interval: impl Into<String>, symbol: impl Into<String>) -> Self {
+        Topic::Kline {
+            interval: interval.into(),
+            symbol: symbol.into(),
+        }
+    }
+
+    /// `allLiquidation.{symbol}`.
+    #[must_use]
+    pub fn all_liquidation(symbol: impl Into<String>) -> Self {
+        Topic::AllLiquidation {
+            symbol: symbol.into(),
+        }
+    }
+
+    /// Reads a topic name.
+    #[must_use]
+    pub fn parse(name: &str) -> Topic {
+        let other = || Topic::Other(name.to_owned());
+        let mut parts = name.splitn(3, '.');
+        let (Some(head), second, third) = (parts.next(), parts.next(), parts.next()) else {
+            return other();
+        };
+        let category = |c: Option<&str>| c.map(str::to_owned);
+        match (head, second, third) {
+            ("tickers", Some(s), None) => Topic::tickers(s),
+            ("publicTrade", Some(s), None) => Topic::public_trade(s),
+            ("orderbook", Some(d), Some(s)) => match d.parse() {
+                Ok(depth) => Topic::orderbook(depth, s),
+                Err(_) => other(),
+            },
+            ("kline", Some(i), Some(s)) => Topic::kline(i, s),
+            ("allLiquidation", Some(s), None) => Topic::all_liquidation(s),
+            ("order", c, None) => Topic::Order {
+                category: category(c),
+            },
+            ("execution", c, None) => Topic::Execution {
+                category: category(c),
+            },
+            ("position", c, None) => Topic::Position {
+                category: category(c),
+            },
+            ("wallet", None, None) => Topic::Wallet,
+            _ => other(),
+        }
+    }
+
+    /// Whether this is an account topic (`/v5/private`).
+    #[must_use]
+    pub fn is_private(&self) -> bool {
+        matches!(
+            self,
+            Topic::Order { .. } | Topic::Execution { .. } | Topic::Position { .. } | Topic::Wallet
+        )
+    }
+
+    /// Whether this is an order book topic.
+    #[must_use]
+    pub fn is_book(&self) -> bool {
+        matches!(self, Topic::OrderBook { .. })
+    }
+
+    /// Whether the topic can be subscribed on `endpoint` (unknown topics are left to the
+    /// server to judge).
+    #[must_use]
+    pub fn fits(&self, endpoint: Endpoint) -> bool {
+        match self {
+            Topic::Other(_) => endpoint != Endpoint::Trade,
+            t if t.is_private() => endpoint == Endpoint::Private,
+            _ => endpoint.category().is_some(),
+        }
+    }
 }
 
-fn topic_args(topics: &[&str]) -> Vec<Value> {
-    topics.iter().map(|topic| Value::from(*topic)).collect()
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let with = |f: &mut fmt::Formatter<'_>, head: &str, c: &Option<String>| match c {
+            Some(c) => write!(f, "{head}.{c}"),
+            None => f.write_str(head),
+        };
+        match self {
+            Topic::Tickers { symbol } => write!(f, "tickers.{symbol}"),
+            Topic::PublicTrade { symbol } => write!(f, "publicTrade.{symbol}"),
+            Topic::OrderBook { depth, symbol } => write!(f, "orderbook.{depth}.{symbol}"),
+            Topic::Kline { interval, symbol } => write!(f, "kline.{interval}.{symbol}"),
+            Topic::AllLiquidation { symbol } => write!(f, "allLiquidation.{symbol}"),
+            Topic::Order { category } => with(f, "order", category),
+            Topic::Execution { category } => with(f, "execution", category),
+            Topic::Position { category } => with(f, "position", category),
+            Topic::Wallet => f.write_str("wallet"),
+            Topic::Other(name) => f.write_str(name),
+        }
+    }
+}
+
+impl From<&str> for Topic {
+    fn from(name: &str) -> Self {
+        Topic::parse(name)
+    }
+}
+
+impl From<String> for Topic {
+    fn from(name: String) -> Self {
+        Topic::parse(&name)
+    }
+}
+
+/// `{"req_id":"<id>","op":"<op>","args":[topics]}`.
+#[must_use]
+pub fn op_request(id: &RequestId, op: &str, args: &[&str]) -> Message {
+    Message::text(json!({"req_id": id.to_string(), "op": op, "args": args}).to_string())
 }
 
 impl SubscriptionHandler for BybitAdapter {
-    /// The message that subscribes to `subscription.channel`, with the request id `id` its
-    /// acknowledgement repeats; sent when the application subscribes and again after every
-    /// reconnect. `options` are not used by this platform; read them here if a subscription
-    /// takes parameters (a depth, an interval).
+    /// `subscribe` with this topic alone (so no request exceeds spot's 10 args), after checking
+    /// it fits the endpoint and the connection's limits.
     fn subscribe(
         &mut self,
         subscription: &Subscription,
@@ -50,70 +253,140 @@ impl SubscriptionHandler for BybitAdapter {
         id: RequestId,
         _ctx: &mut Context<'_>,
     ) -> Result<Message, HandlerError> {
-        let request = subscribe_request(&id, &[subscription.channel.as_str()]);
-        Ok(request.to_message())
+        let name = subscription.channel.as_str();
+        let topic = Topic::parse(name);
+        let endpoint = self.endpoint();
+        if !topic.fits(endpoint) {
+            return Err(HandlerError::new(format!(
+                "{name} cannot be subscribed on {endpoint}"
+            )));
+        }
+        if endpoint.category().is_some() {
+            let chars = self.args_chars + name.len();
+            if chars > ARGS_CHARS_LIMIT {
+                return Err(HandlerError::new(format!(
+                    "{name}: the connection's args would reach {chars} characters (Bybit's limit: {ARGS_CHARS_LIMIT})"
+                )));
+            }
+            if endpoint == Endpoint::Option && self.topics.len() >= OPTION_TOPICS_LIMIT {
+                return Err(HandlerError::new(format!(
+                    "{name}: an option connection takes at most {OPTION_TOPICS_LIMIT} topics"
+                )));
+            }
+        }
+        if self.topics.insert(name.to_owned()) {
+            self.args_chars += name.len();
+        }
+        self.expect_ack(&id);
+        if topic.is_book() {
+            self.reset_shadow(name);
+        }
+        Ok(op_request(&id, SUBSCRIBE_OP, &[name]))
     }
 
-    /// The message that ends a subscription (sent when its stream is dropped).
+    /// `unsubscribe` with this topic.
     fn unsubscribe(
         &mut self,
         subscription: &Subscription,
         id: RequestId,
         _ctx: &mut Context<'_>,
     ) -> Result<Option<Message>, HandlerError> {
-        let request = unsubscribe_request(&id, &[subscription.channel.as_str()]);
-        Ok(Some(request.to_message()))
+        let name = subscription.channel.as_str();
+        if self.topics.remove(name) {
+            self.args_chars = self.args_chars.saturating_sub(name.len());
+        }
+        self.expect_ack(&id);
+        Ok(Some(op_request(&id, UNSUBSCRIBE_OP, &[name])))
     }
 
-    /// Judges the acknowledgement of a subscribe request: `success: false` fails the
-    /// subscription with the platform's `ret_msg`. `Ok(None)` routes data by topic; return
-    /// `Ok(Some(key))` when the platform names the subscription by an id of its own instead.
+    /// An ack is good when it says `success` (and, on option endpoints, lists the topic among
+    /// `successTopics`); it was matched to this subscription by `req_id` (or, on option
+    /// endpoints, by order) before this is called.
     fn handle_subscription_response(
         &mut self,
         subscription: &Subscription,
         response: &Message,
         _ctx: &mut Context<'_>,
     ) -> Result<Option<String>, HandlerError> {
-        let Incoming::Response(response) = parse(response)? else {
-            return Err(HandlerError::new("not a response to the subscribe request"));
-        };
-        response.check().map_err(|error| {
-            let channel = &subscription.channel;
-            HandlerError::with_source(format!("subscribing to {channel} failed"), error)
-        })?;
-        Ok(None)
+        let ack = Ack::parse(response)
+            .map_err(|e| HandlerError::new(format!("bad subscribe ack: {e}")))?;
+        let topic = &subscription.channel;
+        let listed = ack
+            .success_topics
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|t| t == topic));
+        if ack.success && listed {
+            Ok(None)
+        } else {
+            self.topics.remove(topic.as_str());
+            let reason = if ack.ret_msg.is_empty() {
+                "refused"
+            } else {
+                ack.ret_msg.as_str()
+            };
+            Err(HandlerError::new(format!(
+                "subscribing to {topic} failed: {reason}"
+            )))
+        }
     }
 
-    /// The sequence position of a subscription message, when the topic has one: none here.
-    /// Return one for topics whose data is numbered (e.g. `Sequence::next(update_id)`, or
-    /// `Sequence::snapshot(update_id)` for a snapshot) and the runtime detects gaps and calls
-    /// `on_gap`.
-    fn sequence(&self, _subscription: &Subscription, _message: &Message) -> Option<Sequence> {
-        None
+    /// Books only: a snapshot (or `u == 1`) starts afresh, a delta must be the last `u` + 1.
+    fn sequence(&self, subscription: &Subscription, message: &Message) -> Option<Sequence> {
+        if !subscription.channel.starts_with("orderbook.") {
+            return None;
+        }
+        let (u, snapshot) = peek_book(message)?;
+        if self.config.check_crossed_books {
+            if let Some(crossed) = self.shadow_apply(&subscription.channel, message) {
+                // A crossed book breaks the sequence on purpose: the runtime then resubscribes.
+                tracing::warn!(topic = %subscription.channel, u, %crossed, "bybit book crossed: resubscribing");
+                return Some(Sequence::follows(u, u));
+            }
+        }
+        Some(if snapshot || u == 1 {
+            Sequence::snapshot(u)
+        } else if self.config.book_continuity == crate::BookContinuity::Increasing {
+            Sequence::monotonic(u)
+        } else {
+            Sequence::next(u)
+        })
     }
 
-    /// Decides what to do about a gap in a topic's sequence: subscribe again for a fresh
-    /// snapshot, except right after a reconnect (the restore subscribed again already).
+    /// A break or a crossed book subscribes again for a fresh snapshot. Right after a reconnect
+    /// nothing is needed: the restore subscribed again and Bybit sends a snapshot first.
     fn on_gap(
         &mut self,
-        _subscription: &Subscription,
+        subscription: &Subscription,
         gap: &Gap,
         _ctx: &mut Context<'_>,
     ) -> GapAction {
         if gap.got.is_none() {
-            GapAction::Ignore
-        } else {
-            GapAction::Resubscribe
+            return GapAction::Ignore;
+        }
+        let crossed = gap.claimed_previous.is_some() && gap.claimed_previous == gap.got;
+        tracing::info!(topic = %subscription.channel, last = ?gap.last, got = ?gap.got, crossed,
+            "bybit book break: subscribing again for a snapshot");
+        GapAction::Resubscribe
+    }
+}
+
+impl BybitAdapter {
+    /// Applies a book push to the shadow book of `topic`; returns why the book is crossed
+    /// after it, if it is.
+    fn shadow_apply(&self, topic: &str, message: &Message) -> Option<BookError> {
+        let parsed = BookMessage::parse(message).ok()?;
+        let mut shadows = self.shadows.lock().ok()?;
+        let book = shadows.entry(topic.to_owned()).or_default();
+        match book.apply(&parsed) {
+            Ok(_) => book.check_crossed().err(),
+            // Breaks are the runtime's to see; the shadow waits for the next snapshot.
+            Err(_) => None,
         }
     }
 
-    /// Turns the response to a backfill request into the subscription messages it holds:
-    /// none, as `on_gap` asks for no backfill.
-    fn handle_backfill_response(
-        &mut self,
-        _subscription: &Subscription,
-        _response: &Message,
-    ) -> Result<Vec<Message>, HandlerError> {
-        Ok(Vec::new())
+    fn reset_shadow(&self, topic: &str) {
+        if let Ok(mut shadows) = self.shadows.lock() {
+            shadows.remove(topic);
+        }
     }
 }
