@@ -86,3 +86,8 @@ pub use types::{
     BybitEvent, Execution, Kline, Liquidation, OrderUpdate, PositionUpdate, PublicTrade, Push,
     Ticker, WalletCoin, WalletUpdate,
 };
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
