@@ -25,6 +25,7 @@
 //! |---|---|---|
 //! | `webpki-roots` | yes | trust Mozilla's root certificates, compiled in |
 //! | `native-roots` | no | allow [`TlsRoots::Native`]: the operating system's certificate store |
+//! | `testing` | no | `nova_core::testing`: run handler callbacks in unit tests without a socket |
 
 mod backoff;
 mod config;
@@ -38,14 +39,16 @@ mod secret;
 mod settings;
 mod strategy;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod types;
 
 pub use backoff::{Backoff, ReconnectStrategy};
 pub use config::{ClientConfig, ClientConfigBuilder, OverflowPolicy};
 pub use error::{ConfigError, Error, HandlerError};
 pub use handler::{
-    AuthHandler, AuthOutcome, ConnectionHandler, Context, DefaultHandler, DisconnectAction,
-    ErrorAction, ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap, GapAction, Handler,
+    AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, DefaultHandler, ErrorAction,
+    ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap, GapAction, Handler,
     HeartbeatHandler, MessageHandler, MessageType, Operation, RateLimitAction, RateLimitDecision,
     RateLimitHandler, ReconnectDecision, RequestId, Sequence, SequenceCheck, SubscriptionHandler,
 };

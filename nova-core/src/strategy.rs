@@ -22,15 +22,15 @@
 //! Calling a strategy by hand, from a handler that keeps most of its policy:
 //!
 //! ```
-//! use nova_core::{AlwaysReconnect, ConnectionHandler, Context, DisconnectAction, DisconnectReason};
+//! use nova_core::{AlwaysReconnect, ConnectionHandler, Context, DisconnectReason};
 //!
 //! struct Bot;
 //!
 //! impl ConnectionHandler for Bot {
-//!     fn handle_disconnect(&mut self, reason: &DisconnectReason, ctx: &Context<'_>) -> DisconnectAction {
+//!     fn handle_disconnect(&mut self, reason: &DisconnectReason, ctx: &Context<'_>) -> ReconnectDecision {
 //!         match reason {
 //!             DisconnectReason::ClosedByPeer { code: Some(4001), .. } => {
-//!                 DisconnectAction::Stop { reason: "banned".into() }
+//!                 ReconnectDecision::stop("banned")
 //!             }
 //!             _ => AlwaysReconnect.handle_disconnect(reason, ctx),
 //!         }
@@ -44,9 +44,8 @@ use crate::backoff::{Backoff, ReconnectStrategy};
 use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::handler::{
-    AuthHandler, ConnectionHandler, Context, DisconnectAction, ErrorContext, ErrorHandler,
-    FrameAction, HeartbeatHandler, MessageHandler, RateLimitHandler, ReconnectDecision,
-    SubscriptionHandler,
+    AuthHandler, ConnectionHandler, Context, ErrorContext, ErrorHandler, FrameAction,
+    HeartbeatHandler, MessageHandler, RateLimitHandler, ReconnectDecision, SubscriptionHandler,
 };
 use crate::message::{Frame, Message};
 use crate::types::DisconnectReason;
@@ -91,11 +90,9 @@ impl ConnectionHandler for AlwaysReconnect {
         &mut self,
         reason: &DisconnectReason,
         ctx: &Context<'_>,
-    ) -> DisconnectAction {
+    ) -> ReconnectDecision {
         let _ = reason;
-        DisconnectAction::Reconnect {
-            after: Self::delay(ctx.config(), ctx.reconnect_attempt()),
-        }
+        ReconnectDecision::after(Self::delay(ctx.config(), ctx.reconnect_attempt()))
     }
 }
 
@@ -125,11 +122,9 @@ impl ConnectionHandler for FailFast {
         &mut self,
         reason: &DisconnectReason,
         ctx: &Context<'_>,
-    ) -> DisconnectAction {
+    ) -> ReconnectDecision {
         let _ = ctx;
-        DisconnectAction::Stop {
-            reason: reason.to_string(),
-        }
+        ReconnectDecision::stop(reason.to_string())
     }
 }
 
@@ -140,8 +135,8 @@ impl ErrorHandler for FailFast {
         attempt: u32,
         ctx: &Context<'_>,
     ) -> ReconnectDecision {
-        let _ = (error, attempt, ctx);
-        ReconnectDecision::Stop
+        let _ = (attempt, ctx);
+        ReconnectDecision::stop(format!("no reconnect after: {error}"))
     }
 }
 
@@ -175,7 +170,7 @@ impl ConnectionHandler for LogAndContinue {
         &mut self,
         reason: &DisconnectReason,
         ctx: &Context<'_>,
-    ) -> DisconnectAction {
+    ) -> ReconnectDecision {
         let attempt = ctx.reconnect_attempt();
         let after = Self::backoff().delay(attempt);
         tracing::warn!(
@@ -185,7 +180,7 @@ impl ConnectionHandler for LogAndContinue {
             delay_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
             "disconnected: {reason}; reconnecting"
         );
-        DisconnectAction::Reconnect { after }
+        ReconnectDecision::after(after)
     }
 }
 
@@ -280,10 +275,10 @@ mod tests {
         (r, out)
     }
 
-    fn reconnect_after(action: DisconnectAction) -> Duration {
+    fn reconnect_after(action: ReconnectDecision) -> Duration {
         match action {
-            DisconnectAction::Reconnect { after } => after,
-            DisconnectAction::Stop { reason } => panic!("stopped: {reason}"),
+            ReconnectDecision::Reconnect { after: Some(after) } => after,
+            other => panic!("not a reconnect with a delay: {other:?}"),
         }
     }
 
@@ -339,15 +334,13 @@ mod tests {
     #[test]
     fn fail_fast_stops_with_the_reason() {
         let (d, _) = with_ctx(0, 0.2, |ctx| FailFast.handle_disconnect(&lost(), ctx));
-        assert_eq!(
-            d,
-            DisconnectAction::Stop {
-                reason: "connection lost: reset".into()
-            }
-        );
+        assert_eq!(d, ReconnectDecision::stop("connection lost: reset"));
         let error = Error::ConnectionLost("x".into());
         let (r, _) = with_ctx(0, 0.2, |ctx| FailFast.should_reconnect(&error, 0, ctx));
-        assert_eq!(r, ReconnectDecision::Stop);
+        assert_eq!(
+            r,
+            ReconnectDecision::stop("no reconnect after: connection lost: x")
+        );
     }
 
     #[test]

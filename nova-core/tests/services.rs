@@ -462,6 +462,33 @@ async fn a_rejected_credential_stops_the_client_with_a_clear_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auth_answer_left_unjudged_is_a_rejection_not_a_pass() {
+    // An adapter that sends credentials but forgot to judge the answer: the answer to its auth
+    // request (recognised by id) stops the client with a reason that names the fix, instead of
+    // the client counting as authenticated (and restoring private subscriptions) on whatever
+    // arrives first.
+    let sim = JsonRpcServer::start_with(SimOptions::default().with_credentials("id", "secret"))
+        .await
+        .unwrap();
+    let mut adapter = Rpc::new();
+    adapter.credentials = Some(("id".into(), "secret".into()));
+    adapter.judges_auth = false;
+    let (client, _messages) = Client::connect(config(sim.url()).build().unwrap(), adapter);
+    let reason = tokio::time::timeout(LONG, client.stopped()).await.unwrap();
+    let nova_core::StopReason::Policy(reason) = reason else {
+        panic!("stopped for another reason: {reason:?}");
+    };
+    assert!(
+        reason.contains("handle_auth_response"),
+        "the reason names the callback to write: {reason}"
+    );
+    assert_ne!(
+        client.state().borrow().status,
+        nova_core::ConnectionStatus::Authenticated
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_ops_per_second_with_fifty_queued_none_fails_none_early_heartbeats_on_time() {
     let arrivals: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
     let server = TestServer::start().await.unwrap();

@@ -517,8 +517,8 @@ mod tests {
         assert_eq!(client.self_ty.to_string(), "Bot < T >");
 
         let twice = quote!(impl Bot {
-            fn generate_heartbeat(&mut self) -> Option<Message> { None }
-            fn generate_heartbeat(&mut self) -> Option<Message> { None }
+            fn generate_heartbeat(&mut self, _ctx: &mut Context<'_>) -> Option<Message> { None }
+            fn generate_heartbeat(&mut self, _ctx: &mut Context<'_>) -> Option<Message> { None }
         });
         assert_eq!(
             errors(quote!(), twice),

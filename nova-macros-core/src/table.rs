@@ -84,7 +84,7 @@ pub(crate) const CALLBACKS: &[Callback] = {
     &[
         cb(Connection, "init", "fn init(&mut self, config: &__nova::ClientConfig) -> Result<(), __nova::HandlerError>"),
         cb(Connection, "handle_connect", "fn handle_connect(&mut self, info: &__nova::ConnectInfo, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>"),
-        cb(Connection, "handle_disconnect", "fn handle_disconnect(&mut self, reason: &__nova::DisconnectReason, ctx: &__nova::Context<'_>) -> __nova::DisconnectAction"),
+        cb(Connection, "handle_disconnect", "fn handle_disconnect(&mut self, reason: &__nova::DisconnectReason, ctx: &__nova::Context<'_>) -> __nova::ReconnectDecision"),
         cb(Connection, "handle_frame", "fn handle_frame(&mut self, frame: &__nova::Frame, ctx: &mut __nova::Context<'_>) -> __nova::FrameAction"),
         cb(Message, "validate_message", "fn validate_message(&mut self, message: &__nova::Message) -> Result<(), __nova::HandlerError>"),
         cb(Message, "message_type", "fn message_type(&self, message: &__nova::Message) -> __nova::MessageType"),
@@ -95,8 +95,8 @@ pub(crate) const CALLBACKS: &[Callback] = {
         cb(Subscription, "handle_subscription_response", "fn handle_subscription_response(&mut self, subscription: &__nova::Subscription, response: &__nova::Message, ctx: &mut __nova::Context<'_>) -> Result<Option<String>, __nova::HandlerError>"),
         cb(Subscription, "sequence", "fn sequence(&self, subscription: &__nova::Subscription, message: &__nova::Message) -> Option<__nova::Sequence>"),
         cb(Subscription, "on_gap", "fn on_gap(&mut self, subscription: &__nova::Subscription, gap: &__nova::Gap, ctx: &mut __nova::Context<'_>) -> __nova::GapAction"),
-        cb(Subscription, "handle_backfill_response", "fn handle_backfill_response(&mut self, subscription: &__nova::Subscription, response: &__nova::Message) -> Result<Vec<__nova::Message>, __nova::HandlerError>"),
-        cb(Auth, "generate_auth_data", "fn generate_auth_data(&mut self, ctx: &mut __nova::Context<'_>) -> Result<Option<__nova::Message>, __nova::HandlerError>"),
+        cb(Subscription, "handle_backfill_response", "fn handle_backfill_response(&mut self, subscription: &__nova::Subscription, response: &__nova::Message, ctx: &mut __nova::Context<'_>) -> Result<Vec<__nova::Message>, __nova::HandlerError>"),
+        cb(Auth, "generate_auth_data", "fn generate_auth_data(&mut self, request: &__nova::AuthRequest, ctx: &mut __nova::Context<'_>) -> Result<Option<__nova::Message>, __nova::HandlerError>"),
         cb(Auth, "handle_auth_response", "fn handle_auth_response(&mut self, response: &__nova::Message, ctx: &mut __nova::Context<'_>) -> __nova::AuthOutcome"),
         cb(Auth, "needs_reauthentication", "fn needs_reauthentication(&self, ctx: &__nova::Context<'_>) -> bool"),
         cb(Error, "handle_error", "fn handle_error(&mut self, error: &__nova::Error, context: &__nova::ErrorContext, ctx: &__nova::Context<'_>) -> __nova::ErrorAction"),
@@ -104,7 +104,7 @@ pub(crate) const CALLBACKS: &[Callback] = {
         cb(Error, "log_error", "fn log_error(&mut self, error: &__nova::Error, context: &__nova::ErrorContext)"),
         cb(Heartbeat, "configure", "fn configure(&mut self, interval: Option<Duration>) -> Option<Duration>"),
         cb(Heartbeat, "handle_heartbeat", "fn handle_heartbeat(&mut self, message: &__nova::Message, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>"),
-        cb(Heartbeat, "generate_heartbeat", "fn generate_heartbeat(&mut self) -> Option<__nova::Message>"),
+        cb(Heartbeat, "generate_heartbeat", "fn generate_heartbeat(&mut self, ctx: &mut __nova::Context<'_>) -> Option<__nova::Message>"),
         cb(RateLimit, "check_rate_limit", "fn check_rate_limit(&mut self, operation: __nova::Operation) -> __nova::RateLimitDecision"),
         cb(RateLimit, "update_rate_limit", "fn update_rate_limit(&mut self, operation: __nova::Operation)"),
         cb(RateLimit, "is_rate_limit_response", "fn is_rate_limit_response(&self, response: &__nova::Message) -> bool"),
@@ -291,7 +291,7 @@ mod tests {
         let sig = c.signature(&krate).to_token_stream().to_string();
         assert_eq!(
             sig,
-            "fn handle_backfill_response (& mut self , subscription : & :: nova :: __private :: Subscription , response : & :: nova :: __private :: Message) -> :: core :: result :: Result < :: std :: vec :: Vec < :: nova :: __private :: Message > , :: nova :: __private :: HandlerError >"
+            "fn handle_backfill_response (& mut self , subscription : & :: nova :: __private :: Subscription , response : & :: nova :: __private :: Message , ctx : & mut :: nova :: __private :: Context < '_ >) -> :: core :: result :: Result < :: std :: vec :: Vec < :: nova :: __private :: Message > , :: nova :: __private :: HandlerError >"
         );
         let c = Callback::find("configure").unwrap();
         assert!(

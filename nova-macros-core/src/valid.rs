@@ -237,9 +237,9 @@ mod tests {
     #[test]
     fn spelling_does_not_matter() {
         for sig in [
-            "fn handle_disconnect(&mut self, reason: &DisconnectReason, ctx: &Context<'_>) -> DisconnectAction",
-            "fn handle_disconnect(&mut self, _: &nova::DisconnectReason, ctx: &::nova::Context) -> nova::DisconnectAction",
-            "fn handle_disconnect(self: &mut Self, r: &DisconnectReason, c: &Context<'static>) -> DisconnectAction",
+            "fn handle_disconnect(&mut self, reason: &DisconnectReason, ctx: &Context<'_>) -> ReconnectDecision",
+            "fn handle_disconnect(&mut self, _: &nova::DisconnectReason, ctx: &::nova::Context) -> nova::ReconnectDecision",
+            "fn handle_disconnect(self: &mut Self, r: &DisconnectReason, c: &Context<'static>) -> ReconnectDecision",
         ] {
             assert_eq!(check("handle_disconnect", sig), None, "{sig}");
         }
@@ -264,23 +264,23 @@ mod tests {
         let cases = [
             (
                 "handle_disconnect",
-                "fn handle_disconnect(&self, r: &DisconnectReason, c: &Context<'_>) -> DisconnectAction",
+                "fn handle_disconnect(&self, r: &DisconnectReason, c: &Context<'_>) -> ReconnectDecision",
                 "the receiver must be `&mut self`",
             ),
             (
                 "handle_disconnect",
-                "fn handle_disconnect(&mut self, r: DisconnectReason, c: &Context<'_>) -> DisconnectAction",
+                "fn handle_disconnect(&mut self, r: DisconnectReason, c: &Context<'_>) -> ReconnectDecision",
                 "the parameter `reason` must be `&DisconnectReason`",
             ),
             (
                 "handle_disconnect",
-                "fn handle_disconnect(&mut self, r: &DisconnectReason) -> DisconnectAction",
+                "fn handle_disconnect(&mut self, r: &DisconnectReason) -> ReconnectDecision",
                 "expected 2 parameters after `self`, found 1",
             ),
             (
                 "handle_disconnect",
                 "fn handle_disconnect(&mut self, r: &DisconnectReason, c: &Context<'_>)",
-                "this callback must return `DisconnectAction`",
+                "this callback must return `ReconnectDecision`",
             ),
             (
                 "handle_frame",
@@ -294,7 +294,7 @@ mod tests {
             ),
             (
                 "generate_heartbeat",
-                "fn generate_heartbeat(&mut self) -> Option<String>",
+                "fn generate_heartbeat(&mut self, _ctx: &mut Context<'_>) -> Option<String>",
                 "this callback must return `Option<Message>`",
             ),
             (

@@ -3,9 +3,11 @@
 mod anvil;
 pub mod bybit;
 pub mod deribit;
+pub mod discord;
 mod proxy;
 pub mod server;
 mod sim;
+pub mod slack;
 mod tls;
 
 pub use server::{

@@ -128,8 +128,16 @@
 //! }
 //!
 //! impl AuthHandler for Bot {
-//!     fn generate_auth_data(&mut self, _ctx: &mut Context<'_>) -> Result<Option<Message>, HandlerError> {
-//!         Ok(Some(Message::text(format!(r#"{{"op":"auth","token":"{}"}}"#, self.token.expose()))))
+//!     fn generate_auth_data(&mut self, auth: &AuthRequest, _ctx: &mut Context<'_>) -> Result<Option<Message>, HandlerError> {
+//!         let (id, token) = (&auth.id, self.token.expose());
+//!         Ok(Some(Message::text(format!(r#"{{"id":"{id}","op":"auth","token":"{token}"}}"#))))
+//!     }
+//!
+//!     fn handle_auth_response(&mut self, response: &Message, _ctx: &mut Context<'_>) -> AuthOutcome {
+//!         match response.as_text() {
+//!             Some(r#"{"op":"auth","success":true}"#) => AuthOutcome::Authenticated,
+//!             _ => AuthOutcome::NotAuthResponse,
+//!         }
 //!     }
 //! }
 //! # fn assert_handler<T: nova::Handler>() {}
@@ -156,6 +164,7 @@
 //! | `macros` | yes | `#[nova::client]` (the `nova-macros` crate) |
 //! | `webpki-roots` | yes | trust Mozilla's root certificates, compiled in |
 //! | `native-roots` | no | allow [`TlsRoots::Native`]: the operating system's certificate store |
+//! | `testing` | no | `nova::testing`: run handler callbacks in unit tests without a socket |
 
 pub use nova_core::*;
 
@@ -180,10 +189,10 @@ pub use nova_macros::client;
 /// ```
 pub mod prelude {
     pub use nova_core::{
-        AuthHandler, AuthOutcome, Client, ClientConfig, ConnectInfo, ConnectionHandler, Context,
-        DisconnectAction, DisconnectReason, Error, ErrorAction, ErrorContext, ErrorHandler, Frame,
-        FrameAction, Handler, HandlerError, HeartbeatHandler, LifecycleEvent, Message,
-        MessageHandler, MessageType, Operation, RateLimitAction, RateLimitDecision,
+        AuthHandler, AuthOutcome, AuthRequest, Client, ClientConfig, ConnectInfo,
+        ConnectionHandler, Context, DisconnectReason, Error, ErrorAction, ErrorContext,
+        ErrorHandler, Frame, FrameAction, Handler, HandlerError, HeartbeatHandler, LifecycleEvent,
+        Message, MessageHandler, MessageType, Operation, RateLimitAction, RateLimitDecision,
         RateLimitHandler, ReconnectDecision, StopReason, Subscription, SubscriptionHandler,
     };
 }

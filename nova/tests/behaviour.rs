@@ -265,9 +265,9 @@ impl Patient {
         &mut self,
         _reason: &DisconnectReason,
         _ctx: &Context<'_>,
-    ) -> DisconnectAction {
+    ) -> ReconnectDecision {
         self.disconnects.fetch_add(1, Ordering::SeqCst);
-        DisconnectAction::Reconnect { after: MS(50) }
+        ReconnectDecision::after(MS(50))
     }
 }
 
@@ -344,7 +344,7 @@ impl HeartbeatHandler for TestPlatform {
         Ok(())
     }
 
-    fn generate_heartbeat(&mut self) -> Option<Message> {
+    fn generate_heartbeat(&mut self, _ctx: &mut Context<'_>) -> Option<Message> {
         self.beats += 1;
         Some(Message::text(format!("beat {}", self.beats)))
     }
@@ -353,6 +353,7 @@ impl HeartbeatHandler for TestPlatform {
 impl AuthHandler for TestPlatform {
     fn generate_auth_data(
         &mut self,
+        _auth: &AuthRequest,
         _ctx: &mut Context<'_>,
     ) -> Result<Option<Message>, HandlerError> {
         Ok(Some(Message::text("auth")))
@@ -474,8 +475,9 @@ fn a_platform_bot_delegates_the_protocol_callbacks_to_its_adapter() {
         MessageType::Heartbeat
     );
     assert_eq!(HeartbeatHandler::configure(&mut bot, None), Some(MS(50)));
+    let mut ctx = nova::testing::TestContext::new();
     assert_eq!(
-        HeartbeatHandler::generate_heartbeat(&mut bot),
+        ctx.run(|ctx| HeartbeatHandler::generate_heartbeat(&mut bot, ctx)),
         Some(Message::text("beat 1"))
     );
     assert_eq!(

@@ -52,12 +52,12 @@ snapshot!(
                 &mut self,
                 reason: &DisconnectReason,
                 ctx: &Context<'_>,
-            ) -> DisconnectAction {
-                DisconnectAction::Reconnect {
+            ) -> ReconnectDecision {
+                ReconnectDecision::Reconnect {
                     after: Duration::ZERO,
                 }
             }
-            fn generate_heartbeat(&mut self) -> Option<Message> {
+            fn generate_heartbeat(&mut self, _ctx: &mut Context<'_>) -> Option<Message> {
                 Some(Message::text("ping"))
             }
             pub fn helper(&self) -> u64 {

@@ -8,19 +8,46 @@ use crate::error::HandlerError;
 use crate::message::Frame;
 use crate::types::{ConnectInfo, DisconnectReason};
 
-/// What to do after a connection ended (the seed's `{:reconnect, delay}` / `{:stop, reason}`).
+/// What follows a connection that ended or a connect attempt that failed (the seed's
+/// `{:reconnect, delay}` / `{:stop, reason}`): the one decision returned by both
+/// [`ConnectionHandler::handle_disconnect`] and
+/// [`ErrorHandler::should_reconnect`](crate::ErrorHandler::should_reconnect).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DisconnectAction {
-    /// Connect again after this delay.
+pub enum ReconnectDecision {
+    /// Connect again after `after`; `None` waits the configured backoff for this attempt. A
+    /// server's `Retry-After` (on a refused handshake) lengthens the wait either way, and the
+    /// runtime still enforces `max_reconnect_attempts`.
     Reconnect {
-        /// The delay before the next attempt.
-        after: Duration,
+        /// A delay other than the configured backoff's, if wanted.
+        after: Option<Duration>,
     },
     /// Stop the client for good.
     Stop {
-        /// Why; kept in the client's state.
+        /// Why; kept in the client's state as `StopReason::Policy`.
         reason: String,
     },
+}
+
+impl ReconnectDecision {
+    /// Reconnect after the configured backoff.
+    #[must_use]
+    pub fn backoff() -> Self {
+        Self::Reconnect { after: None }
+    }
+
+    /// Reconnect after `delay`.
+    #[must_use]
+    pub fn after(delay: Duration) -> Self {
+        Self::Reconnect { after: Some(delay) }
+    }
+
+    /// Stop with `reason`.
+    #[must_use]
+    pub fn stop(reason: impl Into<String>) -> Self {
+        Self::Stop {
+            reason: reason.into(),
+        }
+    }
 }
 
 /// What the runtime does with a frame after `handle_frame`.
@@ -36,18 +63,20 @@ pub enum FrameAction {
 /// Lifecycle of a connection (the seed's `ConnectionHandler`).
 ///
 /// ```
-/// use nova_core::{ConnectionHandler, Context, DisconnectAction, DisconnectReason};
+/// use nova_core::{ConnectionHandler, Context, DisconnectReason, ReconnectDecision};
 ///
-/// /// Reconnects at once after a server restart (close code 1012), otherwise per policy.
+/// /// Reconnects at once after a server restart (close code 1012), stops when banned (4001),
+/// /// otherwise waits the configured backoff.
 /// struct Bot;
 ///
 /// impl ConnectionHandler for Bot {
-///     fn handle_disconnect(&mut self, reason: &DisconnectReason, ctx: &Context<'_>) -> DisconnectAction {
+///     fn handle_disconnect(&mut self, reason: &DisconnectReason, _ctx: &Context<'_>) -> ReconnectDecision {
 ///         match reason {
 ///             DisconnectReason::ClosedByPeer { code: Some(1012), .. } => {
-///                 DisconnectAction::Reconnect { after: std::time::Duration::ZERO }
+///                 ReconnectDecision::after(std::time::Duration::ZERO)
 ///             }
-///             _ => DisconnectAction::Reconnect { after: ctx.backoff_delay() },
+///             DisconnectReason::ClosedByPeer { code: Some(4001), .. } => ReconnectDecision::stop("banned"),
+///             _ => ReconnectDecision::backoff(),
 ///         }
 ///     }
 /// }
@@ -77,16 +106,14 @@ pub trait ConnectionHandler {
     }
 
     /// Decides what follows the end of a connection. The default reconnects after the configured
-    /// backoff (`ctx.backoff_delay()`); `max_reconnect_attempts` is enforced by the runtime.
+    /// backoff; `max_reconnect_attempts` is enforced by the runtime.
     fn handle_disconnect(
         &mut self,
         reason: &DisconnectReason,
         ctx: &Context<'_>,
-    ) -> DisconnectAction {
-        let _ = reason;
-        DisconnectAction::Reconnect {
-            after: ctx.backoff_delay(),
-        }
+    ) -> ReconnectDecision {
+        let _ = (reason, ctx);
+        ReconnectDecision::backoff()
     }
 
     /// Sees every frame read, control frames included (pings are answered by the runtime).

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::config::ClientConfig;
 use crate::handler::{Operation, RequestId};
 use crate::message::{Frame, Message};
+use crate::runtime::SubscriptionEvent;
 use crate::types::ConnectionState;
 
 /// Output queued by callbacks; the runtime performs it after the callback returns.
@@ -15,10 +16,20 @@ pub(crate) struct Outbox {
     pub(crate) frames: Vec<(Frame, Operation)>,
     /// Messages for the application's inbound queue.
     pub(crate) deliveries: Vec<Message>,
+    /// Events for subscription streams, by nova's subscription id.
+    pub(crate) subscription_events: Vec<(u64, SubscriptionEvent)>,
     /// A handler asked to drop the connection and reconnect.
     pub(crate) reconnect: Option<String>,
     /// The last request id handed out (ids are unique per client, across connections).
     pub(crate) last_request_id: u64,
+}
+
+impl Outbox {
+    /// A fresh request id, unique for this client (never reused, across reconnects too).
+    pub(crate) fn next_request_id(&mut self) -> RequestId {
+        self.last_request_id += 1;
+        RequestId::Num(self.last_request_id)
+    }
 }
 
 /// What a callback can see of the connection, and where it queues what should happen.
@@ -66,11 +77,19 @@ impl<'a> Context<'a> {
             .delay(self.state.reconnection_attempts)
     }
 
-    /// Queues a message to send.
+    /// Queues a message to send (counted as [`Operation::Other`] by the rate limiter).
     pub fn send(&mut self, message: impl Into<Message>) {
+        self.send_as(message, Operation::Other);
+    }
+
+    /// Queues a message to send, counted as `operation` by the rate limiter. What callbacks
+    /// queue is never held back by the limit (it takes its tokens at once), so that heartbeats,
+    /// auth and acknowledgements are never starved; saying what it is keeps the budget honest
+    /// for what waits.
+    pub fn send_as(&mut self, message: impl Into<Message>, operation: Operation) {
         self.out
             .frames
-            .push((Frame::from_message(message.into()), Operation::Other));
+            .push((Frame::from_message(message.into()), operation));
     }
 
     /// Queues a frame to send (a reply of the same kind, a ping).
@@ -85,8 +104,7 @@ impl<'a> Context<'a> {
 
     /// A fresh request id, unique for this client (never reused, across reconnects too).
     pub fn next_request_id(&mut self) -> RequestId {
-        self.out.last_request_id += 1;
-        RequestId::Num(self.out.last_request_id)
+        self.out.next_request_id()
     }
 
     /// Asks the runtime to drop this connection and reconnect (through `handle_disconnect`).

@@ -1,8 +1,6 @@
 //! `ErrorHandler`: what happens after an error, and whether to reconnect.
 
-use std::time::Duration;
-
-use super::Context;
+use super::{Context, ReconnectDecision};
 use crate::error::Error;
 
 /// Where an error happened.
@@ -56,18 +54,16 @@ pub struct ErrorContext {
     pub attempt: u32,
 }
 
-/// The decision after an error (the seed's `{:retry, delay}` / `{:stop, reason}`, plus the two
-/// choices a long-lived client needs most).
+/// The decision after an error (the seed's `{:retry, delay}` is [`ErrorAction::Reconnect`]:
+/// the delay is `handle_disconnect`'s to decide, as for every other end of a connection).
+///
+/// What the runtime retries by itself needs no decision: a refused restore is retried with
+/// backoff, a platform's "too many requests" is resent after `handle_rate_limited`'s delay, an
+/// idempotent request cut off by a disconnect is replayed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ErrorAction {
     /// Carry on: skip what failed, keep the connection.
     Continue,
-    /// Try the failed operation again after a delay (where it can be retried; elsewhere the same
-    /// as `Continue`).
-    Retry {
-        /// The delay.
-        after: Duration,
-    },
     /// Drop the connection and reconnect (through `handle_disconnect`).
     Reconnect,
     /// Stop the client.
@@ -75,18 +71,6 @@ pub enum ErrorAction {
         /// Why.
         reason: String,
     },
-}
-
-/// Whether to try connecting again after a failed connect (the seed's `should_reconnect?`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReconnectDecision {
-    /// Try again; `after: None` uses the configured backoff.
-    Reconnect {
-        /// A delay other than the policy's, if wanted.
-        after: Option<Duration>,
-    },
-    /// Give up and stop the client.
-    Stop,
 }
 
 /// Error policy (the seed's `ErrorHandler`).
@@ -116,7 +100,8 @@ pub trait ErrorHandler {
         }
     }
 
-    /// Decides whether a failed connect attempt is tried again.
+    /// Decides whether a failed connect attempt is tried again (the seed's
+    /// `should_reconnect?`). The default: after the configured backoff.
     fn should_reconnect(
         &mut self,
         error: &Error,
@@ -124,7 +109,7 @@ pub trait ErrorHandler {
         ctx: &Context<'_>,
     ) -> ReconnectDecision {
         let _ = (error, attempt, ctx);
-        ReconnectDecision::Reconnect { after: None }
+        ReconnectDecision::backoff()
     }
 
     /// Logs an error with its context (default: a `tracing` warning with structured fields).

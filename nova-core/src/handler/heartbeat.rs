@@ -19,7 +19,7 @@ use crate::message::Message;
 ///     fn configure(&mut self, _interval: Option<Duration>) -> Option<Duration> {
 ///         Some(Duration::from_secs(20))
 ///     }
-///     fn generate_heartbeat(&mut self) -> Option<Message> {
+///     fn generate_heartbeat(&mut self, _ctx: &mut Context<'_>) -> Option<Message> {
 ///         Some(Message::text(r#"{"op":"ping"}"#))
 ///     }
 /// }
@@ -46,8 +46,9 @@ pub trait HeartbeatHandler {
         Ok(())
     }
 
-    /// The platform heartbeat to send now, if any.
-    fn generate_heartbeat(&mut self) -> Option<Message> {
+    /// The platform heartbeat to send now, if any (sent as [`Operation::Heartbeat`](crate::Operation::Heartbeat)).
+    fn generate_heartbeat(&mut self, ctx: &mut Context<'_>) -> Option<Message> {
+        let _ = ctx;
         None
     }
 }

@@ -32,11 +32,11 @@ mod message;
 mod rate_limit;
 mod subscription;
 
-pub use auth::{AuthHandler, AuthOutcome};
-pub use connection::{ConnectionHandler, DisconnectAction, FrameAction};
+pub use auth::{AuthHandler, AuthOutcome, AuthRequest};
+pub use connection::{ConnectionHandler, FrameAction, ReconnectDecision};
 pub use context::Context;
 pub(crate) use context::Outbox;
-pub use error::{ErrorAction, ErrorContext, ErrorHandler, ErrorSource, ReconnectDecision};
+pub use error::{ErrorAction, ErrorContext, ErrorHandler, ErrorSource};
 pub use heartbeat::HeartbeatHandler;
 pub use message::{MessageHandler, MessageType, RequestId};
 pub use rate_limit::{Operation, RateLimitAction, RateLimitDecision, RateLimitHandler};

@@ -87,13 +87,16 @@ pub enum RateLimitAction {
 /// configuration) paces everything the application sends; these hooks add a platform's own
 /// rules on top. The defaults allow everything.
 pub trait RateLimitHandler {
-    /// Whether `operation` may be sent now.
+    /// Whether `operation` may be sent now. Asked before each message the application sends;
+    /// what the runtime and callbacks send (auth, heartbeats, subscribe requests, replies)
+    /// cannot wait and is only recorded through `update_rate_limit`.
     fn check_rate_limit(&mut self, operation: Operation) -> RateLimitDecision {
         let _ = operation;
         RateLimitDecision::Allow
     }
 
-    /// Records that `operation` was sent.
+    /// Records that `operation` was sent: called for every message written, the application's
+    /// and the runtime's alike.
     fn update_rate_limit(&mut self, operation: Operation) {
         let _ = operation;
     }

@@ -200,8 +200,9 @@ pub trait SubscriptionHandler {
         &mut self,
         subscription: &Subscription,
         response: &Message,
+        ctx: &mut Context<'_>,
     ) -> Result<Vec<Message>, HandlerError> {
-        let _ = (subscription, response);
+        let _ = (subscription, response, ctx);
         Ok(Vec::new())
     }
 }

@@ -7,7 +7,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use tokio::time::Instant;
 
-use super::driver::{Control, Driver, Outgoing, Services, SubscribeCommand};
+use super::commands::{Control, Outgoing, Services, SubscribeCommand};
+use super::driver::Driver;
 use super::events::LifecycleEvent;
 use super::inbound::{self, Messages};
 use super::subscriptions::{InMemoryRegistry, SubscriptionRegistry, SubscriptionStream};

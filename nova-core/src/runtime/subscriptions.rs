@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::Stream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::driver::Control;
+use super::commands::Control;
 use super::inbound::QueueReceiver;
 use crate::error::Error;
 use crate::handler::Gap;

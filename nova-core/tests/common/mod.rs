@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use nova_core::{
-    AuthHandler, AuthOutcome, ClientConfig, ClientConfigBuilder, ConnectionHandler, Context,
-    ErrorHandler, Gap, GapAction, HandlerError, HeartbeatHandler, Message, MessageHandler,
+    AuthHandler, AuthOutcome, AuthRequest, ClientConfig, ClientConfigBuilder, ConnectionHandler,
+    Context, ErrorHandler, Gap, GapAction, HandlerError, HeartbeatHandler, Message, MessageHandler,
     MessageType, RateLimitAction, RateLimitHandler, RequestId, Sequence, Subscription,
     SubscriptionHandler,
 };
@@ -33,6 +33,8 @@ pub struct Rpc {
     pub recover: Recover,
     pub platform_heartbeat: Option<Duration>,
     pub answer_test_requests: bool,
+    /// Whether `handle_auth_response` judges anything (false: an adapter that forgot it).
+    pub judges_auth: bool,
 }
 
 impl Rpc {
@@ -45,6 +47,7 @@ impl Rpc {
             recover: Recover::Resubscribe,
             platform_heartbeat: None,
             answer_test_requests: true,
+            judges_auth: true,
         }
     }
 
@@ -160,6 +163,7 @@ impl SubscriptionHandler for Rpc {
         &mut self,
         sub: &Subscription,
         response: &Message,
+        _ctx: &mut Context<'_>,
     ) -> Result<Vec<Message>, HandlerError> {
         let v = Self::json(response).ok_or_else(|| HandlerError::new("not JSON"))?;
         let from = v
@@ -182,12 +186,13 @@ impl SubscriptionHandler for Rpc {
 impl AuthHandler for Rpc {
     fn generate_auth_data(
         &mut self,
-        ctx: &mut Context<'_>,
+        auth: &AuthRequest,
+        _: &mut Context<'_>,
     ) -> Result<Option<Message>, HandlerError> {
         let Some((id, secret)) = &self.credentials else {
             return Ok(None);
         };
-        let request_id = ctx.next_request_id();
+        let request_id = auth.id.clone();
         let message = rpc(
             &request_id,
             "public/auth",
@@ -198,6 +203,9 @@ impl AuthHandler for Rpc {
     }
 
     fn handle_auth_response(&mut self, response: &Message, _: &mut Context<'_>) -> AuthOutcome {
+        if !self.judges_auth {
+            return AuthOutcome::NotAuthResponse;
+        }
         let Some(v) = Self::json(response) else {
             return AuthOutcome::NotAuthResponse;
         };
@@ -244,7 +252,7 @@ impl HeartbeatHandler for Rpc {
         Ok(())
     }
 
-    fn generate_heartbeat(&mut self) -> Option<Message> {
+    fn generate_heartbeat(&mut self, _ctx: &mut Context<'_>) -> Option<Message> {
         Some(Message::text(r#"{"jsonrpc":"2.0","method":"public/ping"}"#))
     }
 }

@@ -25,7 +25,7 @@
 use std::time::{Duration, Instant};
 
 use nova_core::{
-    AuthHandler, AuthOutcome, ConnectionHandler, ConnectionStatus, Context, ErrorHandler, Gap,
+    AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, ErrorHandler, Gap,
     GapAction, HandlerError, HeartbeatHandler, Message, MessageHandler, MessageType, Operation,
     RateLimitAction, RateLimitDecision, RateLimitHandler, RequestId, Secret, Sequence,
     Subscription, SubscriptionHandler,
@@ -245,17 +245,20 @@ impl DeribitAdapter {
         params
     }
 
-    /// Builds an auth request (full or refresh) and remembers it as pending.
-    fn auth_request(&mut self, refresh: bool, ctx: &mut Context<'_>) -> Option<Message> {
+    /// Builds an auth request (full or refresh) with the runtime's id and remembers it as
+    /// pending.
+    fn auth_request(&mut self, auth: &AuthRequest) -> Option<Message> {
         let credentials = self.config.credentials.clone()?;
-        let params = match (&self.token, refresh) {
+        let params = match (&self.token, auth.refresh) {
             (Some(token), true) => refresh_params(token.refresh.expose()),
             _ => self.full_grant(&credentials),
         };
-        let refresh = refresh && self.token.is_some();
-        let id = ctx.next_request_id();
-        let message = request(&id, "public/auth", &params);
-        self.auth = Some(PendingAuth { id, refresh });
+        let refresh = auth.refresh && self.token.is_some();
+        let message = request(&auth.id, "public/auth", &params);
+        self.auth = Some(PendingAuth {
+            id: auth.id.clone(),
+            refresh,
+        });
         Some(message)
     }
 }
@@ -277,12 +280,11 @@ impl MessageHandler for DeribitAdapter {
 impl AuthHandler for DeribitAdapter {
     fn generate_auth_data(
         &mut self,
+        auth: &AuthRequest,
         ctx: &mut Context<'_>,
     ) -> Result<Option<Message>, HandlerError> {
-        // A refresh happens on a connection that is authenticated already; anything else is a
-        // new connection, whose token (connection-scoped) is gone.
-        let refresh = ctx.state().status == ConnectionStatus::Authenticated;
-        if !refresh {
+        // Anything but a refresh is a new connection, whose token (connection-scoped) is gone.
+        if !auth.refresh {
             self.token = None;
             let (name, version) = &self.config.client_name;
             let hello = request(
@@ -300,7 +302,7 @@ impl AuthHandler for DeribitAdapter {
                 ctx.send(set);
             }
         }
-        Ok(self.auth_request(refresh, ctx))
+        Ok(self.auth_request(auth))
     }
 
     fn handle_auth_response(&mut self, response: &Message, ctx: &mut Context<'_>) -> AuthOutcome {
@@ -346,10 +348,11 @@ impl AuthHandler for DeribitAdapter {
                 // The refresh token was refused (expired, used): authenticate afresh.
                 tracing::warn!(error = %e, "deribit token refresh refused; authenticating again");
                 self.token = None;
-                match self.auth_request(false, ctx) {
+                let id = ctx.next_request_id();
+                match self.auth_request(&AuthRequest::new(id.clone(), false)) {
                     Some(message) => {
-                        ctx.send(message);
-                        AuthOutcome::NotAuthResponse
+                        ctx.send_as(message, Operation::Auth);
+                        AuthOutcome::Retrying { id }
                     }
                     None => AuthOutcome::Rejected(e.to_string()),
                 }

@@ -433,6 +433,7 @@ impl SubscriptionHandler for EthereumAdapter {
         &mut self,
         subscription: &Subscription,
         response: &Message,
+        _ctx: &mut Context<'_>,
     ) -> Result<Vec<Message>, HandlerError> {
         self.backfill_messages(subscription, response)
     }

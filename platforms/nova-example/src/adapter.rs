@@ -11,10 +11,10 @@
 use std::time::Duration;
 
 use nova_core::{
-    AuthHandler, AuthOutcome, ClientConfig, ConnectInfo, ConnectionHandler, Context,
-    DisconnectAction, DisconnectReason, Error, ErrorAction, ErrorContext, ErrorHandler,
-    ErrorSource, Frame, FrameAction, HandlerError, HeartbeatHandler, Message, Operation,
-    RateLimitAction, RateLimitDecision, RateLimitHandler, ReconnectDecision, RequestId,
+    AuthHandler, AuthOutcome, AuthRequest, ClientConfig, ConnectInfo, ConnectionHandler, Context,
+    DisconnectReason, Error, ErrorAction, ErrorContext, ErrorHandler, ErrorSource, Frame,
+    FrameAction, HandlerError, HeartbeatHandler, Message, Operation, RateLimitAction,
+    RateLimitDecision, RateLimitHandler, ReconnectDecision, RequestId,
 };
 use serde_json::{Value, json};
 
@@ -82,16 +82,14 @@ impl ConnectionHandler for ExampleAdapter {
     }
 
     /// Decides what follows the end of a connection: reconnect after the configured backoff.
-    /// Return `DisconnectAction::Stop` for close codes that mean "do not come back" (a banned
+    /// Return `ReconnectDecision::Stop` for close codes that mean "do not come back" (a banned
     /// key, a retired endpoint).
     fn handle_disconnect(
         &mut self,
         _reason: &DisconnectReason,
         ctx: &Context<'_>,
-    ) -> DisconnectAction {
-        DisconnectAction::Reconnect {
-            after: ctx.backoff_delay(),
-        }
+    ) -> ReconnectDecision {
+        ReconnectDecision::after(ctx.backoff_delay())
     }
 
     /// Sees every frame, control frames included, before the message callbacks. Return
@@ -152,14 +150,14 @@ impl AuthHandler for ExampleAdapter {
     /// the request here if the platform wants a signature instead of the secret.
     fn generate_auth_data(
         &mut self,
-        ctx: &mut Context<'_>,
+        auth: &AuthRequest,
+        _ctx: &mut Context<'_>,
     ) -> Result<Option<Message>, HandlerError> {
         let Some(credentials) = &self.credentials else {
             return Ok(None);
         };
-        let id = ctx.next_request_id();
-        let request = auth_request(&id, credentials);
-        self.auth_request = Some(id);
+        let request = auth_request(&auth.id, credentials);
+        self.auth_request = Some(auth.id.clone());
         Ok(Some(request.to_message()))
     }
 
@@ -216,7 +214,7 @@ impl HeartbeatHandler for ExampleAdapter {
     }
 
     /// The heartbeat the client sends every `configure` interval: none.
-    fn generate_heartbeat(&mut self) -> Option<Message> {
+    fn generate_heartbeat(&mut self, _ctx: &mut Context<'_>) -> Option<Message> {
         None
     }
 }

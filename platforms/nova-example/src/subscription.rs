@@ -122,6 +122,7 @@ impl SubscriptionHandler for ExampleAdapter {
         &mut self,
         _subscription: &Subscription,
         _response: &Message,
+        _ctx: &mut Context<'_>,
     ) -> Result<Vec<Message>, HandlerError> {
         Ok(Vec::new())
     }

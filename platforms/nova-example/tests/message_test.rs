@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use nova_core::testing::TestContext;
 use nova_core::{
     HeartbeatHandler, Message, MessageHandler, MessageType, RateLimitHandler, RequestId,
 };
@@ -105,5 +106,31 @@ fn credentials_go_into_the_auth_request_but_never_into_debug_output() {
 fn the_server_sends_the_heartbeats() {
     let mut adapter = ExampleAdapter::default();
     assert_eq!(adapter.configure(None), None);
-    assert!(adapter.generate_heartbeat().is_none());
+    let mut ctx = TestContext::new();
+    assert!(ctx.run(|ctx| adapter.generate_heartbeat(ctx)).is_none());
+}
+
+#[test]
+fn a_test_request_is_answered_with_public_test() {
+    let mut adapter = ExampleAdapter::default();
+    let mut ctx = TestContext::new();
+    let test_request =
+        Message::text(r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#);
+    ctx.run(|ctx| adapter.handle_heartbeat(&test_request, ctx))
+        .unwrap();
+    let sent = ctx.sent_texts();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let answer: Value = serde_json::from_str(&sent[0]).unwrap();
+    assert_eq!(answer["method"], "public/test");
+    assert_eq!(answer["id"], json!(1), "the id comes from the context");
+
+    let plain =
+        Message::text(r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"heartbeat"}}"#);
+    ctx.run(|ctx| adapter.handle_heartbeat(&plain, ctx))
+        .unwrap();
+    assert_eq!(
+        ctx.sent_texts().len(),
+        1,
+        "a plain heartbeat needs no answer"
+    );
 }

@@ -4,8 +4,8 @@ struct Bot;
 
 #[nova::client(strategy = "always_reconnect", manual(AuthHandler))]
 impl Bot {
-    fn handle_disconnect(&self, _reason: &DisconnectReason, _ctx: &Context<'_>) -> DisconnectAction {
-        DisconnectAction::Stop { reason: String::new() }
+    fn handle_disconnect(&self, _reason: &DisconnectReason, _ctx: &Context<'_>) -> ReconnectDecision {
+        ReconnectDecision::Stop { reason: String::new() }
     }
 
     fn handle_frame(&mut self, _frame: Frame, _ctx: &mut Context<'_>) -> FrameAction {
@@ -16,7 +16,7 @@ impl Bot {
         Ok(())
     }
 
-    async fn generate_heartbeat(&mut self) -> Option<Message> {
+    async fn generate_heartbeat(&mut self, _ctx: &mut Context<'_>) -> Option<Message> {
         None
     }
 

@@ -15,8 +15,8 @@ impl<T: Send + 'static> Bot<T> {
     const LIMIT: u64 = 10;
 
     /// Reconnect at once instead of failing.
-    fn handle_disconnect(&mut self, _reason: &nova::DisconnectReason, _ctx: &Context) -> DisconnectAction {
-        DisconnectAction::Reconnect { after: Duration::ZERO }
+    fn handle_disconnect(&mut self, _reason: &nova::DisconnectReason, _ctx: &Context) -> ReconnectDecision {
+        ReconnectDecision::after(Duration::ZERO)
     }
 
     fn handle_message(&mut self, message: Message, ctx: &mut Context<'_>) -> Result<(), HandlerError> {

@@ -10,7 +10,7 @@ mod sdk {
 struct Bot;
 
 impl AuthHandler for Bot {
-    fn generate_auth_data(&mut self, _ctx: &mut Context<'_>) -> Result<Option<Message>, HandlerError> {
+    fn generate_auth_data(&mut self, _auth: &AuthRequest, _ctx: &mut Context<'_>) -> Result<Option<Message>, HandlerError> {
         Ok(Some(Message::text("auth")))
     }
 }

@@ -1,0 +1,490 @@
+//! One open connection in its steady state: a flat event loop that waits for whichever comes
+//! first (a command, a frame, the ping timer, the platform heartbeat, a credentials check, the
+//! auth deadline, the end of a rate-limit wait, a runtime timer, an application send) and hands
+//! it to one method each. Also the I/O the components ask for: writing the outbox, delivering to
+//! the application, writing the application's sends through the rate gate, and closing.
+//!
+//! Priority (the `select!` is biased, in this order): commands, reads, timers, then the
+//! application's sends, so that a flood of sends never delays a close or the reading of acks.
+
+use std::time::Duration;
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite;
+
+use super::commands::{Control, Outgoing};
+use super::driver::{Driver, Link, Phase, SessionEnd, sleep_until_opt, tick};
+use super::errors::{classify, closed_reason};
+use super::liveness::{Liveness, PingStep};
+use super::observe::millis;
+use super::outbound::Wire;
+use super::requests::{Awaiting, Pending, SubscribePurpose};
+use crate::error::{Error, HandlerError};
+use crate::handler::{ErrorSource, Handler, Operation};
+use crate::message::{CloseFrame, Frame};
+use crate::telemetry::EventKind;
+use crate::transport::WsStream;
+use crate::types::{DisconnectReason, StopReason};
+
+/// Most frames handled per wake-up before the outbox is applied (frames already read, taken
+/// without waiting).
+const READ_BATCH: usize = 64;
+
+type Read = Option<Result<tungstenite::Message, tungstenite::Error>>;
+
+impl<H: Handler> Driver<H> {
+    /// Serves an open connection until it ends.
+    pub(super) async fn serve(&mut self, ws: &mut WsStream) -> SessionEnd {
+        let platform_every = self.handler.configure(self.config.heartbeat_interval);
+        let now = Instant::now();
+        self.liveness = Liveness::new(
+            self.config.heartbeat_interval,
+            self.config.pong_timeout,
+            platform_every,
+            now,
+        );
+        let mut platform = self.liveness.platform_every().map(|every| {
+            let mut i = tokio::time::interval_at(now + every, every);
+            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            i
+        });
+        let check_every = self.config.auth_check_interval;
+        let mut auth_check = tokio::time::interval_at(now + check_every, check_every);
+        auth_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let ping = tokio::time::sleep_until(self.liveness.ping_at());
+        tokio::pin!(ping);
+        loop {
+            let step = tokio::select! {
+                biased;
+                control = self.control_rx.recv() => self.on_control(ws, control).await,
+                read = ws.next() => self.on_read(ws, read).await,
+                () = &mut ping, if self.liveness.pings() => {
+                    let step = self.on_ping_timer(ws).await;
+                    ping.as_mut().reset(self.liveness.ping_at());
+                    step
+                }
+                () = tick(&mut platform), if platform.is_some() => self.on_platform_tick(ws).await,
+                _ = auth_check.tick(), if self.auth.checks_refresh() => self.refresh_credentials(ws).await,
+                () = sleep_until_opt(self.auth.deadline()) => self.on_auth_timeout(),
+                () = sleep_until_opt(self.outbound.held_until()) => {
+                    self.outbound.release();
+                    self.flush_sends(ws).await
+                }
+                () = sleep_until_opt(self.requests.next_timer()) => {
+                    self.on_timers();
+                    match self.apply_outbox(ws).await {
+                        Some(end) => Some(end),
+                        None => self.flush_sends(ws).await,
+                    }
+                }
+                outgoing = self.data_rx.recv(), if self.data_open && self.sends_flow() => {
+                    self.on_outgoing(ws, outgoing).await
+                }
+            };
+            if let Some(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// Whether the application's sends may be written now.
+    fn sends_flow(&self) -> bool {
+        let ready = matches!(self.link, Link::Up(Phase::Ready));
+        self.outbound.may_send(ready, self.peer_close.is_some())
+    }
+
+    /// Writes what waits (carry, replays) when sends may flow.
+    pub(super) async fn flush_sends(&mut self, ws: &mut WsStream) -> Option<SessionEnd> {
+        if self.sends_flow() && (!self.outbound.is_empty() || self.requests.has_replay()) {
+            self.write_pending_sends(ws).await
+        } else {
+            None
+        }
+    }
+
+    async fn on_control(
+        &mut self,
+        ws: &mut WsStream,
+        control: Option<Control>,
+    ) -> Option<SessionEnd> {
+        match control {
+            Some(Control::Close { code, reason, done }) => {
+                self.close_waiters.push(done);
+                self.close_gracefully(ws, code, reason).await;
+                Some(SessionEnd::Stop(StopReason::Closed { code }))
+            }
+            Some(Control::Subscribe(command)) => {
+                let id = self.add_subscription(*command);
+                // While authenticating, the restore that follows sends it.
+                if !matches!(self.link, Link::Up(Phase::Authenticating)) {
+                    self.send_subscribe(id, SubscribePurpose::First);
+                }
+                self.apply_outbox(ws).await
+            }
+            Some(Control::Unsubscribe { id, done }) => {
+                self.unsubscribe_now(id);
+                let end = self.apply_outbox(ws).await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                end
+            }
+            None => {
+                self.close_gracefully(ws, 1000, "client dropped".to_owned())
+                    .await;
+                Some(SessionEnd::Stop(StopReason::HandlesDropped))
+            }
+        }
+    }
+
+    /// Frames were read: the first, then those already buffered (up to [`READ_BATCH`]) in one
+    /// go: one pass through the `select!` and one outbox per batch, not per frame.
+    async fn on_read(&mut self, ws: &mut WsStream, read: Read) -> Option<SessionEnd> {
+        let first = match read {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                let peer_close = self.peer_close.clone();
+                return Some(self.on_io_error(ws, e, ErrorSource::Read, peer_close).await);
+            }
+            None => {
+                let reason = closed_reason(self.peer_close.take(), "connection closed");
+                return Some(SessionEnd::Disconnected(reason));
+            }
+        };
+        let now = Instant::now();
+        let mut next = Some(first);
+        let mut taken = 0;
+        let mut read_error = None;
+        while let Some(m) = next.take() {
+            taken += 1;
+            let is_pong = matches!(m, tungstenite::Message::Pong(_));
+            if let Some(rtt) = self.liveness.on_read(now, is_pong) {
+                self.obs.event(EventKind::HeartbeatRoundTrip { rtt });
+            }
+            if let Some(frame) = Frame::from_ws(m) {
+                if let Frame::Close(c) = &frame {
+                    self.peer_close = Some(c.clone());
+                }
+                if let Some(end) = self.on_frame(frame) {
+                    return Some(end);
+                }
+            }
+            if taken < READ_BATCH && self.peer_close.is_none() && self.out.reconnect.is_none() {
+                match ws.next().now_or_never() {
+                    Some(Some(Ok(m))) => next = Some(m),
+                    Some(Some(Err(e))) => read_error = Some(e),
+                    Some(None) | None => {}
+                }
+            }
+        }
+        if let Some(end) = self.apply_outbox(ws).await {
+            return Some(end);
+        }
+        if let Some(e) = read_error {
+            let peer_close = self.peer_close.clone();
+            return Some(self.on_io_error(ws, e, ErrorSource::Read, peer_close).await);
+        }
+        self.flush_sends(ws).await
+    }
+
+    async fn on_ping_timer(&mut self, ws: &mut WsStream) -> Option<SessionEnd> {
+        let now = Instant::now();
+        match self.liveness.on_ping_timer(now) {
+            PingStep::Wait => None,
+            PingStep::SendPing => {
+                tracing::trace!("idle: sending ping");
+                let ping = tungstenite::Message::Ping(bytes::Bytes::new());
+                if let Err(e) = ws.send(ping).await {
+                    let peer_close = self.peer_close.clone();
+                    return Some(
+                        self.on_io_error(ws, e, ErrorSource::Write, peer_close)
+                            .await,
+                    );
+                }
+                None
+            }
+            PingStep::Dead => {
+                let idle_ms = millis(self.liveness.idle(now));
+                tracing::warn!(idle_ms, "no answer to ping before the deadline");
+                Some(SessionEnd::Disconnected(DisconnectReason::HeartbeatTimeout))
+            }
+        }
+    }
+
+    async fn on_platform_tick(&mut self, ws: &mut WsStream) -> Option<SessionEnd> {
+        if let Some(silent) = self.liveness.platform_silence(Instant::now()) {
+            tracing::warn!(silent_ms = millis(silent), "platform heartbeats stopped");
+            return Some(SessionEnd::Disconnected(DisconnectReason::HeartbeatTimeout));
+        }
+        let beat = {
+            let mut ctx = ctx!(self);
+            self.handler.generate_heartbeat(&mut ctx)?
+        };
+        self.out
+            .frames
+            .push((Frame::from_message(beat), Operation::Heartbeat));
+        self.apply_outbox(ws).await
+    }
+
+    /// Checks whether the credentials need a refresh, and sends it on this connection.
+    async fn refresh_credentials(&mut self, ws: &mut WsStream) -> Option<SessionEnd> {
+        let refresh = {
+            let ctx = ctx!(self);
+            self.handler.needs_reauthentication(&ctx)
+        };
+        if !refresh {
+            return None;
+        }
+        match self.send_credentials(true) {
+            Ok(true) => {
+                tracing::info!("refreshing credentials");
+                self.apply_outbox(ws).await
+            }
+            Ok(false) => None,
+            Err(e) => self.on_error(&Error::Handler(e), ErrorSource::Auth),
+        }
+    }
+
+    fn on_auth_timeout(&mut self) -> Option<SessionEnd> {
+        self.auth.failed();
+        self.obs.event(EventKind::AuthFailed);
+        let error = Error::Timeout(self.config.request_timeout);
+        self.on_error(&error, ErrorSource::Auth)
+    }
+
+    async fn on_outgoing(
+        &mut self,
+        ws: &mut WsStream,
+        outgoing: Option<Outgoing>,
+    ) -> Option<SessionEnd> {
+        let Some(outgoing) = outgoing else {
+            self.data_open = false;
+            return None;
+        };
+        self.take_outgoing(outgoing);
+        let batch = self.outbound.batch();
+        while self.outbound.len() < batch {
+            match self.data_rx.try_recv() {
+                Ok(o) => self.take_outgoing(o),
+                Err(_) => break,
+            }
+        }
+        let depth = self.data_rx.len() + self.outbound.len();
+        self.obs.telemetry.send_queue_depth(depth);
+        self.write_pending_sends(ws).await
+    }
+
+    /// Moves an item of the data channel into the carry, giving a request its id.
+    pub(super) fn take_outgoing(&mut self, outgoing: Outgoing) {
+        match outgoing {
+            Outgoing::Message(message, operation) => {
+                self.outbound.push_back(Wire {
+                    message,
+                    operation,
+                    request: None,
+                });
+            }
+            Outgoing::Request {
+                request,
+                reply,
+                deadline,
+            } => {
+                if reply.is_closed() {
+                    return; // the caller gave up already
+                }
+                let id = self.out.next_request_id();
+                let message = (request.build)(&id);
+                let operation = request.operation;
+                let pending = Pending {
+                    awaiting: Awaiting::Caller(reply),
+                    timeout: request.timeout.unwrap_or(self.config.request_timeout),
+                    message: message.clone(),
+                    operation,
+                    deadline,
+                    idempotent: request.idempotent,
+                    written: false,
+                };
+                self.requests.track(id.clone(), pending);
+                self.outbound.push_back(Wire {
+                    message,
+                    operation,
+                    request: Some(id),
+                });
+            }
+        }
+    }
+
+    /// Writes requests to replay, then the carry, in order, as far as the rate limit allows;
+    /// then flushes.
+    pub(super) async fn write_pending_sends(&mut self, ws: &mut WsStream) -> Option<SessionEnd> {
+        for (id, message, operation) in self.requests.take_replay().into_iter().rev() {
+            self.outbound.push_front(Wire {
+                message,
+                operation,
+                request: Some(id),
+            });
+        }
+        let mut wrote = false;
+        while let Some(operation) = self.outbound.front_operation() {
+            let now = Instant::now();
+            if let Some(wait) = self
+                .outbound
+                .check(&mut self.handler, &self.config, operation, now)
+            {
+                self.obs.event(EventKind::RateLimitWait { wait });
+                self.outbound.hold_until(now + wait);
+                break;
+            }
+            let Some(wire) = self.outbound.pop_front() else {
+                break;
+            };
+            let encoded = match self.handler.encode_message(wire.message.clone()) {
+                Ok(m) => m,
+                Err(e) => {
+                    if let Some(id) = &wire.request {
+                        let why = HandlerError::new(format!("cannot encode the request: {e}"));
+                        self.requests.fail_caller(id, Error::Handler(why));
+                    }
+                    if let Some(end) = self.on_error(&Error::Handler(e), ErrorSource::Write) {
+                        return Some(end);
+                    }
+                    continue;
+                }
+            };
+            let size = encoded.len();
+            if let Err(e) = ws.feed(encoded.into_ws()).await {
+                // Not written: it goes first on the next connection.
+                self.outbound.push_front(wire);
+                return Some(self.on_io_error(ws, e, ErrorSource::Write, None).await);
+            }
+            wrote = true;
+            self.obs.telemetry.message_sent(operation, size);
+            self.handler.update_rate_limit(operation);
+            if let Some(id) = &wire.request {
+                self.requests.mark_written(id);
+            }
+        }
+        if wrote {
+            if let Err(e) = ws.flush().await {
+                return Some(self.on_io_error(ws, e, ErrorSource::Write, None).await);
+            }
+        }
+        None
+    }
+
+    /// Performs what callbacks and the runtime queued: frames out (with their rate-limit cost,
+    /// without waiting), messages to the application and to subscription streams (a closed
+    /// stream unsubscribes, which may queue more frames: written in the next round), reconnects.
+    pub(super) async fn apply_outbox(&mut self, ws: &mut WsStream) -> Option<SessionEnd> {
+        loop {
+            self.obs.publish_if_dirty();
+            if !self.out.frames.is_empty() {
+                let mut frames = std::mem::take(&mut self.out.frames);
+                let now = Instant::now();
+                for (frame, operation) in frames.drain(..) {
+                    self.outbound.force(&self.config, operation, now);
+                    match &frame {
+                        Frame::Text(t) => self.obs.telemetry.message_sent(operation, t.len()),
+                        Frame::Binary(b) => self.obs.telemetry.message_sent(operation, b.len()),
+                        _ => {}
+                    }
+                    if let Err(e) = ws.feed(frame.into_ws()).await {
+                        return Some(self.on_io_error(ws, e, ErrorSource::Write, None).await);
+                    }
+                    self.handler.update_rate_limit(operation);
+                }
+                self.out.frames = frames;
+                if let Err(e) = ws.flush().await {
+                    return Some(self.on_io_error(ws, e, ErrorSource::Write, None).await);
+                }
+            }
+            if !self.out.deliveries.is_empty() {
+                let mut deliveries = std::mem::take(&mut self.out.deliveries);
+                for message in deliveries.drain(..) {
+                    if self.inbound_open && !self.inbound.deliver(message).await {
+                        self.inbound_open = false;
+                        tracing::debug!(
+                            "the application dropped its message receiver; messages are discarded"
+                        );
+                    }
+                }
+                self.out.deliveries = deliveries;
+            }
+            if !self.out.subscription_events.is_empty() {
+                let mut events = std::mem::take(&mut self.out.subscription_events);
+                let mut closed = Vec::new();
+                for (sub, event) in events.drain(..) {
+                    if let Some(entry) = self.subs.get(sub) {
+                        if !entry.events.deliver(event).await {
+                            closed.push(sub);
+                        }
+                    }
+                }
+                self.out.subscription_events = events;
+                for sub in closed {
+                    self.unsubscribe_now(sub);
+                }
+            }
+            if self.out.frames.is_empty() {
+                break;
+            }
+        }
+        self.out
+            .reconnect
+            .take()
+            .map(|why| SessionEnd::Disconnected(DisconnectReason::Requested(why)))
+    }
+
+    /// A read or write failed: the connection is unusable whatever the handler says, so only a
+    /// `Stop` changes the outcome. The peer is told why with the close code RFC 6455 gives.
+    pub(super) async fn on_io_error(
+        &mut self,
+        ws: &mut WsStream,
+        e: tungstenite::Error,
+        source: ErrorSource,
+        peer_close: Option<Option<CloseFrame>>,
+    ) -> SessionEnd {
+        let classified = classify(e, &self.config, peer_close);
+        if let Some(code) = classified.close_code {
+            let frame = tungstenite::protocol::CloseFrame {
+                code: code.into(),
+                reason: "".into(),
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+        }
+        match self.on_error(&classified.error, source) {
+            Some(SessionEnd::Stop(stop)) => SessionEnd::Stop(stop),
+            _ => SessionEnd::Disconnected(classified.reason),
+        }
+    }
+
+    /// Writes what the application already handed over, sends a close frame and waits (bounded)
+    /// for the server's.
+    async fn close_gracefully(&mut self, ws: &mut WsStream, code: u16, reason: String) {
+        if matches!(self.link, Link::Up(Phase::Ready)) {
+            while let Ok(o) = self.data_rx.try_recv() {
+                self.take_outgoing(o);
+            }
+            // The rate limit no longer applies: the application asked to finish.
+            self.outbound.drop_limiter();
+            if self.write_pending_sends(ws).await.is_some() {
+                return;
+            }
+        }
+        let frame = tungstenite::protocol::CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        };
+        if ws.close(Some(frame)).await.is_err() {
+            return;
+        }
+        let drain = async { while let Some(Ok(_)) = ws.next().await {} };
+        if tokio::time::timeout(self.config.close_timeout, drain)
+            .await
+            .is_err()
+        {
+            tracing::debug!("no close frame from the server before close_timeout");
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Discord Gateway v10 for nova: the protocol pieces that need no connection runtime.
+//!
+//! Each module is one concept, sans-IO where it can be (it takes `Instant`s and returns
+//! decisions; the runtime owns sockets and timers):
+//!
+//! | piece | what it does |
+//! |---|---|
+//! | [`OpCode`], [`RawPayload`], [`GatewayEvent`] | the envelope `{op, d, s, t}`, parsed once; unknown ops kept |
+//! | [`Event`] | typed READY, RESUMED, GUILD_CREATE/DELETE, MESSAGE_CREATE/DELETE, INTERACTION_CREATE, TYPING_START; other dispatches kept raw |
+//! | [`Identify`], [`Resume`], [`heartbeat`], [`Intents`], [`ShardId`] | what the client sends, token as a [`nova_core::Secret`], 4096-byte limit checked |
+//! | [`close_action`], [`CloseCode`] | the close-code table: fatal (4004, 4010–4014), re-identify (4007, 4009), resume (the rest) |
+//! | [`GatewaySession`], [`NextConnect`] | `session_id`, `resume_gateway_url`, last `s`, and resume / identify / stop after any disconnect |
+//! | [`Heartbeat`] | first beat after `interval × jitter`, then every interval; a missing ACK at the next beat is a zombie |
+//! | [`IdentifyLimiter`] | one 5 s bucket per `shard_id % max_concurrency`, shared by the shards of a process; the daily `session_start_limit` |
+//! | [`ZlibStreamInflater`] | `compress=zlib-stream`: one context per connection, messages end at `00 00 ff ff`, bounded, typed errors |
+//! | [`Discovery`] | `GET /gateway/bot` with reqwest + rustls (ring), token in a sensitive header |
+//!
+//! Wire facts: `shared/PROTOCOLS.md` section 3. Tested against
+//! `nova_testkit::discord::DiscordSim`. The adapter (nova-core's handler traits) waits for
+//! runtime hooks; see the crate's README.
+
+mod close;
+mod command;
+mod discovery;
+mod error;
+mod event;
+mod heartbeat;
+mod inflate;
+mod limiter;
+mod opcode;
+mod payload;
+mod session;
+
+pub use close::{CloseAction, CloseCode, RESUME_CLOSE_CODE, close_action};
+pub use command::{
+    ConnectionProperties, Identify, Intents, MAX_CLIENT_PAYLOAD, Resume, ShardId, heartbeat,
+};
+pub use discovery::{DEFAULT_API_URL, Discovery, GatewayBot, SessionStartLimit};
+pub use error::{CommandError, DecodeError, DiscoveryError, InflateError};
+pub use event::{
+    Channel, Event, Guild, GuildCreate, Id, Interaction, InteractionData, Member, Message,
+    MessageDelete, PartialApplication, Ready, TypingStart, UnavailableGuild, User,
+};
+pub use heartbeat::{Heartbeat, HeartbeatAction};
+pub use inflate::{DEFAULT_MAX_MESSAGE, ZLIB_SUFFIX, ZlibStreamInflater};
+pub use limiter::{Acquire, IDENTIFY_WINDOW, IdentifyLimiter, SessionStartReport};
+pub use opcode::OpCode;
+pub use payload::{GatewayEvent, RawPayload};
+pub use session::{ConnectParams, Disconnect, GatewaySession, NextConnect, Session};
