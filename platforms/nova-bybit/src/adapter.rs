@@ -18,8 +18,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use nova_core::{
-    AuthHandler, AuthOutcome, ClientConfig, ConnectInfo, ConnectionHandler, Context, ErrorHandler,
-    HandlerError, HeartbeatHandler, Message, RateLimitAction, RateLimitHandler, RequestId,
+    AuthHandler, AuthOutcome, AuthRequest, ClientConfig, ConnectInfo, ConnectionHandler, Context,
+    ErrorHandler, HandlerError, HeartbeatHandler, Message, RateLimitAction, RateLimitHandler,
+    RequestId,
 };
 use serde_json::{Value, json};
 
@@ -186,7 +187,8 @@ impl BybitConfig {
 #[derive(Debug)]
 pub struct BybitAdapter {
     pub(crate) config: BybitConfig,
-    auth_pending: Option<RequestId>,
+    /// The auth request awaiting its answer (its id, and whether it is a refresh).
+    auth_pending: Option<AuthRequest>,
     authentications: u64,
     /// Topics subscribed (or being subscribed) on this connection.
     pub(crate) topics: HashSet<String>,
@@ -225,7 +227,8 @@ impl BybitAdapter {
         self.config.endpoint
     }
 
-    /// Successful authentications so far (one per connection to a private or trade endpoint).
+    /// Successful authentications so far (one per connection to a private or trade endpoint;
+    /// refreshes on an authenticated connection are not counted).
     #[must_use]
     pub fn authentications(&self) -> u64 {
         self.authentications
@@ -285,10 +288,14 @@ impl ErrorHandler for BybitAdapter {}
 
 impl AuthHandler for BybitAdapter {
     /// `op: auth` on private and trade endpoints (nothing on public ones), with `expires`
-    /// [`BybitConfig::auth_expiry`] from now.
+    /// [`BybitConfig::auth_expiry`] from now, carrying the runtime's request id (`req_id`, or
+    /// `reqId` on `/v5/trade`). A refresh ([`AuthRequest::refresh`]) is built the same way;
+    /// the runtime never asks for one, since a Bybit auth lasts as long as its connection
+    /// (`needs_reauthentication` keeps its default, `false`).
     fn generate_auth_data(
         &mut self,
-        ctx: &mut Context<'_>,
+        auth: &AuthRequest,
+        _ctx: &mut Context<'_>,
     ) -> Result<Option<Message>, HandlerError> {
         let endpoint = self.config.endpoint;
         if !endpoint.needs_auth() {
@@ -299,23 +306,34 @@ impl AuthHandler for BybitAdapter {
                 "{endpoint} needs credentials (BYBIT_API_KEY / BYBIT_API_SECRET)"
             )));
         };
-        let id = ctx.next_request_id();
         let args = credentials.auth_args(expires_in(self.config.auth_expiry));
         let id_field = if endpoint == Endpoint::Trade {
             "reqId"
         } else {
             "req_id"
         };
-        let message = json!({id_field: id.to_string(), "op": "auth", "args": args});
-        self.auth_pending = Some(id);
+        let message = json!({id_field: auth.id.to_string(), "op": "auth", "args": args});
+        self.auth_pending = Some(auth.clone());
         Ok(Some(Message::text(message.to_string())))
     }
 
-    /// The `op: auth` answer decides: `success` (private) or `retCode` 0 or 20001 (trade).
+    /// Judges the `op: auth` answer: `success` (private) or `retCode` 0 or 20001 "repeat auth"
+    /// (trade). The answer that repeats the auth request's id (private) is always judged, as
+    /// is any answer to that id; the trade endpoint's answer has no id and is recognised by
+    /// `op: auth`. Everything else is not the answer.
     fn handle_auth_response(&mut self, response: &Message, _ctx: &mut Context<'_>) -> AuthOutcome {
-        if self.auth_pending.is_none() || peek(response) != Peek::Auth {
+        let Some(pending) = &self.auth_pending else {
+            return AuthOutcome::NotAuthResponse;
+        };
+        let answers = match peek(response) {
+            Peek::Auth(None) => true,
+            Peek::Auth(Some(id)) | Peek::Response(id) => id == pending.id,
+            _ => false,
+        };
+        if !answers {
             return AuthOutcome::NotAuthResponse;
         }
+        let refresh = pending.refresh;
         self.auth_pending = None;
         let Ok(v) = response.json::<Value>() else {
             return AuthOutcome::Rejected("an unreadable auth answer".to_owned());
@@ -325,8 +343,10 @@ impl AuthHandler for BybitAdapter {
             None => v.get("success").and_then(Value::as_bool) == Some(true),
         };
         if accepted {
-            self.authentications += 1;
-            tracing::debug!(endpoint = %self.config.endpoint, "bybit authenticated");
+            if !refresh {
+                self.authentications += 1;
+            }
+            tracing::debug!(endpoint = %self.config.endpoint, refresh, "bybit authenticated");
             AuthOutcome::Authenticated
         } else {
             let reason = v
@@ -354,8 +374,8 @@ impl HeartbeatHandler for BybitAdapter {
         Ok(())
     }
 
-    /// `{"op":"ping"}`.
-    fn generate_heartbeat(&mut self) -> Option<Message> {
+    /// `{"op":"ping"}` (the runtime sends it as `Operation::Heartbeat`).
+    fn generate_heartbeat(&mut self, _ctx: &mut Context<'_>) -> Option<Message> {
         Some(Message::text(format!(r#"{{"op":"{PING_OP}"}}"#)))
     }
 }
@@ -385,7 +405,165 @@ impl RateLimitHandler for BybitAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nova_core::testing::TestContext;
     use nova_core::{MessageHandler, MessageType, Sequence, Subscription, SubscriptionHandler};
+
+    fn with_credentials(endpoint: Endpoint) -> BybitAdapter {
+        BybitAdapter::new(
+            BybitConfig::new(endpoint).credentials(Credentials::new("my-key", "test_secret")),
+        )
+    }
+
+    /// Runs `generate_auth_data` for request `id` and returns the message as JSON.
+    fn auth_message(a: &mut BybitAdapter, id: u64, refresh: bool) -> Value {
+        let mut ctx = TestContext::new();
+        let request = AuthRequest::new(RequestId::Num(id), refresh);
+        let message = ctx
+            .run(|ctx| a.generate_auth_data(&request, ctx))
+            .expect("credentials are set")
+            .expect("an auth message");
+        assert!(
+            ctx.sent_texts().is_empty(),
+            "the message is returned, not queued"
+        );
+        assert_eq!(
+            ctx.last_request_id(),
+            None,
+            "the id is the runtime's, not drawn"
+        );
+        message.json().expect("JSON")
+    }
+
+    fn judge(a: &mut BybitAdapter, answer: &str) -> AuthOutcome {
+        TestContext::new().run(|ctx| a.handle_auth_response(&Message::text(answer), ctx))
+    }
+
+    #[test]
+    fn the_auth_message_carries_the_runtimes_id_and_a_signature() {
+        let mut a = with_credentials(Endpoint::Private);
+        let before = crate::auth::now_ms();
+        let v = auth_message(&mut a, 7, false);
+        assert_eq!(v["req_id"], "7");
+        assert_eq!(v["op"], "auth");
+        assert_eq!(v["args"][0], "my-key");
+        let expires = v["args"][1].as_u64().expect("expires is a number");
+        assert!(expires >= before + 10_000, "expires is auth_expiry ahead");
+        assert_eq!(
+            v["args"][2],
+            crate::auth::signature("test_secret", expires),
+            "signed with the secret"
+        );
+        assert!(!v.to_string().contains("test_secret"));
+
+        let mut trade = with_credentials(Endpoint::Trade);
+        let v = auth_message(&mut trade, 8, false);
+        assert_eq!(v["reqId"], "8", "the trade endpoint's field is reqId");
+        assert!(v.get("req_id").is_none());
+    }
+
+    #[test]
+    fn public_endpoints_send_no_auth_and_private_ones_need_credentials() {
+        let request = AuthRequest::new(RequestId::Num(1), false);
+        let mut public = BybitAdapter::new(BybitConfig::new(Endpoint::Linear));
+        let mut ctx = TestContext::new();
+        let none = ctx.run(|ctx| public.generate_auth_data(&request, ctx));
+        assert!(matches!(none, Ok(None)));
+        let mut private = BybitAdapter::new(BybitConfig::new(Endpoint::Private));
+        let refused = ctx.run(|ctx| private.generate_auth_data(&request, ctx));
+        assert!(refused.is_err(), "no credentials, no private connection");
+    }
+
+    #[test]
+    fn the_answer_to_the_auth_id_is_judged() {
+        let mut a = with_credentials(Endpoint::Private);
+        let ok = r#"{"req_id":"7","success":true,"ret_msg":"","op":"auth","conn_id":"c"}"#;
+        assert_eq!(
+            judge(&mut a, ok),
+            AuthOutcome::NotAuthResponse,
+            "nothing asked yet"
+        );
+        auth_message(&mut a, 7, false);
+        // The runtime sees the echoed id as the response to the auth request.
+        assert_eq!(
+            a.message_type(&Message::text(ok)),
+            MessageType::Response {
+                id: RequestId::Num(7)
+            }
+        );
+        let ticker = r#"{"topic":"tickers.X","type":"snapshot","ts":1,"data":{}}"#;
+        assert_eq!(judge(&mut a, ticker), AuthOutcome::NotAuthResponse);
+        let other_id = r#"{"req_id":"3","success":true,"ret_msg":"","op":"auth","conn_id":"c"}"#;
+        assert_eq!(judge(&mut a, other_id), AuthOutcome::NotAuthResponse);
+        assert_eq!(judge(&mut a, ok), AuthOutcome::Authenticated);
+        assert_eq!(a.authentications(), 1);
+        assert_eq!(
+            judge(&mut a, ok),
+            AuthOutcome::NotAuthResponse,
+            "judged once"
+        );
+
+        auth_message(&mut a, 9, false);
+        let refused =
+            r#"{"req_id":"9","success":false,"ret_msg":"Params Error","op":"auth","conn_id":"c"}"#;
+        assert_eq!(
+            judge(&mut a, refused),
+            AuthOutcome::Rejected("bybit auth refused: Params Error".to_owned())
+        );
+        auth_message(&mut a, 10, false);
+        let error = r#"{"req_id":"10","success":false,"ret_msg":"error:request invalid","op":""}"#;
+        assert!(
+            matches!(judge(&mut a, error), AuthOutcome::Rejected(_)),
+            "any answer to the auth id is judged"
+        );
+
+        auth_message(&mut a, 11, true);
+        let refreshed = r#"{"req_id":"11","success":true,"ret_msg":"","op":"auth","conn_id":"c"}"#;
+        assert_eq!(judge(&mut a, refreshed), AuthOutcome::Authenticated);
+        assert_eq!(
+            a.authentications(),
+            1,
+            "a refresh is not a new authentication"
+        );
+    }
+
+    #[test]
+    fn the_trade_auth_answer_has_no_id_and_is_judged_by_op() {
+        let mut a = with_credentials(Endpoint::Trade);
+        auth_message(&mut a, 1, false);
+        let ok = r#"{"retCode":0,"retMsg":"OK","op":"auth","connId":"c"}"#;
+        assert_eq!(a.message_type(&Message::text(ok)), MessageType::Unknown);
+        let order = r#"{"reqId":"2","retCode":0,"retMsg":"OK","op":"order.create","data":{}}"#;
+        assert_eq!(judge(&mut a, order), AuthOutcome::NotAuthResponse);
+        assert_eq!(judge(&mut a, ok), AuthOutcome::Authenticated);
+
+        auth_message(&mut a, 3, false);
+        let repeat = r#"{"retCode":20001,"retMsg":"Repeat auth","op":"auth","connId":"c"}"#;
+        assert_eq!(judge(&mut a, repeat), AuthOutcome::Authenticated);
+        auth_message(&mut a, 4, false);
+        let bad = r#"{"retCode":10004,"retMsg":"Invalid sign","op":"auth","connId":"c"}"#;
+        assert_eq!(
+            judge(&mut a, bad),
+            AuthOutcome::Rejected("bybit auth refused: Invalid sign".to_owned())
+        );
+    }
+
+    #[test]
+    fn the_heartbeat_is_a_ping_returned_not_queued() {
+        let mut a = BybitAdapter::new(BybitConfig::new(Endpoint::Spot));
+        assert_eq!(a.configure(None), Some(PING_INTERVAL));
+        let mut ctx = TestContext::new();
+        let ping = ctx
+            .run(|ctx| a.generate_heartbeat(ctx))
+            .expect("a ping every interval");
+        assert_eq!(ping.json::<Value>().ok(), Some(json!({"op": "ping"})));
+        let pong = Message::text(r#"{"success":true,"ret_msg":"pong","conn_id":"c","op":"ping"}"#);
+        ctx.run(|ctx| a.handle_heartbeat(&pong, ctx))
+            .expect("a pong is fine");
+        assert!(
+            ctx.take_sent().is_empty(),
+            "nothing queued: the runtime sends the ping as a heartbeat"
+        );
+    }
 
     #[test]
     fn every_pong_shape_is_a_heartbeat() {

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `{"topic":..,"data":..}` | all | a push: routed to the topic's subscription |
 //! | `{"op":"pong",..}` or `{"ret_msg":"pong",..}` | public (spot/linear/inverse say `op: ping`), private, trade | heartbeat |
+//! | `{"op":"auth","req_id":"1",..}` / `{"op":"auth","retCode":0,..}` | private / trade | the auth answer: the response to request 1 / unclassified; judged by `handle_auth_response` either way |
 //! | `{"type":"COMMAND_RESP","data":{"successTopics":..}}` | option | the ack of the oldest subscribe/unsubscribe in flight |
 //! | `{"reqId":"7","retCode":0,..}` | trade | the response to request 7 |
 //! | `{"req_id":"7","success":true,..}` | public, private | the response to request 7 |
@@ -49,8 +50,9 @@ pub enum Peek {
     Push(String),
     /// The answer to a ping.
     Pong,
-    /// The answer to `op: auth`.
-    Auth,
+    /// The answer to `op: auth`, with the request id when the endpoint repeats it (`/v5/private`
+    /// echoes `req_id`; `/v5/trade` answers auth without `reqId`).
+    Auth(Option<RequestId>),
     /// An option endpoint's subscribe/unsubscribe ack (no `req_id`).
     CommandResp,
     /// The response to the request with this id.
@@ -81,6 +83,10 @@ pub fn request_id(id: &str) -> RequestId {
 /// assert_eq!(peek(&ack), Peek::Response(RequestId::Num(4)));
 /// let order = Message::text(r#"{"reqId":"9","retCode":0,"retMsg":"OK","op":"order.create","data":{}}"#);
 /// assert_eq!(peek(&order), Peek::Response(RequestId::Num(9)));
+/// let auth = Message::text(r#"{"req_id":"1","success":true,"ret_msg":"","op":"auth","conn_id":"c"}"#);
+/// assert_eq!(peek(&auth), Peek::Auth(Some(RequestId::Num(1))));
+/// let trade_auth = Message::text(r#"{"retCode":0,"retMsg":"OK","op":"auth","connId":"c"}"#);
+/// assert_eq!(peek(&trade_auth), Peek::Auth(None));
 /// ```
 #[must_use]
 pub fn peek(message: &Message) -> Peek {
@@ -94,15 +100,20 @@ pub fn peek(message: &Message) -> Peek {
     if op == Some("pong") || e.ret_msg.as_deref() == Some("pong") {
         return Peek::Pong;
     }
+    let id = e
+        .trade_req_id
+        .or(e.req_id)
+        .filter(|id| !id.is_empty())
+        .map(|id| request_id(&id));
     if op == Some("auth") {
-        return Peek::Auth;
+        return Peek::Auth(id);
     }
     if e.kind.as_deref() == Some("COMMAND_RESP") {
         return Peek::CommandResp;
     }
-    match e.trade_req_id.or(e.req_id) {
-        Some(id) if !id.is_empty() => Peek::Response(request_id(&id)),
-        _ => Peek::Other,
+    match id {
+        Some(id) => Peek::Response(id),
+        None => Peek::Other,
     }
 }
 
@@ -178,12 +189,14 @@ impl MessageHandler for BybitAdapter {
         match peek(message) {
             Peek::Push(channel) => MessageType::Subscription { channel },
             Peek::Pong => MessageType::Heartbeat,
-            Peek::Response(id) => MessageType::Response { id },
+            // An auth answer that repeats its id is the response to the auth request, which the
+            // runtime has `handle_auth_response` judge; one without (trade) is judged by `op`.
+            Peek::Response(id) | Peek::Auth(Some(id)) => MessageType::Response { id },
             Peek::CommandResp => match self.next_unlabelled_ack() {
                 Some(id) => MessageType::Response { id },
                 None => MessageType::Unknown,
             },
-            Peek::Auth | Peek::Other => MessageType::Unknown,
+            Peek::Auth(None) | Peek::Other => MessageType::Unknown,
         }
     }
 }

@@ -390,3 +390,113 @@ impl BybitAdapter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use nova_core::testing::TestContext;
+    use nova_core::{MessageHandler, MessageType};
+
+    use super::*;
+    use crate::BybitConfig;
+
+    fn adapter(endpoint: Endpoint) -> BybitAdapter {
+        BybitAdapter::new(BybitConfig::new(endpoint))
+    }
+
+    fn subscribe(a: &mut BybitAdapter, topic: &str, id: u64) -> Result<Value, HandlerError> {
+        let sub = Subscription::new(id.to_string(), topic);
+        let mut ctx = TestContext::new();
+        let message = ctx.run(|ctx| a.subscribe(&sub, &Value::Null, RequestId::Num(id), ctx))?;
+        assert!(
+            ctx.sent_texts().is_empty(),
+            "the request is returned, not queued"
+        );
+        Ok(message.json()?)
+    }
+
+    fn judge(a: &mut BybitAdapter, topic: &str, ack: &str) -> Result<Option<String>, HandlerError> {
+        let sub = Subscription::new("1", topic);
+        TestContext::new().run(|ctx| a.handle_subscription_response(&sub, &Message::text(ack), ctx))
+    }
+
+    #[test]
+    fn subscribe_carries_the_runtimes_id_as_req_id_and_one_topic() {
+        let mut a = adapter(Endpoint::Spot);
+        let v = subscribe(&mut a, "orderbook.50.BTCUSDT", 7).expect("a public topic");
+        assert_eq!(
+            v,
+            json!({"req_id": "7", "op": "subscribe", "args": ["orderbook.50.BTCUSDT"]})
+        );
+        assert!(a.topics.contains("orderbook.50.BTCUSDT"));
+
+        let sub = Subscription::new("1", "orderbook.50.BTCUSDT");
+        let mut ctx = TestContext::new();
+        let message = ctx
+            .run(|ctx| a.unsubscribe(&sub, RequestId::Num(8), ctx))
+            .expect("built")
+            .expect("an unsubscribe request");
+        assert_eq!(
+            message.json::<Value>().ok(),
+            Some(json!({"req_id": "8", "op": "unsubscribe", "args": ["orderbook.50.BTCUSDT"]}))
+        );
+        assert!(a.topics.is_empty());
+        assert_eq!(a.args_chars, 0);
+    }
+
+    #[test]
+    fn topics_must_fit_the_endpoint_and_its_limits() {
+        let mut public = adapter(Endpoint::Linear);
+        assert!(subscribe(&mut public, "order", 1).is_err(), "private topic");
+        let mut private = adapter(Endpoint::Private);
+        assert!(
+            subscribe(&mut private, "tickers.BTCUSDT", 2).is_err(),
+            "public topic"
+        );
+        assert!(subscribe(&mut private, "order.linear", 3).is_ok());
+        let mut trade = adapter(Endpoint::Trade);
+        assert!(
+            subscribe(&mut trade, "something", 4).is_err(),
+            "nothing on trade"
+        );
+
+        let mut full = adapter(Endpoint::Linear);
+        let long = format!("tickers.{}", "X".repeat(ARGS_CHARS_LIMIT));
+        let refused = subscribe(&mut full, &long, 5).expect_err("past 21,000 characters");
+        assert!(refused.to_string().contains("21000"), "{refused}");
+        assert!(full.topics.is_empty());
+    }
+
+    #[test]
+    fn acks_are_checked_for_success_and_option_topics() {
+        let mut a = adapter(Endpoint::Linear);
+        let ok = r#"{"success":true,"ret_msg":"","conn_id":"c","req_id":"1","op":"subscribe"}"#;
+        assert!(matches!(judge(&mut a, "tickers.X", ok), Ok(None)));
+        subscribe(&mut a, "tickers.X", 2).expect("subscribed");
+        let refused = r#"{"success":false,"ret_msg":"error:handler not found,topic:tickers.X","conn_id":"c","req_id":"2","op":"subscribe"}"#;
+        let error = judge(&mut a, "tickers.X", refused).expect_err("refused");
+        assert!(error.to_string().contains("handler not found"), "{error}");
+        assert!(
+            !a.topics.contains("tickers.X"),
+            "a refused topic is forgotten"
+        );
+
+        let mut o = adapter(Endpoint::Option);
+        subscribe(&mut o, "tickers.BTC-1JAN30-1-C", 3).expect("subscribed");
+        let resp = r#"{"success":true,"conn_id":"c","data":{"failTopics":[],"successTopics":["tickers.BTC-1JAN30-1-C"]},"type":"COMMAND_RESP"}"#;
+        assert_eq!(
+            o.message_type(&Message::text(resp)),
+            MessageType::Response {
+                id: RequestId::Num(3)
+            },
+            "an option ack is matched to the oldest request in flight"
+        );
+        assert!(matches!(
+            judge(&mut o, "tickers.BTC-1JAN30-1-C", resp),
+            Ok(None)
+        ));
+        assert!(
+            judge(&mut o, "tickers.ETH-1JAN30-1-C", resp).is_err(),
+            "a topic missing from successTopics failed"
+        );
+    }
+}
