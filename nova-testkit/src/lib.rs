@@ -1,6 +1,7 @@
 //! Local servers for testing nova clients.
 
 mod anvil;
+pub mod bybit;
 pub mod deribit;
 pub mod discord;
 mod proxy;

@@ -18,7 +18,7 @@ use crate::server::{Frame, Responder, TestServer};
 /// |---|---|
 /// | `subscribe` | subscribes the connection to the topics in `args`; success |
 /// | `unsubscribe` | ends those subscriptions; success |
-/// | `auth` | `args` = `[api_key, api_secret]` checked against the credentials |
+/// | `auth` | `args` = `[api_key, expires, signature]`: `signature` must be `hex(HMAC-SHA256(api_secret, "GET/realtime" + expires))` and `expires` (ms, a number or a string) in the future, as Bybit checks it; the secret itself is never accepted |
 /// | `ping` | success, `ret_msg` `"pong"` |
 /// | anything else | `success: false`, `ret_msg` `"unknown op: OP"` |
 ///
@@ -146,8 +146,24 @@ fn respond(registry: &Registry, conn: usize, frame: &Frame) -> Frame {
             None => Err("invalid request: `args` must be a list of topics".to_owned()),
         },
         "auth" => {
-            let arg = |i| args.and_then(|a| a.get(i)).and_then(Value::as_str);
-            if registry.authenticate(conn, arg(0), arg(1)) {
+            let arg = |i| args.and_then(|a| a.get(i));
+            let key = arg(0).and_then(Value::as_str);
+            let expires = arg(1).and_then(|e| match e {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            });
+            let signature = arg(2).and_then(Value::as_str);
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let signed = |secret: &str| match (expires, signature) {
+                (Some(expires), Some(signature)) => {
+                    expires > now && crate::bybit::signature(secret, expires) == signature
+                }
+                _ => false,
+            };
+            if registry.authenticate_with(conn, key, signed) {
                 Ok(String::new())
             } else {
                 Err("invalid credentials".to_owned())
@@ -209,17 +225,26 @@ mod tests {
     }
 
     #[test]
-    fn auth_checks_credentials() {
+    fn auth_checks_a_signature_never_the_secret() {
         let registry = Registry::new(Some(("key".to_owned(), "secret".to_owned())));
         assert_eq!(
-            ask(&registry, r#"{"op":"auth","args":["key","nope"]}"#)["success"],
-            false
-        );
-        assert!(!registry.is_authenticated(1));
-        assert_eq!(
             ask(&registry, r#"{"op":"auth","args":["key","secret"]}"#)["success"],
-            true
+            false,
+            "the secret itself is refused"
         );
+        let expires = 4_102_444_800_000_u64; // 2100
+        let bad = json!({"op": "auth", "args": ["key", expires, crate::bybit::signature("nope", expires)]});
+        assert_eq!(ask(&registry, &bad.to_string())["success"], false);
+        assert!(!registry.is_authenticated(1));
+        let past =
+            json!({"op": "auth", "args": ["key", 1000, crate::bybit::signature("secret", 1000)]});
+        assert_eq!(
+            ask(&registry, &past.to_string())["success"],
+            false,
+            "expired"
+        );
+        let good = json!({"op": "auth", "args": ["key", expires.to_string(), crate::bybit::signature("secret", expires)]});
+        assert_eq!(ask(&registry, &good.to_string())["success"], true);
         assert!(registry.is_authenticated(1));
     }
 }
