@@ -154,6 +154,31 @@ impl<'m> MessageType<'m> {
     }
 }
 
+/// Equal kinds with equal routes, ids and sequence positions; an `Invalid` by its error's text,
+/// and parsed values by presence only (a `Data` holds any type). For tests of adapters.
+impl PartialEq for MessageType<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Invalid(a), Self::Invalid(b)) => a.to_string() == b.to_string(),
+            (
+                Self::Subscription {
+                    route: a,
+                    data: da,
+                    sequence: sa,
+                },
+                Self::Subscription {
+                    route: b,
+                    data: db,
+                    sequence: sb,
+                },
+            ) => a == b && da.is_some() == db.is_some() && sa == sb,
+            (Self::Response { id: a }, Self::Response { id: b }) => a == b,
+            (Self::Heartbeat, Self::Heartbeat) | (Self::Unknown, Self::Unknown) => true,
+            _ => false,
+        }
+    }
+}
+
 /// Processing of data messages (the seed's `MessageHandler`).
 ///
 /// ```

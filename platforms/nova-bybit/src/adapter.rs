@@ -567,7 +567,7 @@ mod tests {
 
     #[test]
     fn every_pong_shape_is_a_heartbeat() {
-        let a = BybitAdapter::new(BybitConfig::new(Endpoint::Linear));
+        let mut a = BybitAdapter::new(BybitConfig::new(Endpoint::Linear));
         for pong in [
             r#"{"success":true,"ret_msg":"pong","conn_id":"0970e817","op":"ping"}"#,
             r#"{"success":true,"ret_msg":"pong","conn_id":"465772b1","req_id":"","op":"ping"}"#,
@@ -585,7 +585,7 @@ mod tests {
 
     #[test]
     fn acks_match_by_req_id_and_option_acks_by_order() {
-        let a = BybitAdapter::new(BybitConfig::new(Endpoint::Linear));
+        let mut a = BybitAdapter::new(BybitConfig::new(Endpoint::Linear));
         let ack = Message::text(
             r#"{"success":true,"ret_msg":"","conn_id":"c","req_id":"12","op":"subscribe"}"#,
         );
@@ -595,7 +595,7 @@ mod tests {
                 id: RequestId::Num(12)
             }
         );
-        let o = BybitAdapter::new(BybitConfig::new(Endpoint::Option));
+        let mut o = BybitAdapter::new(BybitConfig::new(Endpoint::Option));
         o.expect_ack(&RequestId::Num(3));
         o.expect_ack(&RequestId::Num(4));
         let resp = Message::text(
@@ -618,30 +618,45 @@ mod tests {
 
     #[test]
     fn books_are_sequenced_and_a_crossed_book_breaks_the_sequence() {
-        let a = BybitAdapter::new(BybitConfig::new(Endpoint::Linear));
-        let sub = Subscription::new("1", "orderbook.50.X");
+        let mut a = BybitAdapter::new(BybitConfig::new(Endpoint::Linear));
         let book = |kind: &str, u: u64, bid: &str| {
             Message::text(format!(
                 r#"{{"topic":"orderbook.50.X","type":"{kind}","ts":1,"data":{{"s":"X","b":[["{bid}","1"]],"a":[["11","1"]],"u":{u},"seq":1}}}}"#
             ))
         };
+        // One look: the push is parsed into a BookMessage (handed over) and sequenced.
+        let mut position = |message: &Message| match a.message_type(message) {
+            MessageType::Subscription {
+                route: "orderbook.50.X",
+                data: Some(data),
+                sequence,
+                ..
+            } => {
+                assert!(data.get::<crate::BookMessage>().is_some());
+                sequence
+            }
+            other => panic!("{other:?}"),
+        };
         assert_eq!(
-            a.sequence(&sub, &book("snapshot", 5, "10")),
+            position(&book("snapshot", 5, "10")),
             Some(Sequence::snapshot(5))
         );
+        assert_eq!(position(&book("delta", 6, "10")), Some(Sequence::next(6)));
         assert_eq!(
-            a.sequence(&sub, &book("delta", 6, "10")),
-            Some(Sequence::next(6))
-        );
-        assert_eq!(
-            a.sequence(&sub, &book("delta", 1, "10")),
+            position(&book("delta", 1, "10")),
             Some(Sequence::snapshot(1)),
             "u == 1 restarts"
         );
         assert_eq!(
-            a.sequence(&sub, &book("delta", 2, "12")),
+            position(&book("delta", 2, "12")),
             Some(Sequence::follows(2, 2)),
             "crossed"
+        );
+        // The sequence callback serves messages the runtime got otherwise.
+        let sub = Subscription::new("1", "orderbook.50.X");
+        assert_eq!(
+            a.sequence(&sub, &book("delta", 7, "10")),
+            Some(Sequence::next(7))
         );
         let tickers = Subscription::new("2", "tickers.X");
         assert_eq!(a.sequence(&tickers, &book("delta", 3, "10")), None);

@@ -11,7 +11,7 @@
 //! ([`BookEvent::Resubscribed`]).
 
 use futures_util::StreamExt;
-use nova_core::{Client, Gap, Message, SubscriptionEvent, SubscriptionStream};
+use nova_core::{Client, Delivery, Gap, Message, SubscriptionEvent, SubscriptionStream};
 
 use crate::book::{Applied, BookContinuity, BookError, BookMessage, OrderBook};
 
@@ -91,9 +91,15 @@ impl BookStream {
     pub async fn next(&mut self) -> Option<BookEvent> {
         let event = self.stream.as_mut()?.next().await?;
         Some(match event {
-            SubscriptionEvent::Message(message) => match self.apply(&message) {
-                Ok((Applied::Snapshot, u)) => BookEvent::Snapshot { u, raw: message },
-                Ok((_, u)) => BookEvent::Delta { u, raw: message },
+            SubscriptionEvent::Message(delivery) => match self.apply(&delivery) {
+                Ok((Applied::Snapshot, u)) => BookEvent::Snapshot {
+                    u,
+                    raw: delivery.into_message(),
+                },
+                Ok((_, u)) => BookEvent::Delta {
+                    u,
+                    raw: delivery.into_message(),
+                },
                 Err(error) => return self.resubscribe(error).await,
             },
             SubscriptionEvent::Gap { gap, .. } => {
@@ -114,10 +120,19 @@ impl BookStream {
         })
     }
 
-    fn apply(&mut self, message: &Message) -> Result<(Applied, u64), BookError> {
-        let parsed = BookMessage::parse(message)?;
-        let applied = self.book.apply(&parsed)?;
-        Ok((applied, parsed.data.u))
+    /// Applies a push to the local book: the adapter's parse when it made one (it does for
+    /// every book push), else a parse here.
+    fn apply(&mut self, delivery: &Delivery) -> Result<(Applied, u64), BookError> {
+        let parsed;
+        let book = match delivery.get::<BookMessage>() {
+            Some(book) => book,
+            None => {
+                parsed = BookMessage::parse(delivery.message())?;
+                &parsed
+            }
+        };
+        let applied = self.book.apply(book)?;
+        Ok((applied, book.data.u))
     }
 
     async fn resubscribe(&mut self, error: BookError) -> Option<BookEvent> {

@@ -117,6 +117,20 @@ pub fn peek(message: &Message) -> Peek {
     }
 }
 
+/// The topic of a push, borrowed from the message (one pass over the envelope; a topic with
+/// escapes, which Bybit never sends, is not borrowed: `None`).
+#[must_use]
+pub fn push_topic(message: &Message) -> Option<&str> {
+    #[derive(Deserialize)]
+    struct Push<'a> {
+        #[serde(borrow)]
+        topic: &'a str,
+    }
+    serde_json::from_slice::<Push<'_>>(message.as_bytes())
+        .ok()
+        .map(|p| p.topic)
+}
+
 /// The `u` of a book push and whether it is a snapshot; `None` for anything else.
 #[must_use]
 pub fn peek_book(message: &Message) -> Option<(u64, bool)> {
@@ -184,10 +198,20 @@ impl Ack {
 }
 
 impl MessageHandler for BybitAdapter {
-    /// Classifies from the envelope (see the [module docs](self)).
-    fn message_type(&self, message: &Message) -> MessageType {
+    /// One look per message (see the [module docs](self)): a push's topic is borrowed from it;
+    /// an `orderbook.*` push is parsed into a [`BookMessage`](crate::BookMessage) in the same
+    /// look (its sequence position and the crossed-book check come from it) and handed to the
+    /// stream with the message.
+    fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
+        if let Some(topic) = push_topic(message) {
+            if topic.starts_with("orderbook.") {
+                return self.book_push(topic, message);
+            }
+            return MessageType::subscription(topic);
+        }
         match peek(message) {
-            Peek::Push(channel) => MessageType::Subscription { channel },
+            // A push whose topic could not be borrowed (escapes): not routed.
+            Peek::Push(_) => MessageType::Unknown,
             Peek::Pong => MessageType::Heartbeat,
             // An auth answer that repeats its id is the response to the auth request, which the
             // runtime has `handle_auth_response` judge; one without (trade) is judged by `op`.

@@ -18,8 +18,8 @@
 use std::fmt;
 
 use nova_core::{
-    Context, Gap, GapAction, HandlerError, Message, RequestId, Sequence, Subscription,
-    SubscriptionHandler,
+    Context, Data, Gap, GapAction, HandlerError, Message, MessageType, RequestId, Sequence,
+    Subscription, SubscriptionHandler,
 };
 use serde_json::{Value, json};
 
@@ -330,26 +330,15 @@ impl SubscriptionHandler for BybitAdapter {
         }
     }
 
-    /// Books only: a snapshot (or `u == 1`) starts afresh, a delta must be the last `u` + 1.
+    /// Books only (pushes are sequenced by `message_type` already; this serves messages the
+    /// runtime got otherwise): a snapshot (or `u == 1`) starts afresh, a delta must be the last
+    /// `u` + 1.
     fn sequence(&self, subscription: &Subscription, message: &Message) -> Option<Sequence> {
         if !subscription.channel.starts_with("orderbook.") {
             return None;
         }
         let (u, snapshot) = peek_book(message)?;
-        if self.config.check_crossed_books {
-            if let Some(crossed) = self.shadow_apply(&subscription.channel, message) {
-                // A crossed book breaks the sequence on purpose: the runtime then resubscribes.
-                tracing::warn!(topic = %subscription.channel, u, %crossed, "bybit book crossed: resubscribing");
-                return Some(Sequence::follows(u, u));
-            }
-        }
-        Some(if snapshot || u == 1 {
-            Sequence::snapshot(u)
-        } else if self.config.book_continuity == crate::BookContinuity::Increasing {
-            Sequence::monotonic(u)
-        } else {
-            Sequence::next(u)
-        })
+        Some(self.book_sequence(u, snapshot))
     }
 
     /// A break or a crossed book subscribes again for a fresh snapshot. Right after a reconnect
@@ -371,13 +360,41 @@ impl SubscriptionHandler for BybitAdapter {
 }
 
 impl BybitAdapter {
+    /// An `orderbook.*` push, looked at once: parsed into a [`BookMessage`] (handed to the
+    /// stream), its sequence position, and, when enabled, the crossed-book check on the shadow
+    /// book (a crossed book breaks the sequence on purpose: the runtime then resubscribes).
+    pub(crate) fn book_push<'m>(&mut self, topic: &'m str, message: &Message) -> MessageType<'m> {
+        let Ok(parsed) = BookMessage::parse(message) else {
+            return MessageType::subscription(topic);
+        };
+        let u = parsed.data.u;
+        let mut position = self.book_sequence(u, parsed.kind == "snapshot");
+        if self.config.check_crossed_books {
+            if let Some(crossed) = self.shadow_apply(topic, &parsed) {
+                tracing::warn!(topic, u, %crossed, "bybit book crossed: resubscribing");
+                position = Sequence::follows(u, u);
+            }
+        }
+        MessageType::data(topic, Data::new(parsed)).with_sequence(position)
+    }
+
+    /// A book push's position: a snapshot (or `u == 1`) starts afresh, a delta follows on.
+    fn book_sequence(&self, u: u64, snapshot: bool) -> Sequence {
+        if snapshot || u == 1 {
+            Sequence::snapshot(u)
+        } else if self.config.book_continuity == crate::BookContinuity::Increasing {
+            Sequence::monotonic(u)
+        } else {
+            Sequence::next(u)
+        }
+    }
+
     /// Applies a book push to the shadow book of `topic`; returns why the book is crossed
     /// after it, if it is.
-    fn shadow_apply(&self, topic: &str, message: &Message) -> Option<BookError> {
-        let parsed = BookMessage::parse(message).ok()?;
+    fn shadow_apply(&self, topic: &str, parsed: &BookMessage) -> Option<BookError> {
         let mut shadows = self.shadows.lock().ok()?;
         let book = shadows.entry(topic.to_owned()).or_default();
-        match book.apply(&parsed) {
+        match book.apply(parsed) {
             Ok(_) => book.check_crossed().err(),
             // Breaks are the runtime's to see; the shadow waits for the next snapshot.
             Err(_) => None,
