@@ -4,13 +4,15 @@
 //! a subscribed channel, or a heartbeat from the server. The adapter's `message_type`
 //! classifies messages the same way for the runtime, which hands a response to the request
 //! waiting for its `id`, a notification to the subscription of its `params.channel`, and a
-//! heartbeat to `handle_heartbeat`. It looks at each message once: the envelope is read with
-//! the channel borrowed from the message (routing allocates nothing), the data is handed to
-//! [`parse_data`] for a typed value, and the application gets both without parsing again.
+//! heartbeat to `handle_heartbeat`. It looks at each message once. A notification written in
+//! the usual field order is recognised by its first bytes and its channel read without parsing
+//! anything; any other message has its envelope parsed with the channel borrowed from it
+//! (routing allocates nothing). A notification's typed value, if [`parse_data`] gives one, is
+//! parsed in one pass and handed to the application with the message, so nothing is parsed
+//! twice.
 
 use nova_core::{Context, Data, HandlerError, Message, MessageHandler, MessageType, RequestId};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::adapter::ExampleAdapter;
 use crate::types::{Heartbeat, JSONRPC_VERSION, Notification, RpcResponse};
@@ -55,44 +57,78 @@ struct Envelope<'a> {
     params: Option<EnvelopeParams<'a>>,
 }
 
-/// The part of `params` that routes a notification, and its data (not parsed yet).
+/// The part of `params` that routes a notification.
 #[derive(Default, Deserialize)]
 struct EnvelopeParams<'a> {
     #[serde(borrow, default)]
     channel: Option<&'a str>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
 }
 
 fn envelope(message: &Message) -> Result<Envelope<'_>, HandlerError> {
     Ok(serde_json::from_slice(message.as_bytes())?)
 }
 
-/// The typed value of a notification's data, parsed once while the message is classified and
-/// handed to the application beside the message (`Delivery::get`), so nothing is parsed twice.
-/// `None` (the default for every channel): the application gets the message and parses it.
+/// How a notification starts when the server writes its fields in the usual order, up to the
+/// channel's first character.
+const NOTIFICATION_PREFIX: &[u8] =
+    br#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":""#;
+
+/// The channel of a notification written in the usual field order, read up to its closing
+/// quote without parsing anything (`None` for anything else, or a channel with escapes: those
+/// go through the envelope). The rest of the message is checked by whoever parses its data.
+fn fast_channel(bytes: &[u8]) -> Option<&str> {
+    let rest = bytes.strip_prefix(NOTIFICATION_PREFIX)?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// The typed value of a notification on `channel`, parsed from the whole message in one pass
+/// while it is classified and handed to the application beside it (`Delivery::get`), so
+/// nothing is parsed twice. `None` (the default for every channel): the application gets the
+/// message and parses it itself.
 ///
 /// Teach it the channels whose data has a type, for example `trades.*` carrying a list of a
 /// `Trade` struct of `types.rs`:
 ///
 /// ```text
+/// #[derive(Deserialize)]
+/// struct Typed<T> { params: TypedParams<T> }
+/// #[derive(Deserialize)]
+/// struct TypedParams<T> { data: T }
+///
 /// if channel.starts_with("trades.") {
-///     return serde_json::from_str::<Vec<Trade>>(data.get()).ok().map(Data::new);
+///     let note: Typed<Vec<Trade>> = serde_json::from_slice(message.as_bytes()).ok()?;
+///     return Some(Data::new(note.params.data));
 /// }
 /// ```
 #[must_use]
-pub fn parse_data(channel: &str, data: &RawValue) -> Option<Data> {
-    let _ = (channel, data);
+pub fn parse_data(channel: &str, message: &Message) -> Option<Data> {
+    let _ = (channel, message);
     None
 }
 
+/// Subscription data on `channel`, with its typed value if [`parse_data`] gives one.
+fn notification<'m>(channel: &'m str, message: &Message) -> MessageType<'m> {
+    match parse_data(channel, message) {
+        Some(data) => MessageType::data(channel, data),
+        None => MessageType::subscription(channel),
+    }
+}
+
 impl MessageHandler for ExampleAdapter {
-    /// Looks at a message once, for the runtime: it must be a JSON-RPC 2.0 object (otherwise
-    /// it is invalid: by default logged and skipped, the connection kept); then it is the
+    /// Looks at a message once, for the runtime: a notification in the usual field order is
+    /// routed by its first bytes; any other message must be a JSON-RPC 2.0 object (otherwise
+    /// it is invalid: by default logged and skipped, the connection kept), and is then the
     /// response to the request with its `id`, data of the subscription to `params.channel`
     /// (with its typed value from [`parse_data`]), or a heartbeat. Teach it the platform's
     /// other kinds of message, and the checks the platform needs, here.
     fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
+        if let Some(channel) = fast_channel(message.as_bytes()) {
+            return notification(channel, message);
+        }
         let envelope = match envelope(message) {
             Ok(envelope) => envelope,
             Err(error) => return MessageType::Invalid(error),
@@ -105,12 +141,7 @@ impl MessageHandler for ExampleAdapter {
             (Some(id), None, _) => MessageType::Response {
                 id: RequestId::Num(id),
             },
-            (None, Some("subscription"), Some(channel)) => {
-                match params.data.and_then(|data| parse_data(channel, data)) {
-                    Some(data) => MessageType::data(channel, data),
-                    None => MessageType::subscription(channel),
-                }
-            }
+            (None, Some("subscription"), Some(channel)) => notification(channel, message),
             (None, Some("heartbeat"), _) => MessageType::Heartbeat,
             _ => MessageType::Unknown,
         }

@@ -65,6 +65,27 @@ fn notifications_are_routed_by_channel() {
 }
 
 #[test]
+fn notifications_are_routed_whatever_their_field_order() {
+    let mut adapter = ExampleAdapter::default();
+    for text in [
+        r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-USD","data":[]}}"#,
+        r#"{"params":{"data":[],"channel":"trades.BTC-USD"},"method":"subscription","jsonrpc":"2.0"}"#,
+    ] {
+        let message = Message::text(text);
+        assert!(
+            matches!(
+                adapter.message_type(&message),
+                MessageType::Subscription {
+                    route: "trades.BTC-USD",
+                    ..
+                }
+            ),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn server_heartbeats_are_recognised() {
     let mut adapter = ExampleAdapter::default();
     let message =
