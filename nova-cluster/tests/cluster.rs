@@ -493,3 +493,122 @@ async fn a_shared_budget_is_never_exceeded_memory() {
 async fn a_shared_budget_is_never_exceeded_redis() {
     shared_budget(Store::redis().await).await;
 }
+
+async fn shared_budget_inside_clients(store: Store) {
+    // Three nova clients, one per node, whose sends all draw from one budget: capacity 5 and
+    // 10/s give at most 15 grants per second; a grant waits at most 100 ms to be spent, so the
+    // requests in any one-second window stay within 5 + 10 × 1.1 = 16.
+    let sim = sim().await;
+    let limit = RateLimit::new(5, 10.0);
+    let mut tasks = Vec::new();
+    let mut clusters = Vec::new();
+    for id in ["a", "b", "c"] {
+        let cluster = Cluster::join_shared(ClusterConfig::new(id, "eu-west"), store.backend())
+            .await
+            .unwrap();
+        let deribit = DeribitConfig::default().heartbeat(None);
+        let config = DeribitClient::config_builder(sim.url(), &deribit)
+            .name(id)
+            .rate_limit(limit.clone())
+            .build()
+            .unwrap();
+        let budget = cluster.rate_limiter("key", limit.clone());
+        let (client, _unclaimed) = Client::connect_with(
+            config,
+            DeribitAdapter::new(deribit),
+            Box::new(nova_core::InMemoryRegistry::default()),
+            Some(Box::new(budget)),
+        );
+        clusters.push(cluster);
+        tasks.push(tokio::spawn(async move {
+            client
+                .wait_connected(Duration::from_secs(10))
+                .await
+                .unwrap();
+            let start = Instant::now();
+            let mut done = Vec::new();
+            while start.elapsed() < Duration::from_secs(3) {
+                let request =
+                    nova_core::Request::json_rpc("public/get_time", serde_json::json!({}));
+                if client.request(request).await.is_ok() {
+                    done.push(Instant::now());
+                }
+            }
+            done
+        }));
+    }
+    let mut done = Vec::new();
+    for t in tasks {
+        done.extend(t.await.unwrap());
+    }
+    done.sort();
+    let busiest = (0..done.len())
+        .map(|i| {
+            done[i..]
+                .iter()
+                .take_while(|d| **d - done[i] < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(busiest <= 16, "{busiest} requests in one second");
+    assert!(done.len() >= 15, "only {} requests", done.len());
+    assert_eq!(sim.counters().rate_limited, 0);
+    for c in clusters {
+        c.leave().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_share_a_budget_through_the_rate_limiter_memory() {
+    shared_budget_inside_clients(Store::memory().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_share_a_budget_through_the_rate_limiter_redis() {
+    shared_budget_inside_clients(Store::redis().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budget_falls_back_to_a_local_share_and_comes_back() {
+    let mut store = Store::redis().await;
+    let limit = RateLimit::new(4, 40.0);
+    let a = Cluster::join_shared(ClusterConfig::new("a", "eu-west"), store.backend())
+        .await
+        .unwrap();
+    let b = Cluster::join_shared(ClusterConfig::new("b", "eu-west"), store.backend())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let budget = a.rate_limiter("key", limit);
+    let mut events = a.events();
+    budget.acquire(1).await;
+    assert!(!budget.is_degraded());
+    let Store::Redis(redis) = &mut store else {
+        unreachable!()
+    };
+    redis.stop().await.unwrap();
+    // Work goes on at the local share (half the budget: two nodes were live).
+    for _ in 0..5 {
+        budget.acquire(1).await;
+    }
+    assert!(budget.is_degraded());
+    redis.start().await.unwrap();
+    let back = Instant::now();
+    while budget.is_degraded() {
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "never back on the shared budget"
+        );
+        budget.acquire(1).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut kinds = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        kinds.push(e.kind.name());
+    }
+    assert!(kinds.contains(&"rate_limit_degraded"), "{kinds:?}");
+    assert!(kinds.contains(&"rate_limit_restored"), "{kinds:?}");
+    a.leave().await;
+    b.leave().await;
+}
