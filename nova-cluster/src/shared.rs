@@ -373,19 +373,23 @@ async fn start_consumer(
 ) -> Result<(), ClusterError> {
     let backend = &f.node.backend;
     let head = backend.head(&f.scope, channel).await?;
+    // A sequenced channel whose last snapshot is gone (trimmed): wait for a fresh one.
+    let mut joining = head.owned && head.sequenced && head.snapshot.is_none();
     let Some(&cursor) = cursors.get(channel) else {
         // The first consumer of this channel here: the node's cursor starts at the snapshot.
         let start = match (head.owned, head.snapshot) {
             (true, Some(snap)) => before(snap),
             _ => head.last.unwrap_or(FeedId::ZERO),
         };
+        if joining {
+            let _ = backend.request_resnapshot(&f.scope, channel).await;
+        }
         cursors.insert(channel.to_owned(), start);
-        mark_started(f, channel, id, None, Vec::new());
+        mark_started(f, channel, id, joining, Vec::new());
         return Ok(());
     };
     // The node already reads this channel: catch this consumer up from the snapshot.
     let mut catch_up = Vec::new();
-    let mut joining = false;
     if let (true, Some(snap)) = (head.owned, head.snapshot) {
         if snap <= cursor {
             let limit = f.node.config.queue() / 2;
@@ -405,17 +409,11 @@ async fn start_consumer(
     if joining {
         let _ = backend.request_resnapshot(&f.scope, channel).await;
     }
-    mark_started(f, channel, id, Some(joining), catch_up);
+    mark_started(f, channel, id, joining, catch_up);
     Ok(())
 }
 
-fn mark_started(
-    f: &Feeds,
-    channel: &str,
-    id: u64,
-    joining: Option<bool>,
-    catch_up: Vec<FeedEntry>,
-) {
+fn mark_started(f: &Feeds, channel: &str, id: u64, joining: bool, catch_up: Vec<FeedEntry>) {
     let mut consumers = lock(&f.consumers);
     let Some(c) = consumers.get_mut(channel) else {
         return;
@@ -425,7 +423,7 @@ fn mark_started(
         return;
     };
     consumer.started = true;
-    if joining == Some(true) {
+    if joining {
         consumer.position = Position::joining();
         consumer.queue.push(FeedEvent::Gap(GapReason::Joined));
     }

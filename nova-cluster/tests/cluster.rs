@@ -612,3 +612,73 @@ async fn the_budget_falls_back_to_a_local_share_and_comes_back() {
     a.leave().await;
     b.leave().await;
 }
+
+async fn late_consumers(store: Store, trimmed: bool) {
+    let sim = sim().await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let a = Node::start(&store, &sim, "a", "eu-west", &tx).await;
+    let mut all = Vec::new();
+    collect_until(&mut rx, &mut all, Duration::from_secs(20), |all| {
+        messages_per_node(all, BOOK)
+            .get("a")
+            .is_some_and(|n| *n >= 40)
+    })
+    .await;
+    // A second consumer of the book on the same node, and a consumer on a node that joins late:
+    // both start from a snapshot (caught up from the feed, or a fresh one asked from the owner).
+    let later = a
+        .shared
+        .subscribe(BOOK, serde_json::json!({}))
+        .await
+        .unwrap();
+    spawn_consumer("a2", later, tx.clone());
+    let b = Node::start(&store, &sim, "b", "eu-west", &tx).await;
+    collect_until(&mut rx, &mut all, Duration::from_secs(20), |all| {
+        ["a2", "b"].iter().all(|n| {
+            all.iter()
+                .filter(|s| s.node == *n && s.channel == BOOK)
+                .filter(|s| matches!(s.event, FeedEvent::Message(_)))
+                .count()
+                >= 10
+        })
+    })
+    .await;
+    for n in ["a2", "b"] {
+        let first = all
+            .iter()
+            .find(|s| s.node == n && s.channel == BOOK && matches!(s.event, FeedEvent::Message(_)))
+            .unwrap();
+        let FeedEvent::Message(d) = &first.event else {
+            unreachable!()
+        };
+        assert!(
+            d.sequence.unwrap().snapshot,
+            "{n} started mid-book: {all:?}"
+        );
+    }
+    let joined = all
+        .iter()
+        .any(|s| matches!(s.event, FeedEvent::Gap(GapReason::Joined)));
+    assert_eq!(joined, trimmed, "{all:?}");
+    assert_no_duplicates(&all);
+    assert_eq!(subscribers(&sim, BOOK), 1);
+    b.cluster.leave().await;
+    a.cluster.leave().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_consumers_start_from_a_snapshot_memory() {
+    late_consumers(Store::memory().await, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_consumers_start_from_a_snapshot_when_history_is_trimmed() {
+    // A 16-entry feed: the snapshot is long gone when the late consumers come, so they get a
+    // `Joined` gap and the owner resubscribes for a fresh snapshot.
+    late_consumers(Store::Memory(MemoryBackend::with_max_len("test", 16)), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_consumers_start_from_a_snapshot_redis() {
+    late_consumers(Store::redis().await, false).await;
+}

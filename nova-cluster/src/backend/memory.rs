@@ -449,6 +449,7 @@ impl Backend for MemoryBackend {
                     .snapshot
                     .filter(|snap| feed.entries.front().is_some_and(|(id, _)| id <= snap)),
                 owned,
+                sequenced: feed.snapshot.is_some(),
             })
             .unwrap_or(FeedHead {
                 owned,

@@ -434,6 +434,8 @@ pub struct FeedHead {
     pub snapshot: Option<FeedId>,
     /// Whether someone holds the channel's lease now (otherwise the feed is history).
     pub owned: bool,
+    /// Whether the feed has had a snapshot (even one trimmed since): a sequenced channel.
+    pub sequenced: bool,
 }
 
 /// A batch of entries read from one feed.

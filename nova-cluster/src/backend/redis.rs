@@ -242,12 +242,14 @@ local last = ''
 local r = redis.call('XREVRANGE', fk, '+', '-', 'COUNT', 1)
 if #r > 0 then last = r[1][1] end
 local snap = redis.call('HGET', p..'feedmeta:'..res, 'snap')
+local sequenced = '0'
 if snap then
+  sequenced = '1'
   if #redis.call('XRANGE', fk, snap, snap) == 0 then snap = '' end
 else
   snap = ''
 end
-return {last, snap, tostring(redis.call('EXISTS', p..'lease:'..res))}
+return {last, snap, tostring(redis.call('EXISTS', p..'lease:'..res)), sequenced}
 ";
 
 const PUT_REGISTRY: &str = r"
@@ -890,12 +892,14 @@ impl Backend for RedisBackend {
         Box::pin(async move {
             let mut inv = self.inner.scripts.head.prepare_invoke();
             inv.arg(&self.inner.prefix).arg(resource(scope, channel));
-            let (last, snap, owned): (String, String, String) = self.run(&inv).await?;
+            let (last, snap, owned, sequenced): (String, String, String, String) =
+                self.run(&inv).await?;
             let id = |s: &str| if s.is_empty() { None } else { s.parse().ok() };
             Ok(FeedHead {
                 last: id(&last),
                 snapshot: id(&snap),
                 owned: owned == "1",
+                sequenced: sequenced == "1",
             })
         })
     }
