@@ -5,6 +5,7 @@ pub mod bybit;
 pub mod deribit;
 pub mod discord;
 mod proxy;
+pub mod redis;
 pub mod server;
 mod sim;
 pub mod slack;
@@ -18,5 +19,6 @@ pub use anvil::{
     ANVIL_ENV, Anvil, AnvilBuilder, AnvilError, TICK_EMITTER_INIT_CODE, TICK_TOPIC, Ticker,
 };
 pub use proxy::{ConnectProxy, Socks5Proxy};
+pub use redis::{RedisError, RedisServer};
 pub use sim::{JsonRpcServer, OpServer, SimOptions};
 pub use tls::{IssuedCert, TestCa};
