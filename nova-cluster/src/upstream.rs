@@ -55,7 +55,7 @@ impl UpstreamEvent {
     #[must_use]
     pub fn from_subscription_event(event: SubscriptionEvent) -> Self {
         match event {
-            SubscriptionEvent::Message(m) => Self::Message(m),
+            SubscriptionEvent::Message(m) => Self::Message(m.into_message()),
             SubscriptionEvent::Lagged(n) => Self::Lagged(n),
             SubscriptionEvent::Restored => Self::Restored,
             SubscriptionEvent::Gap { action, .. } => Self::Gap {
