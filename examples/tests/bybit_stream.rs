@@ -4,11 +4,14 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nova_bybit::{BybitClient, BybitConfig, Credentials, Endpoint, OrderCreate, OrderType, Side};
 use nova_testkit::bybit::{BybitSim, BybitSimOptions, TEST_API_KEY, TEST_API_SECRET};
+use nova_testkit::wait_until;
 
 fn command(sim: &BybitSim, extra: &[&str]) -> Command {
     let mut command = Command::new(common::example_binary("bybit_stream"));
@@ -53,7 +56,22 @@ async fn bybit_stream_prints_pushes_as_received_through_a_forced_drop() {
     let sim = BybitSim::start_with(BybitSimOptions::default().with_tick(Duration::from_millis(20)))
         .await
         .unwrap();
-    let child = command(&sim, &["--count", "400"]).spawn().unwrap();
+    let mut child = command(&sim, &["--count", "400"]).spawn().unwrap();
+    // stdout read as it comes, so the test knows when a push has reached the example.
+    let printed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let stdout = child.stdout.take().unwrap();
+        let printed = printed.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                printed.lock().unwrap().push(line.unwrap());
+            }
+        })
+    };
+    let seen = |link: &'static str| {
+        let printed = printed.clone();
+        move || printed.lock().unwrap().iter().any(|l| l.contains(link))
+    };
 
     // Subscribed on both connections: an order shows on the private topic.
     assert!(
@@ -64,6 +82,9 @@ async fn bybit_stream_prints_pushes_as_received_through_a_forced_drop() {
         sim.counters()
     );
     place_order(&sim, "before-drop").await;
+    // The order's push reaches the example before the reset (a push still in flight when a
+    // TCP connection is reset is lost: WebSocket has no acknowledgements).
+    assert!(wait_until(seen("before-drop"), Duration::from_secs(20)).await);
     // The simulator resets every connection: the example reconnects, re-authenticates and
     // resubscribes by itself.
     sim.drop_all().await;
@@ -79,7 +100,8 @@ async fn bybit_stream_prints_pushes_as_received_through_a_forced_drop() {
         .await
         .unwrap()
         .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    reader.join().unwrap();
+    let stdout = printed.lock().unwrap().join("\n");
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(output.status.success(), "{stderr}");
     let lines: Vec<serde_json::Value> = stdout
