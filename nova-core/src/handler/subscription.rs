@@ -99,6 +99,31 @@ pub struct Gap {
     pub after_reconnect: bool,
 }
 
+impl Gap {
+    /// A break seen in the live stream: `got` arrived after `last` (claiming `claimed_previous`
+    /// as its predecessor, for [`SequenceCheck::Follows`]). For tests of `on_gap`.
+    #[must_use]
+    pub fn in_stream(last: Option<u64>, got: u64, claimed_previous: Option<u64>) -> Self {
+        Self {
+            last,
+            got: Some(got),
+            claimed_previous,
+            after_reconnect: false,
+        }
+    }
+
+    /// Data possibly missed while disconnected, after `last` (the check after every restore).
+    #[must_use]
+    pub fn after_reconnect(last: Option<u64>) -> Self {
+        Self {
+            last,
+            got: None,
+            claimed_previous: None,
+            after_reconnect: true,
+        }
+    }
+}
+
 /// What the runtime does about a gap.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GapAction {

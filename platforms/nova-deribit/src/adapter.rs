@@ -524,10 +524,91 @@ impl RateLimitHandler for DeribitAdapter {
 
 #[cfg(test)]
 mod tests {
+    use nova_core::testing::TestContext;
+
     use super::*;
 
     fn adapter() -> DeribitAdapter {
         DeribitAdapter::new(DeribitConfig::default())
+    }
+
+    fn method_of(text: &str) -> String {
+        let v: Value = serde_json::from_str(text).unwrap();
+        v["method"].as_str().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn a_new_connection_says_hello_sets_the_heartbeat_and_authenticates_with_the_runtimes_id() {
+        let mut a = DeribitAdapter::new(
+            DeribitConfig::default()
+                .credentials(Credentials::new("id", "secret"))
+                .grant(Grant::ClientCredentials),
+        );
+        let mut t = TestContext::new();
+        let request = AuthRequest::new(RequestId::Num(700), false);
+        let auth = t
+            .run(|ctx| a.generate_auth_data(&request, ctx))
+            .unwrap()
+            .unwrap();
+        let queued: Vec<String> = t.sent_texts().iter().map(|m| method_of(m)).collect();
+        assert_eq!(queued, ["public/hello", "public/set_heartbeat"]);
+        let auth: Value = auth.json().unwrap();
+        assert_eq!(
+            (auth["id"].as_u64(), auth["method"].as_str()),
+            (Some(700), Some("public/auth"))
+        );
+        assert!(
+            !t.sent_texts().concat().contains("secret"),
+            "credentials only in the auth"
+        );
+
+        // Another response is not the verdict; the answer to id 700 is.
+        let other = Message::text(r#"{"jsonrpc":"2.0","id":3,"result":{}}"#);
+        assert_eq!(
+            t.run(|ctx| a.handle_auth_response(&other, ctx)),
+            AuthOutcome::NotAuthResponse
+        );
+        let ok = Message::text(
+            r#"{"jsonrpc":"2.0","id":700,"result":{"access_token":"a","refresh_token":"r","expires_in":900,"scope":"connection","token_type":"bearer"}}"#,
+        );
+        assert_eq!(
+            t.run(|ctx| a.handle_auth_response(&ok, ctx)),
+            AuthOutcome::Authenticated
+        );
+        assert!(a.token_expires_at().is_some());
+    }
+
+    #[test]
+    fn a_test_request_is_answered_with_public_test_and_a_plain_heartbeat_is_not() {
+        let mut a = adapter();
+        let mut t = TestContext::new();
+        let test_request = Message::text(
+            r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#,
+        );
+        t.run(|ctx| a.handle_heartbeat(&test_request, ctx)).unwrap();
+        let plain = Message::text(
+            r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"heartbeat"}}"#,
+        );
+        t.run(|ctx| a.handle_heartbeat(&plain, ctx)).unwrap();
+        let answers: Vec<String> = t.sent_texts().iter().map(|m| method_of(m)).collect();
+        assert_eq!(answers, ["public/test"]);
+    }
+
+    #[test]
+    fn a_book_break_resubscribes_but_a_reconnect_needs_nothing_more() {
+        let mut a = adapter();
+        let mut t = TestContext::new();
+        let book = Subscription::new("sub-1", "book.BTC-PERPETUAL.100ms");
+        let broken = Gap::in_stream(Some(10), 13, Some(12));
+        assert_eq!(
+            t.run(|ctx| a.on_gap(&book, &broken, ctx)),
+            GapAction::Resubscribe
+        );
+        let restored = Gap::after_reconnect(Some(10));
+        assert_eq!(
+            t.run(|ctx| a.on_gap(&book, &restored, ctx)),
+            GapAction::Ignore
+        );
     }
 
     #[test]

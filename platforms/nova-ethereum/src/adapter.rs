@@ -510,6 +510,32 @@ mod tests {
         m.json().unwrap_or(Value::Null)
     }
 
+    #[test]
+    fn a_heads_gap_is_backfilled_with_request_ids_from_the_context() {
+        let mut a = EthereumAdapter::new();
+        let mut t = nova_core::testing::TestContext::new();
+        let heads = sub("sub-1", "newHeads");
+        t.run(|ctx| a.subscribe(&heads, &Value::Null, RequestId::Num(1), ctx))
+            .unwrap();
+        let gap = Gap::in_stream(Some(10), 13, None);
+        let GapAction::Backfill(requests) = t.run(|ctx| a.on_gap(&heads, &gap, ctx)) else {
+            panic!("not a backfill");
+        };
+        let fetched: Vec<(RequestId, Value)> = requests
+            .iter()
+            .map(|(id, m)| (id.clone(), text(m)["params"][0].clone()))
+            .collect();
+        assert_eq!(
+            fetched,
+            [
+                (RequestId::Num(1), json!("0xb")),
+                (RequestId::Num(2), json!("0xc"))
+            ],
+            "blocks 11 and 12, each with a fresh id from the context"
+        );
+        assert_eq!(t.last_request_id(), Some(RequestId::Num(2)));
+    }
+
     fn ids() -> impl FnMut() -> RequestId {
         let mut n = 100;
         move || {
