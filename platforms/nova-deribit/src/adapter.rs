@@ -523,6 +523,7 @@ impl RateLimitHandler for DeribitAdapter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use nova_core::testing::TestContext;
 

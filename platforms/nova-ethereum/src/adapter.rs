@@ -516,7 +516,7 @@ mod tests {
         let mut t = nova_core::testing::TestContext::new();
         let heads = sub("sub-1", "newHeads");
         t.run(|ctx| a.subscribe(&heads, &Value::Null, RequestId::Num(1), ctx))
-            .unwrap();
+            .expect("a newHeads subscription");
         let gap = Gap::in_stream(Some(10), 13, None);
         let GapAction::Backfill(requests) = t.run(|ctx| a.on_gap(&heads, &gap, ctx)) else {
             panic!("not a backfill");
