@@ -184,8 +184,9 @@ impl<H: Handler> Driver<H> {
             tracing::debug!(attempt, url = %url, "connecting");
             let started = Instant::now();
             let result = {
-                let connect = transport.connect(&url);
-                tokio::pin!(connect);
+                // Boxed, as the other rare, large futures: the task's future is as large as its
+                // largest state, and an idle connection keeps all of it (issue 13, memory).
+                let mut connect = Box::pin(transport.connect(&url));
                 loop {
                     tokio::select! {
                         r = &mut connect => break r,
@@ -208,7 +209,7 @@ impl<H: Handler> Driver<H> {
                 Ok(next) => next,
                 Err(stop) => return stop,
             };
-            if let Some(stop) = self.wait_before_reconnect(delay, last_error).await {
+            if let Some(stop) = Box::pin(self.wait_before_reconnect(delay, last_error)).await {
                 return stop;
             }
         }

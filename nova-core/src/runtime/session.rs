@@ -445,6 +445,17 @@ impl<H: Handler> Driver<H> {
         source: ErrorSource,
         peer_close: Option<Option<CloseFrame>>,
     ) -> SessionEnd {
+        // Boxed: rare, and its close handshake would otherwise size every state of the task.
+        Box::pin(self.fail_connection(ws, e, source, peer_close)).await
+    }
+
+    async fn fail_connection(
+        &mut self,
+        ws: &mut WsStream,
+        e: tungstenite::Error,
+        source: ErrorSource,
+        peer_close: Option<Option<CloseFrame>>,
+    ) -> SessionEnd {
         let classified = classify(e, &self.config, peer_close);
         if let Some(code) = classified.close_code {
             let frame = tungstenite::protocol::CloseFrame {
@@ -462,6 +473,11 @@ impl<H: Handler> Driver<H> {
     /// Writes what the application already handed over, sends a close frame and waits (bounded)
     /// for the server's.
     async fn close_gracefully(&mut self, ws: &mut WsStream, code: u16, reason: String) {
+        // Boxed: once per client, and it would otherwise size every state of the task.
+        Box::pin(self.close_and_drain(ws, code, reason)).await;
+    }
+
+    async fn close_and_drain(&mut self, ws: &mut WsStream, code: u16, reason: String) {
         if matches!(self.link, Link::Up(Phase::Ready)) {
             while let Ok(o) = self.data_rx.try_recv() {
                 self.take_outgoing(o);
