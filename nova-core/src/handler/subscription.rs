@@ -136,6 +136,10 @@ pub enum GapAction {
     Backfill(Vec<(RequestId, Message)>),
     /// The gap cannot be closed: tell the consumer and carry on.
     Report,
+    /// A snapshot is on its way already (after a reconnect, the restore subscribed again):
+    /// tell the consumer, skip the old stream's messages, and close the gap at the next
+    /// [`SequenceCheck::Snapshot`]. Nothing is sent.
+    AwaitSnapshot,
     /// Nothing to do (no data can have been missed).
     Ignore,
 }

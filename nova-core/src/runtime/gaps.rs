@@ -189,6 +189,7 @@ impl<H: Handler> Driver<H> {
             GapAction::Resubscribe => "resubscribe",
             GapAction::Backfill(_) => "backfill",
             GapAction::Report => "report",
+            GapAction::AwaitSnapshot => "snapshot",
             GapAction::Ignore => return GapOutcome::Accept,
         };
         self.obs.emit(LifecycleEvent::Gap {
@@ -211,6 +212,12 @@ impl<H: Handler> Driver<H> {
                 // follows is what matters.
                 let _ = self.try_send_unsubscribe(&subscription);
                 self.send_subscribe(sub, SubscribePurpose::Resubscribe);
+                GapOutcome::Drop
+            }
+            GapAction::AwaitSnapshot => {
+                if let Some(entry) = self.subs.get_mut(sub) {
+                    entry.recovery = Recovery::Snapshot;
+                }
                 GapOutcome::Drop
             }
             GapAction::Backfill(requests) if !requests.is_empty() => {

@@ -113,7 +113,7 @@ pub enum SubscriptionEvent {
         retry_in: Duration,
     },
     /// A gap in the channel's sequence was detected; `action` says how it is being closed
-    /// (`"resubscribe"`, `"backfill"`, `"report"`).
+    /// (`"resubscribe"`, `"backfill"`, `"snapshot"`, `"report"`).
     Gap {
         /// The gap.
         gap: Gap,

@@ -350,7 +350,13 @@ impl SubscriptionHandler for BybitAdapter {
         _ctx: &mut Context<'_>,
     ) -> GapAction {
         if gap.got.is_none() {
-            return GapAction::Ignore;
+            // After a reconnect the restore subscribed again and Bybit sends a snapshot first:
+            // the consumer is told, and the gap closes at that snapshot.
+            return if gap.last.is_some() {
+                GapAction::AwaitSnapshot
+            } else {
+                GapAction::Ignore
+            };
         }
         let crossed = gap.claimed_previous.is_some() && gap.claimed_previous == gap.got;
         tracing::info!(topic = %subscription.channel, last = ?gap.last, got = ?gap.got, crossed,

@@ -286,16 +286,27 @@ async fn five_forced_drops_restore_auth_then_subscriptions_and_close_every_book_
         5,
         "{labels:?}"
     );
+    // Six injected breaks, and each of the five reconnects: the consumer is told of every one
+    // and sees each closed.
     assert_eq!(
         labels.iter().filter(|l| *l == "gap").count(),
-        6,
+        11,
         "{labels:?}"
     );
     assert_eq!(
         labels.iter().filter(|l| *l == "gap-closed").count(),
-        6,
+        11,
         "{labels:?}"
     );
+    for (i, l) in labels.iter().enumerate() {
+        if l == "restored" {
+            assert_eq!(
+                labels.get(i + 1..i + 3),
+                Some(&["gap".to_owned(), "gap-closed".to_owned()][..]),
+                "a reconnect is a gap, closed by the restore's snapshot: {labels:?}"
+            );
+        }
+    }
     for (i, l) in labels.iter().enumerate() {
         if l == "gap" || l == "restored" {
             let next_data = labels[i + 1..]

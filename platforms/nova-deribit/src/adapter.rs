@@ -486,8 +486,13 @@ impl SubscriptionHandler for DeribitAdapter {
         _ctx: &mut Context<'_>,
     ) -> GapAction {
         if gap.got.is_none() {
-            // Right after a reconnect: the restore subscribes again and brings a snapshot.
-            return GapAction::Ignore;
+            // Right after a reconnect: the restore subscribed again and brings a snapshot; the
+            // consumer is told, and the gap closes at that snapshot.
+            return if gap.last.is_some() {
+                GapAction::AwaitSnapshot
+            } else {
+                GapAction::Ignore
+            };
         }
         tracing::info!(channel = %subscription.channel, last = ?gap.last, got = ?gap.got,
             claimed_previous = ?gap.claimed_previous, "deribit book gap: subscribing again for a snapshot");
@@ -596,7 +601,7 @@ mod tests {
     }
 
     #[test]
-    fn a_book_break_resubscribes_but_a_reconnect_needs_nothing_more() {
+    fn a_book_break_resubscribes_and_a_reconnect_awaits_the_restores_snapshot() {
         let mut a = adapter();
         let mut t = TestContext::new();
         let book = Subscription::new("sub-1", "book.BTC-PERPETUAL.100ms");
@@ -608,6 +613,11 @@ mod tests {
         let restored = Gap::after_reconnect(Some(10));
         assert_eq!(
             t.run(|ctx| a.on_gap(&book, &restored, ctx)),
+            GapAction::AwaitSnapshot
+        );
+        let nothing_yet = Gap::after_reconnect(None);
+        assert_eq!(
+            t.run(|ctx| a.on_gap(&book, &nothing_yet, ctx)),
             GapAction::Ignore
         );
     }

@@ -195,8 +195,15 @@ impl BookCheck {
                 }
                 None => self.breaks.push(format!("not a book message: {m:?}")),
             },
-            SubscriptionEvent::Gap { action, .. } => {
-                assert_eq!(*action, "resubscribe");
+            SubscriptionEvent::Gap { gap, action } => {
+                // A lost change is closed by subscribing again; a reconnect by the restore's own
+                // snapshot.
+                let expected = if gap.after_reconnect {
+                    "snapshot"
+                } else {
+                    "resubscribe"
+                };
+                assert_eq!(*action, expected);
                 self.gaps += 1;
                 self.expect_snapshot = true;
             }
