@@ -108,6 +108,19 @@ impl TestContext {
         self.out.reconnect.as_deref()
     }
 
+    /// The close code a callback asked to close with before reconnecting
+    /// ([`Context::request_reconnect_with_close`]), if any.
+    #[must_use]
+    pub fn reconnect_close_code(&self) -> Option<u16> {
+        self.out.reconnect_close
+    }
+
+    /// Whether a callback asked to begin authentication ([`Context::begin_authentication`]).
+    #[must_use]
+    pub fn authentication_begun(&self) -> bool {
+        self.out.begin_auth
+    }
+
     /// The last request id handed out by [`Context::next_request_id`] (`None` before any).
     #[must_use]
     pub fn last_request_id(&self) -> Option<RequestId> {

@@ -85,6 +85,7 @@ pub(crate) const CALLBACKS: &[Callback] = {
         cb(Connection, "init", "fn init(&mut self, config: &__nova::ClientConfig) -> Result<(), __nova::HandlerError>"),
         cb(Connection, "handle_connect", "fn handle_connect(&mut self, info: &__nova::ConnectInfo, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>"),
         cb(Connection, "handle_disconnect", "fn handle_disconnect(&mut self, reason: &__nova::DisconnectReason, ctx: &__nova::Context<'_>) -> __nova::ReconnectDecision"),
+        cb(Connection, "connect_url", "fn connect_url(&mut self, ctx: &__nova::Context<'_>) -> Option<String>"),
         cb(Connection, "handle_frame", "fn handle_frame(&mut self, frame: &__nova::Frame, ctx: &mut __nova::Context<'_>) -> __nova::FrameAction"),
         cb(Message, "message_type", "fn message_type<'m>(&mut self, message: &'m __nova::Message) -> __nova::MessageType<'m>"),
         cb(Message, "handle_message", "fn handle_message(&mut self, message: __nova::Message, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>"),
@@ -97,12 +98,15 @@ pub(crate) const CALLBACKS: &[Callback] = {
         cb(Subscription, "handle_backfill_response", "fn handle_backfill_response(&mut self, subscription: &__nova::Subscription, response: &__nova::Message, ctx: &mut __nova::Context<'_>) -> Result<Vec<__nova::Message>, __nova::HandlerError>"),
         cb(Auth, "generate_auth_data", "fn generate_auth_data(&mut self, request: &__nova::AuthRequest, ctx: &mut __nova::Context<'_>) -> Result<Option<__nova::Message>, __nova::HandlerError>"),
         cb(Auth, "handle_auth_response", "fn handle_auth_response(&mut self, response: &__nova::Message, ctx: &mut __nova::Context<'_>) -> __nova::AuthOutcome"),
+        cb(Auth, "authenticates_on_connect", "fn authenticates_on_connect(&self) -> bool"),
         cb(Auth, "needs_reauthentication", "fn needs_reauthentication(&self, ctx: &__nova::Context<'_>) -> bool"),
         cb(Error, "handle_error", "fn handle_error(&mut self, error: &__nova::Error, context: &__nova::ErrorContext, ctx: &__nova::Context<'_>) -> __nova::ErrorAction"),
         cb(Error, "should_reconnect", "fn should_reconnect(&mut self, error: &__nova::Error, attempt: u32, ctx: &__nova::Context<'_>) -> __nova::ReconnectDecision"),
         cb(Error, "log_error", "fn log_error(&mut self, error: &__nova::Error, context: &__nova::ErrorContext)"),
         cb(Heartbeat, "configure", "fn configure(&mut self, interval: Option<Duration>) -> Option<Duration>"),
         cb(Heartbeat, "handle_heartbeat", "fn handle_heartbeat(&mut self, message: &__nova::Message, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>"),
+        cb(Heartbeat, "next_heartbeat", "fn next_heartbeat(&self) -> Option<Instant>"),
+        cb(Heartbeat, "heartbeat_due", "fn heartbeat_due(&mut self, now: Instant, ctx: &mut __nova::Context<'_>) -> Result<(), __nova::HandlerError>"),
         cb(Heartbeat, "generate_heartbeat", "fn generate_heartbeat(&mut self, ctx: &mut __nova::Context<'_>) -> Option<__nova::Message>"),
         cb(RateLimit, "check_rate_limit", "fn check_rate_limit(&mut self, operation: __nova::Operation) -> __nova::RateLimitDecision"),
         cb(RateLimit, "update_rate_limit", "fn update_rate_limit(&mut self, operation: __nova::Operation)"),
@@ -135,7 +139,7 @@ impl Callback {
     }
 
     /// The signature with absolute paths: `__nova::X` becomes `<krate>::__private::X`, and the
-    /// standard library's `Result`, `Option`, `Duration`, `String` and `Vec` become `::core` and
+    /// standard library's `Result`, `Option`, `Duration`, `Instant`, `String` and `Vec` become `::core` and
     /// `::std` paths, so that no name in the user's scope can change what the generated code
     /// means.
     pub(crate) fn signature(&self, krate: &syn::Path) -> syn::Signature {
@@ -173,6 +177,7 @@ impl VisitMut for Absolutize<'_> {
             Some("Result") if path.segments.len() == 1 => Some(prefixed("::core::result", path)),
             Some("Option") if path.segments.len() == 1 => Some(prefixed("::core::option", path)),
             Some("Duration") if path.segments.len() == 1 => Some(prefixed("::core::time", path)),
+            Some("Instant") if path.segments.len() == 1 => Some(prefixed("::std::time", path)),
             Some("String") if path.segments.len() == 1 => Some(prefixed("::std::string", path)),
             Some("Vec") if path.segments.len() == 1 => Some(prefixed("::std::vec", path)),
             _ => None,

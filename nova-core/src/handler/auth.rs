@@ -102,6 +102,16 @@ pub trait AuthHandler {
         AuthOutcome::NotAuthResponse
     }
 
+    /// Whether the runtime asks for credentials right after `handle_connect` (`true`, the
+    /// default). When `false`, the connection waits in its authenticating phase (the
+    /// application's sends held, messages flowing to the callbacks as usual) until a callback
+    /// calls [`Context::begin_authentication`], typically on the server's greeting; then it
+    /// goes on as above. Messages that arrive while the verdict is pending and are judged
+    /// `NotAuthResponse` go on to their callbacks in order (a resumed session's replay).
+    fn authenticates_on_connect(&self) -> bool {
+        true
+    }
+
     /// Whether credentials must be refreshed now (checked periodically while connected).
     fn needs_reauthentication(&self, ctx: &Context<'_>) -> bool {
         let _ = ctx;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::Context;
 use crate::config::ClientConfig;
 use crate::error::HandlerError;
-use crate::message::Frame;
+use crate::message::{Frame, Message};
 use crate::types::{ConnectInfo, DisconnectReason};
 
 /// What follows a connection that ended or a connect attempt that failed (the seed's
@@ -51,13 +51,17 @@ impl ReconnectDecision {
 }
 
 /// What the runtime does with a frame after `handle_frame`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum FrameAction {
     /// Go on: a data frame goes to the message callbacks.
     #[default]
     Continue,
-    /// The frame has been dealt with; the message callbacks do not see it.
+    /// The frame has been dealt with; the message callbacks do not see it (also: a part of a
+    /// message the handler buffers until the rest comes).
     Consumed,
+    /// The message callbacks see this message instead of the frame: a transport encoding undone
+    /// (a compressed stream inflated into text). Validation and classification see only this.
+    Replace(Message),
 }
 
 /// Lifecycle of a connection (the seed's `ConnectionHandler`).
@@ -116,7 +120,18 @@ pub trait ConnectionHandler {
         ReconnectDecision::backoff()
     }
 
+    /// The URL of the next connect attempt, asked before every attempt (the first and each
+    /// reconnect); `None` (the default) connects to the configured URL. For platforms that tell
+    /// the client where to go next (Discord's `resume_gateway_url`) or take per-connection query
+    /// parameters. The URL used is in [`ConnectInfo::url`].
+    fn connect_url(&mut self, ctx: &Context<'_>) -> Option<String> {
+        let _ = ctx;
+        None
+    }
+
     /// Sees every frame read, control frames included (pings are answered by the runtime).
+    /// Returning [`FrameAction::Replace`] hands the message callbacks a decoded message instead
+    /// (per-connection decoding state, such as an inflate context, is reset in `handle_connect`).
     fn handle_frame(&mut self, frame: &Frame, ctx: &mut Context<'_>) -> FrameAction {
         let _ = (frame, ctx);
         FrameAction::Continue

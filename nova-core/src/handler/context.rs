@@ -20,6 +20,12 @@ pub(crate) struct Outbox {
     pub(crate) subscription_events: Vec<(u64, SubscriptionEvent)>,
     /// A handler asked to drop the connection and reconnect.
     pub(crate) reconnect: Option<String>,
+    /// The close code to send before dropping the connection a handler asked to drop (`None`:
+    /// the connection is dropped without a close frame).
+    pub(crate) reconnect_close: Option<u16>,
+    /// A handler asked to start authentication now (see
+    /// [`AuthHandler::authenticates_on_connect`](crate::AuthHandler::authenticates_on_connect)).
+    pub(crate) begin_auth: bool,
     /// The last request id handed out (ids are unique per client, across connections).
     pub(crate) last_request_id: u64,
 }
@@ -108,8 +114,29 @@ impl<'a> Context<'a> {
     }
 
     /// Asks the runtime to drop this connection and reconnect (through `handle_disconnect`).
+    /// The TCP connection is dropped without a close frame.
     pub fn request_reconnect(&mut self, reason: impl Into<String>) {
         self.out.reconnect = Some(reason.into());
+        self.out.reconnect_close = None;
+    }
+
+    /// Like [`request_reconnect`](Self::request_reconnect), but the runtime first sends a close
+    /// frame with `code` (without waiting for the peer's answer). For platforms where the close
+    /// code means something: Discord keeps a session resumable after any code but 1000/1001.
+    pub fn request_reconnect_with_close(&mut self, code: u16, reason: impl Into<String>) {
+        self.out.reconnect = Some(reason.into());
+        self.out.reconnect_close = Some(code);
+    }
+
+    /// Starts authentication on this connection now: the runtime calls
+    /// [`AuthHandler::generate_auth_data`](crate::AuthHandler::generate_auth_data) right after
+    /// this callback and sends its message, as it does at connect for handlers that authenticate
+    /// there. For handlers whose
+    /// [`authenticates_on_connect`](crate::AuthHandler::authenticates_on_connect) is `false`
+    /// (their credentials follow a server greeting); ignored when authentication is under way or
+    /// done on this connection.
+    pub fn begin_authentication(&mut self) {
+        self.out.begin_auth = true;
     }
 }
 

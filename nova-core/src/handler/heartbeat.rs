@@ -1,6 +1,6 @@
 //! `HeartbeatHandler`: a platform's own heartbeat, beside the runtime's WebSocket ping.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Context;
 use crate::error::HandlerError;
@@ -10,7 +10,7 @@ use crate::message::Message;
 /// Discord's opcode 1, Bybit's `ping`. The runtime's WebSocket ping runs regardless.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use nova_core::{Context, HandlerError, HeartbeatHandler, Message};
 ///
 /// struct Bybit;
@@ -43,6 +43,27 @@ pub trait HeartbeatHandler {
         ctx: &mut Context<'_>,
     ) -> Result<(), HandlerError> {
         let _ = (message, ctx);
+        Ok(())
+    }
+
+    /// When [`heartbeat_due`](Self::heartbeat_due) must run next, for a schedule the handler
+    /// owns (`None`, the default: no such schedule). Read again after every callback, since
+    /// what the server says (an interval in its greeting, an acknowledgement) moves it. For
+    /// platforms whose schedule is learned after the connect or has jitter (Discord), instead
+    /// of the fixed interval of [`configure`](Self::configure).
+    fn next_heartbeat(&self) -> Option<Instant> {
+        None
+    }
+
+    /// The instant from [`next_heartbeat`](Self::next_heartbeat) has come (`now`): queue the
+    /// heartbeat on `ctx` (as [`Operation::Heartbeat`](crate::Operation::Heartbeat)), or, when
+    /// the previous one was never acknowledged, give the connection up with
+    /// [`Context::request_reconnect_with_close`]. It must move `next_heartbeat` past `now`.
+    ///
+    /// # Errors
+    /// An error goes to the `ErrorHandler`.
+    fn heartbeat_due(&mut self, now: Instant, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
+        let _ = (now, ctx);
         Ok(())
     }
 

@@ -26,12 +26,11 @@ impl<H: Handler> Driver<H> {
             let mut ctx = ctx!(self);
             self.handler.handle_frame(&frame, &mut ctx)
         };
-        if action == FrameAction::Continue {
-            if let Some(message) = frame.into_message() {
-                return self.on_message(message);
-            }
+        match action {
+            FrameAction::Continue => frame.into_message().and_then(|m| self.on_message(m)),
+            FrameAction::Replace(message) => self.on_message(message),
+            FrameAction::Consumed => None,
         }
-        None
     }
 
     fn on_message(&mut self, message: Message) -> Option<SessionEnd> {

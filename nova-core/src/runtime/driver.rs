@@ -174,8 +174,12 @@ impl<H: Handler> Driver<H> {
             Ok(t) => t,
             Err(e) => return StopReason::Fatal(e.to_string()),
         };
-        let url = self.config.url.clone();
         loop {
+            let url = {
+                let ctx = ctx!(self);
+                self.handler.connect_url(&ctx)
+            }
+            .unwrap_or_else(|| self.config.url.clone());
             self.obs.state.status = ConnectionStatus::Connecting;
             self.obs.publish();
             let attempt = self.obs.state.reconnection_attempts;
@@ -199,7 +203,7 @@ impl<H: Handler> Driver<H> {
                 }
             };
             let next = match result {
-                Ok(connected) => match self.session(connected, started.elapsed()).await {
+                Ok(connected) => match self.session(connected, url, started.elapsed()).await {
                     SessionEnd::Stop(reason) => return reason,
                     SessionEnd::Disconnected(reason) => self.after_disconnect(reason),
                 },
@@ -216,7 +220,12 @@ impl<H: Handler> Driver<H> {
     }
 
     /// One open connection, from its first frame to its teardown.
-    async fn session(&mut self, connected: Connected, connect_duration: Duration) -> SessionEnd {
+    async fn session(
+        &mut self,
+        connected: Connected,
+        url: String,
+        connect_duration: Duration,
+    ) -> SessionEnd {
         let Connected {
             stream: mut ws,
             peer_addr,
@@ -224,7 +233,7 @@ impl<H: Handler> Driver<H> {
             ..
         } = connected;
         let info = ConnectInfo {
-            url: self.config.url.clone(),
+            url,
             peer_addr,
             protocol,
             duration: connect_duration,
@@ -260,15 +269,14 @@ impl<H: Handler> Driver<H> {
                 return end;
             }
         }
-        // 2. Authenticate before anything else goes out; 3. restore once accepted.
-        match self.send_credentials(false) {
-            Ok(true) => self.link = Link::Up(Phase::Authenticating),
-            Ok(false) => self.begin_restore(),
-            Err(e) => {
-                return SessionEnd::Stop(StopReason::Fatal(format!(
-                    "cannot build authentication: {e}"
-                )));
+        // 2. Authenticate before anything else goes out (or wait, in the authenticating phase,
+        // until a callback begins it); 3. restore once accepted.
+        if self.handler.authenticates_on_connect() {
+            if let Some(end) = self.start_authentication() {
+                return end;
             }
+        } else {
+            self.link = Link::Up(Phase::Authenticating);
         }
         // 4. Write what was queued; once ready, what was buffered while down follows.
         if let Some(end) = self.apply_outbox(ws).await {
@@ -279,6 +287,36 @@ impl<H: Handler> Driver<H> {
         }
         // 5. The steady state.
         self.serve(ws).await
+    }
+
+    /// Sends the first credentials of this connection: the verdict is awaited, or, when the
+    /// handler has none, restoring begins. `Some(end)` when they cannot be built.
+    pub(super) fn start_authentication(&mut self) -> Option<SessionEnd> {
+        match self.send_credentials(false) {
+            Ok(true) => {
+                self.link = Link::Up(Phase::Authenticating);
+                None
+            }
+            Ok(false) => {
+                self.begin_restore();
+                None
+            }
+            Err(e) => Some(SessionEnd::Stop(StopReason::Fatal(format!(
+                "cannot build authentication: {e}"
+            )))),
+        }
+    }
+
+    /// A callback asked to begin authentication: started when this connection is waiting for
+    /// it (authenticating phase, nothing sent yet); otherwise ignored.
+    pub(super) fn on_begin_authentication(&mut self) -> Option<SessionEnd> {
+        let waiting =
+            matches!(self.link, Link::Up(Phase::Authenticating)) && self.auth == AuthState::Unused;
+        if !waiting {
+            tracing::debug!("begin_authentication ignored: authentication under way or done");
+            return None;
+        }
+        self.start_authentication()
     }
 
     /// Asks the handler for credentials and queues them; `Ok(false)` when it has none to send.

@@ -55,6 +55,8 @@ impl<H: Handler> Driver<H> {
         let ping = tokio::time::sleep_until(self.liveness.ping_at());
         tokio::pin!(ping);
         loop {
+            // The handler's own heartbeat schedule, read again after every callback.
+            let beat_at = self.handler.next_heartbeat().map(Instant::from_std);
             let step = tokio::select! {
                 biased;
                 control = self.control_rx.recv() => self.on_control(ws, control).await,
@@ -64,6 +66,7 @@ impl<H: Handler> Driver<H> {
                     ping.as_mut().reset(self.liveness.ping_at());
                     step
                 }
+                () = sleep_until_opt(beat_at), if beat_at.is_some() => self.on_heartbeat_due(ws).await,
                 () = tick(&mut platform), if platform.is_some() => self.on_platform_tick(ws).await,
                 _ = auth_check.tick(), if self.auth.checks_refresh() => self.refresh_credentials(ws).await,
                 () = sleep_until_opt(self.auth.deadline()) => self.on_auth_timeout(),
@@ -227,6 +230,21 @@ impl<H: Handler> Driver<H> {
         self.apply_outbox(ws).await
     }
 
+    /// The handler's heartbeat schedule says now: it queues the beat, or gives the connection up.
+    async fn on_heartbeat_due(&mut self, ws: &mut WsStream) -> Option<SessionEnd> {
+        let now = Instant::now().into_std();
+        let result = {
+            let mut ctx = ctx!(self);
+            self.handler.heartbeat_due(now, &mut ctx)
+        };
+        if let Err(e) = result {
+            if let Some(end) = self.on_error(&Error::Handler(e), ErrorSource::Heartbeat) {
+                return Some(end);
+            }
+        }
+        self.apply_outbox(ws).await
+    }
+
     /// Checks whether the credentials need a refresh, and sends it on this connection.
     async fn refresh_credentials(&mut self, ws: &mut WsStream) -> Option<SessionEnd> {
         let refresh = {
@@ -379,6 +397,11 @@ impl<H: Handler> Driver<H> {
     pub(super) async fn apply_outbox(&mut self, ws: &mut WsStream) -> Option<SessionEnd> {
         loop {
             self.obs.publish_if_dirty();
+            if std::mem::take(&mut self.out.begin_auth) {
+                if let Some(end) = self.on_begin_authentication() {
+                    return Some(end);
+                }
+            }
             if !self.out.frames.is_empty() {
                 let mut frames = std::mem::take(&mut self.out.frames);
                 let now = Instant::now();
@@ -426,14 +449,19 @@ impl<H: Handler> Driver<H> {
                     self.unsubscribe_now(sub);
                 }
             }
-            if self.out.frames.is_empty() {
+            if self.out.frames.is_empty() && !self.out.begin_auth {
                 break;
             }
         }
-        self.out
-            .reconnect
-            .take()
-            .map(|why| SessionEnd::Disconnected(DisconnectReason::Requested(why)))
+        let why = self.out.reconnect.take()?;
+        if let Some(code) = self.out.reconnect_close.take() {
+            let frame = tungstenite::protocol::CloseFrame {
+                code: code.into(),
+                reason: "".into(),
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+        }
+        Some(SessionEnd::Disconnected(DisconnectReason::Requested(why)))
     }
 
     /// A read or write failed: the connection is unusable whatever the handler says, so only a

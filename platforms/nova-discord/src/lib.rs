@@ -1,4 +1,5 @@
-//! Discord Gateway v10 for nova: the protocol pieces that need no connection runtime.
+//! Discord Gateway v10 for nova: the adapter ([`Discord`], [`Shards`]) and the protocol pieces it
+//! is built from.
 //!
 //! Each module is one concept, sans-IO where it can be (it takes `Instant`s and returns
 //! decisions; the runtime owns sockets and timers):
@@ -14,11 +15,13 @@
 //! | [`IdentifyLimiter`] | one 5 s bucket per `shard_id % max_concurrency`, shared by the shards of a process; the daily `session_start_limit` |
 //! | [`ZlibStreamInflater`] | `compress=zlib-stream`: one context per connection, messages end at `00 00 ff ff`, bounded, typed errors |
 //! | [`Discovery`] | `GET /gateway/bot` with reqwest + rustls (ring), token in a sensitive header |
+//! | [`Discord`], [`DiscordConfig`], [`Dispatch`] | the adapter: nova-core's handler traits over the pieces above |
+//! | [`Shards`] | N shards in one process, one client each, sharing one [`IdentifyLimiter`] |
 //!
 //! Wire facts: `shared/PROTOCOLS.md` section 3. Tested against
-//! `nova_testkit::discord::DiscordSim`. The adapter (nova-core's handler traits) waits for
-//! runtime hooks; see the crate's README.
+//! `nova_testkit::discord::DiscordSim`.
 
+mod adapter;
 mod close;
 mod command;
 mod discovery;
@@ -30,7 +33,9 @@ mod limiter;
 mod opcode;
 mod payload;
 mod session;
+mod shards;
 
+pub use adapter::{Discord, DiscordConfig, Dispatch};
 pub use close::{CloseAction, CloseCode, RESUME_CLOSE_CODE, close_action};
 pub use command::{
     ConnectionProperties, Identify, Intents, MAX_CLIENT_PAYLOAD, Resume, ShardId, heartbeat,
@@ -47,3 +52,4 @@ pub use limiter::{Acquire, IDENTIFY_WINDOW, IdentifyLimiter, SessionStartReport}
 pub use opcode::OpCode;
 pub use payload::{GatewayEvent, RawPayload};
 pub use session::{ConnectParams, Disconnect, GatewaySession, NextConnect, Session};
+pub use shards::{Shard, Shards};

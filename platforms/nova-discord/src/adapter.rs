@@ -1,0 +1,514 @@
+//! The Discord adapter: nova-core's handler traits over the crate's protocol pieces.
+//!
+//! One [`Discord`] drives one shard's connection; the runtime owns the socket, timers and
+//! reconnects, and this decides (sans-IO):
+//!
+//! - **Where to connect** (`connect_url`): the gateway URL for an Identify, `resume_gateway_url`
+//!   for a Resume, with `?v=10&encoding=json[&compress=zlib-stream]`.
+//! - **Frames** (`handle_frame`): with compression, binary frames go through one
+//!   [`ZlibStreamInflater`] per connection (reset in `handle_connect`) and become text; a corrupt
+//!   stream closes with 4000 and resumes.
+//! - **Hello → auth**: authentication is not started at connect
+//!   (`authenticates_on_connect` is false); Hello starts the heartbeat schedule and then
+//!   `begin_authentication`: a Resume when the session can be resumed, else an Identify once
+//!   the shared [`IdentifyLimiter`] grants its bucket (a busy bucket is waited for on the
+//!   heartbeat timer; a spent daily budget stops the client). READY or RESUMED is the verdict;
+//!   the replayed dispatches before RESUMED go to the application in order.
+//! - **Heartbeats** on the runtime's handler-owned schedule (`next_heartbeat` /
+//!   `heartbeat_due`), with the [`Heartbeat`] machine's jitter and zombie detection; a zombie
+//!   closes with [`RESUME_CLOSE_CODE`] and resumes. A server request (op 1) is answered at once.
+//! - **Every end of a connection** (`handle_disconnect`) goes through
+//!   [`GatewaySession::next_connect`] and so through [`close_action`](crate::close_action):
+//!   resume, identify again (after 1–5 s on op 9 `d:false`), or stop for good (4004, 4010–4014).
+//!
+//! Every dispatch (op 0) is delivered to the application as the text received; [`Dispatch`]
+//! reads it into a typed [`Event`] with its `s` and `t`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use nova_core::{
+    AuthHandler, AuthOutcome, AuthRequest, ConnectInfo, ConnectionHandler, Context,
+    DisconnectReason, ErrorHandler, Frame, FrameAction, HandlerError, HeartbeatHandler, Message,
+    MessageHandler, MessageType, Operation, RateLimitHandler, ReconnectDecision, Secret,
+    SubscriptionHandler,
+};
+
+use crate::close::RESUME_CLOSE_CODE;
+use crate::command::{ConnectionProperties, Identify, Intents, Resume, ShardId, heartbeat};
+use crate::error::DecodeError;
+use crate::event::Event;
+use crate::heartbeat::{Heartbeat, HeartbeatAction};
+use crate::inflate::{DEFAULT_MAX_MESSAGE, ZlibStreamInflater};
+use crate::limiter::{Acquire, IdentifyLimiter};
+use crate::opcode::OpCode;
+use crate::payload::{GatewayEvent, RawPayload};
+use crate::session::{ConnectParams, Disconnect, GatewaySession, NextConnect};
+
+/// How one shard connects.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DiscordConfig {
+    /// The bot token (never in `Debug` or logs).
+    pub token: Secret,
+    /// The gateway URL from discovery (`wss://gateway.discord.gg/`), without query.
+    pub gateway_url: String,
+    /// The intents identified with.
+    pub intents: Intents,
+    /// `[shard_id, num_shards]`; `None` sends no `shard`.
+    pub shard: Option<ShardId>,
+    /// Transport compression (`compress=zlib-stream`), off by default.
+    pub compress: bool,
+    /// The identify budget shared by the shards of this process; `None`: no pacing.
+    pub limiter: Option<Arc<IdentifyLimiter>>,
+    /// `properties` of Identify.
+    pub properties: ConnectionProperties,
+}
+
+impl DiscordConfig {
+    /// A shard of one, plain JSON, no limiter.
+    #[must_use]
+    pub fn new(token: Secret, gateway_url: impl Into<String>, intents: Intents) -> Self {
+        Self {
+            token,
+            gateway_url: gateway_url.into(),
+            intents,
+            shard: None,
+            compress: false,
+            limiter: None,
+            properties: ConnectionProperties::default(),
+        }
+    }
+
+    /// Identifies as this shard.
+    #[must_use]
+    pub fn with_shard(mut self, shard: ShardId) -> Self {
+        self.shard = Some(shard);
+        self
+    }
+
+    /// Transport compression on or off.
+    #[must_use]
+    pub fn with_compress(mut self, on: bool) -> Self {
+        self.compress = on;
+        self
+    }
+
+    /// Paces Identify through `limiter` (share one between the shards of a process).
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: Arc<IdentifyLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// The URL of the first connect (for `ClientConfig::builder`).
+    #[must_use]
+    pub fn connect_url(&self) -> String {
+        ConnectParams::default()
+            .with_zlib_stream(self.compress)
+            .url(&self.gateway_url)
+    }
+}
+
+/// A dispatch as the application receives it: the text as received, read into its parts.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Dispatch {
+    /// `s`.
+    pub seq: Option<u64>,
+    /// The typed event (unknown dispatches kept raw in [`Event::Unknown`]).
+    pub event: Event,
+}
+
+impl Dispatch {
+    /// Reads a delivered message. `None` for anything but a dispatch.
+    ///
+    /// # Errors
+    /// When the message is not a gateway payload, or a known dispatch does not decode.
+    ///
+    /// ```
+    /// use nova_core::Message;
+    /// use nova_discord::{Dispatch, Event};
+    ///
+    /// let m = Message::text(r#"{"op":0,"s":7,"t":"RESUMED","d":{}}"#);
+    /// let d = Dispatch::from_message(&m)?.expect("a dispatch");
+    /// assert_eq!(d.seq, Some(7));
+    /// assert!(matches!(d.event, Event::Resumed));
+    /// # Ok::<(), nova_discord::DecodeError>(())
+    /// ```
+    pub fn from_message(message: &Message) -> Result<Option<Self>, DecodeError> {
+        let text = std::str::from_utf8(message.as_bytes()).unwrap_or_default();
+        match GatewayEvent::parse(text)? {
+            GatewayEvent::Dispatch { seq, event } => Ok(Some(Self { seq, event })),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// One shard's handler (see the module docs).
+pub struct Discord {
+    config: DiscordConfig,
+    session: GatewaySession,
+    /// Where the next connect goes (set by `handle_disconnect`).
+    next_url: Option<String>,
+    /// Whether this connection resumes (else it identifies).
+    resuming: bool,
+    inflater: Option<ZlibStreamInflater>,
+    heartbeat: Option<Heartbeat>,
+    /// An Identify waiting for its bucket.
+    identify_at: Option<Instant>,
+    /// Why this side gave the connection up (op 7, op 9, zombie), for `handle_disconnect`.
+    cause: Option<Disconnect>,
+    /// Set when the client must stop whatever the close says.
+    fatal: Option<String>,
+    rng: u64,
+}
+
+impl std::fmt::Debug for Discord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discord")
+            .field("shard", &self.config.shard)
+            .field("compress", &self.config.compress)
+            .field("seq", &self.session.seq())
+            .field("resuming", &self.resuming)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Discord {
+    /// A handler for one shard.
+    #[must_use]
+    pub fn new(config: DiscordConfig) -> Self {
+        let params = ConnectParams::default().with_zlib_stream(config.compress);
+        let session = GatewaySession::new(config.gateway_url.clone(), params);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9, |d| u64::from(d.subsec_nanos()) ^ d.as_secs());
+        Self {
+            session,
+            next_url: None,
+            resuming: false,
+            inflater: None,
+            heartbeat: None,
+            identify_at: None,
+            cause: None,
+            fatal: None,
+            rng: seed | 1,
+            config,
+        }
+    }
+
+    /// The session as last known (`session_id`, `resume_gateway_url`, last `s`).
+    #[must_use]
+    pub fn session(&self) -> &GatewaySession {
+        &self.session
+    }
+
+    /// A value in `[0, 1)` (xorshift; jitter needs no cryptographic quality).
+    fn jitter(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn shard_id(&self) -> u32 {
+        self.config.shard.map_or(0, ShardId::id)
+    }
+
+    /// Starts Identify when the bucket allows, Resume at once.
+    fn try_begin_auth(&mut self, now: Instant, ctx: &mut Context<'_>) {
+        self.identify_at = None;
+        if self.resuming {
+            ctx.begin_authentication();
+            return;
+        }
+        let Some(limiter) = &self.config.limiter else {
+            ctx.begin_authentication();
+            return;
+        };
+        match limiter.poll_acquire(self.shard_id(), now) {
+            Acquire::Granted => ctx.begin_authentication(),
+            Acquire::WaitUntil(at) => {
+                tracing::debug!(shard = self.shard_id(), "identify bucket busy; waiting");
+                self.identify_at = Some(at);
+            }
+            Acquire::Exhausted { .. } => {
+                self.fatal = Some("the daily session_start_limit is spent".to_owned());
+                ctx.request_reconnect_with_close(RESUME_CLOSE_CODE, "identify budget spent");
+            }
+        }
+    }
+
+    /// Gives the connection up for `cause`, closing with a code that keeps the session.
+    fn give_up(&mut self, cause: Disconnect, why: &str, ctx: &mut Context<'_>) {
+        self.cause = Some(cause);
+        self.heartbeat = None;
+        self.identify_at = None;
+        ctx.request_reconnect_with_close(RESUME_CLOSE_CODE, why);
+    }
+
+    fn send_heartbeat(&self, ctx: &mut Context<'_>) {
+        ctx.send_as(heartbeat(self.session.seq()), Operation::Heartbeat);
+    }
+
+    /// Keeps what a dispatch says about the session.
+    fn observe_dispatch(&mut self, seq: Option<u64>, event: &Event) {
+        self.session.observe_seq(seq);
+        if let Event::Ready(ready) = event {
+            self.session.on_ready(ready);
+        }
+    }
+}
+
+fn text_of(message: &Message) -> Result<&str, HandlerError> {
+    message
+        .as_text()
+        .ok_or_else(|| HandlerError::new("a binary gateway message without compression"))
+}
+
+impl ConnectionHandler for Discord {
+    fn connect_url(&mut self, _ctx: &Context<'_>) -> Option<String> {
+        Some(
+            self.next_url
+                .clone()
+                .unwrap_or_else(|| self.session.identify_url()),
+        )
+    }
+
+    fn handle_connect(
+        &mut self,
+        info: &ConnectInfo,
+        _ctx: &mut Context<'_>,
+    ) -> Result<(), HandlerError> {
+        self.inflater = self
+            .config
+            .compress
+            .then(|| ZlibStreamInflater::new(DEFAULT_MAX_MESSAGE));
+        self.heartbeat = None;
+        self.identify_at = None;
+        self.cause = None;
+        tracing::debug!(
+            shard = self.shard_id(),
+            resuming = self.resuming,
+            connection_index = info.connection_index,
+            "gateway connected"
+        );
+        Ok(())
+    }
+
+    fn handle_disconnect(
+        &mut self,
+        reason: &DisconnectReason,
+        _ctx: &Context<'_>,
+    ) -> ReconnectDecision {
+        self.heartbeat = None;
+        if let Some(why) = self.fatal.take() {
+            return ReconnectDecision::stop(why);
+        }
+        let cause = self.cause.take().unwrap_or(match reason {
+            DisconnectReason::ClosedByPeer {
+                code: Some(code), ..
+            } => Disconnect::Closed(*code),
+            _ => Disconnect::Dropped,
+        });
+        let jitter = self.jitter();
+        match self.session.next_connect(cause, jitter) {
+            NextConnect::Resume { url, .. } => {
+                self.next_url = Some(url);
+                self.resuming = true;
+                ReconnectDecision::backoff()
+            }
+            NextConnect::Identify { url, after } => {
+                self.next_url = Some(url);
+                self.resuming = false;
+                if after.is_zero() {
+                    ReconnectDecision::backoff()
+                } else {
+                    ReconnectDecision::after(after)
+                }
+            }
+            NextConnect::Stop(code) => ReconnectDecision::stop(format!(
+                "gateway closed with {} ({}); not retried",
+                code.code(),
+                code.description()
+            )),
+        }
+    }
+
+    fn handle_frame(&mut self, frame: &Frame, ctx: &mut Context<'_>) -> FrameAction {
+        let (Frame::Binary(bytes), Some(inflater)) = (frame, self.inflater.as_mut()) else {
+            return FrameAction::Continue;
+        };
+        match inflater.push_text(bytes) {
+            Ok(Some(text)) => FrameAction::Replace(Message::text(text)),
+            Ok(None) => FrameAction::Consumed,
+            Err(e) => {
+                tracing::warn!(error = %e, "zlib-stream broken; reconnecting to resume");
+                self.give_up(Disconnect::Dropped, "zlib-stream broken", ctx);
+                FrameAction::Consumed
+            }
+        }
+    }
+}
+
+impl MessageHandler for Discord {
+    fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
+        // The server's heartbeat request (op 1) goes to `handle_heartbeat`; the rest is read once
+        // in `handle_message` (or `handle_auth_response` while the verdict is awaited).
+        match message.as_text().map(RawPayload::parse) {
+            Some(Ok(raw)) if raw.op == OpCode::Heartbeat => MessageType::Heartbeat,
+            _ => MessageType::Unknown,
+        }
+    }
+
+    fn handle_message(
+        &mut self,
+        message: Message,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), HandlerError> {
+        let now = Instant::now();
+        let event = match GatewayEvent::parse(text_of(&message)?) {
+            Ok(event) => event,
+            Err(DecodeError::Dispatch { seq, name, source }) => {
+                // Counted and delivered as received; the application may know it better.
+                self.session.observe_seq(seq);
+                tracing::debug!(%name, error = %source, "dispatch did not decode");
+                ctx.deliver(message);
+                return Ok(());
+            }
+            Err(e) => return Err(HandlerError::new(e.to_string())),
+        };
+        match event {
+            GatewayEvent::Dispatch { seq, event } => {
+                self.observe_dispatch(seq, &event);
+                ctx.deliver(message);
+            }
+            GatewayEvent::Hello { heartbeat_interval } => {
+                let jitter = self.jitter();
+                self.heartbeat = Some(Heartbeat::new(heartbeat_interval, now, jitter));
+                self.try_begin_auth(now, ctx);
+            }
+            GatewayEvent::HeartbeatAck => {
+                if let Some(latency) = self.heartbeat.as_mut().and_then(|h| h.on_ack(now)) {
+                    tracing::trace!(
+                        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+                        "heartbeat ack"
+                    );
+                }
+            }
+            GatewayEvent::HeartbeatRequest => {
+                if let Some(h) = self.heartbeat.as_mut() {
+                    h.on_request(now);
+                }
+                self.send_heartbeat(ctx);
+            }
+            GatewayEvent::Reconnect => {
+                tracing::info!("gateway asked to reconnect (op 7)");
+                self.give_up(Disconnect::Reconnect, "op 7", ctx);
+            }
+            GatewayEvent::InvalidSession { resumable } => {
+                tracing::info!(resumable, "invalid session (op 9)");
+                self.give_up(Disconnect::InvalidSession { resumable }, "op 9", ctx);
+            }
+            other => tracing::debug!(?other, "gateway payload ignored"),
+        }
+        Ok(())
+    }
+}
+
+impl AuthHandler for Discord {
+    fn authenticates_on_connect(&self) -> bool {
+        false
+    }
+
+    fn generate_auth_data(
+        &mut self,
+        _request: &AuthRequest,
+        _ctx: &mut Context<'_>,
+    ) -> Result<Option<Message>, HandlerError> {
+        let resume = match (self.resuming, self.session.session(), self.session.seq()) {
+            (true, Some(session), Some(seq)) => Some((session.id.clone(), seq)),
+            _ => None,
+        };
+        let json = match resume {
+            Some((session_id, seq)) => {
+                Resume::new(self.config.token.clone(), session_id, seq).to_json()
+            }
+            None => {
+                self.resuming = false;
+                let mut identify = Identify::new(self.config.token.clone(), self.config.intents)
+                    .with_properties(self.config.properties.clone());
+                if let Some(shard) = self.config.shard {
+                    identify = identify.with_shard(shard);
+                }
+                identify.to_json()
+            }
+        };
+        json.map(|j| Some(Message::text(j)))
+            .map_err(|e| HandlerError::new(e.to_string()))
+    }
+
+    fn handle_auth_response(&mut self, response: &Message, ctx: &mut Context<'_>) -> AuthOutcome {
+        let Some(text) = response.as_text() else {
+            return AuthOutcome::NotAuthResponse;
+        };
+        match GatewayEvent::parse(text) {
+            Ok(GatewayEvent::Dispatch {
+                seq,
+                event: event @ (Event::Ready(_) | Event::Resumed),
+            }) => {
+                self.observe_dispatch(seq, &event);
+                tracing::info!(
+                    shard = self.shard_id(),
+                    resumed = matches!(event, Event::Resumed),
+                    "gateway session ready"
+                );
+                ctx.deliver(response.clone());
+                AuthOutcome::Authenticated
+            }
+            _ => AuthOutcome::NotAuthResponse,
+        }
+    }
+}
+
+impl HeartbeatHandler for Discord {
+    fn next_heartbeat(&self) -> Option<Instant> {
+        let beat = self.heartbeat.as_ref().map(Heartbeat::deadline);
+        match (beat, self.identify_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn heartbeat_due(&mut self, now: Instant, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
+        if self.identify_at.is_some_and(|at| at <= now) {
+            self.try_begin_auth(now, ctx);
+        }
+        match self.heartbeat.as_mut().and_then(|h| h.poll(now)) {
+            Some(HeartbeatAction::Send) => self.send_heartbeat(ctx),
+            Some(HeartbeatAction::Zombie) => {
+                tracing::warn!("no heartbeat ACK since the last beat: zombie connection");
+                self.give_up(Disconnect::Zombie, "platform heartbeat: no ACK", ctx);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn handle_heartbeat(
+        &mut self,
+        _message: &Message,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), HandlerError> {
+        if let Some(h) = self.heartbeat.as_mut() {
+            h.on_request(Instant::now());
+        }
+        self.send_heartbeat(ctx);
+        Ok(())
+    }
+}
+
+impl SubscriptionHandler for Discord {}
+impl ErrorHandler for Discord {}
+impl RateLimitHandler for Discord {}

@@ -1,0 +1,275 @@
+//! The adapter on nova's runtime against the Discord simulator (real sockets): resumes after
+//! drops with no lost or repeated dispatch, a zombie noticed and resumed, op 7 and op 9 both ways,
+//! 4004 stopping after one connection, compressed and plain runs alike, and two shards paced by
+//! `max_concurrency`.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nova_core::{Client, ClientConfig, Messages, Secret, StopReason};
+use nova_discord::{
+    Discord, DiscordConfig, Discovery, Dispatch, Event, IdentifyLimiter, Intents, Shards,
+};
+use nova_testkit::discord::{DiscordSim, DiscordSimOptions, TEST_TOKEN};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Every dispatch an application received: `(s, t, text)`.
+type Seen = Arc<Mutex<Vec<(u64, String, String)>>>;
+
+fn start(sim: &DiscordSim, token: &str, compress: bool) -> (Client, Seen) {
+    let config = DiscordConfig::new(
+        Secret::new(token),
+        sim.gateway_url(),
+        Intents::GUILDS | Intents::GUILD_MESSAGES,
+    )
+    .with_compress(compress);
+    let client_config = ClientConfig::builder(config.connect_url())
+        .backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .jitter(0.0)
+        .build()
+        .unwrap();
+    let (client, messages) = Client::connect(client_config, Discord::new(config));
+    (client, collect(messages))
+}
+
+fn collect(mut messages: Messages) -> Seen {
+    let seen: Seen = Arc::default();
+    let out = seen.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = messages.recv().await {
+            let d = Dispatch::from_message(&m)
+                .unwrap()
+                .expect("only dispatches are delivered");
+            let name = match &d.event {
+                Event::Ready(_) => "READY".to_owned(),
+                Event::Resumed => "RESUMED".to_owned(),
+                Event::Unknown { name, .. } => name.clone(),
+                other => format!("{other:?}")
+                    .split(['(', ' ', '{'])
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+            };
+            out.lock()
+                .unwrap()
+                .push((d.seq.unwrap_or(0), name, m.as_text().unwrap().to_owned()));
+        }
+    });
+    seen
+}
+
+/// The sequence numbers of one session's dispatches (the simulator numbers RESUMED too): 1, 2,
+/// 3, ... each once.
+fn assert_contiguous(seen: &Seen) {
+    let seqs: Vec<u64> = seen.lock().unwrap().iter().map(|(s, _, _)| *s).collect();
+    let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "a dispatch lost or repeated");
+}
+
+async fn wait_seen(seen: &Seen, n: usize) {
+    assert!(
+        nova_testkit::wait_until(|| seen.lock().unwrap().len() >= n, WAIT).await,
+        "only {} dispatches",
+        seen.lock().unwrap().len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_resets_each_resumed_with_every_dispatch_once() {
+    let options = DiscordSimOptions::default().with_tick(Some(Duration::from_millis(10)));
+    let sim = DiscordSim::start_with(options).await.unwrap();
+    let (client, seen) = start(&sim, TEST_TOKEN, false);
+    for round in 1..=5u64 {
+        let before = seen.lock().unwrap().len();
+        wait_seen(&seen, before + 5).await;
+        sim.drop_all().await;
+        assert!(
+            sim.wait_for(WAIT, |c| c.resumes == round).await,
+            "resume {round}"
+        );
+    }
+    let before = seen.lock().unwrap().len();
+    wait_seen(&seen, before + 5).await;
+    let c = sim.counters();
+    assert_eq!((c.identifies, c.resumes, c.resume_failures), (1, 5, 0));
+    assert!(
+        c.resume_url_connections >= 5,
+        "resumed at resume_gateway_url"
+    );
+    assert_contiguous(&seen);
+    client.close(1000, "done").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zombie_is_noticed_within_an_interval_and_resumed() {
+    let interval = Duration::from_millis(300);
+    let options = DiscordSimOptions::default()
+        .with_tick(Some(Duration::from_millis(20)))
+        .with_heartbeat_interval(interval)
+        .with_heartbeat_timeout_code(None);
+    let sim = DiscordSim::start_with(options).await.unwrap();
+    let (client, seen) = start(&sim, TEST_TOKEN, false);
+    assert!(sim.wait_for(WAIT, |c| c.heartbeat_acks >= 1).await);
+    sim.set_zombie(true);
+    let since = Instant::now();
+    let closed = nova_testkit::wait_until(
+        || {
+            sim.connections()
+                .iter()
+                .any(|c| c.client_close_code == Some(4000))
+        },
+        WAIT,
+    )
+    .await;
+    assert!(closed, "the client closed the zombie with 4000");
+    // One beat goes unACKed, the next finds the zombie: within two intervals of the last ACK.
+    assert!(
+        since.elapsed() <= interval * 2 + Duration::from_millis(200),
+        "{:?}",
+        since.elapsed()
+    );
+    sim.set_zombie(false);
+    assert!(sim.wait_for(WAIT, |c| c.resumes == 1).await);
+    let before = seen.lock().unwrap().len();
+    wait_seen(&seen, before + 5).await;
+    assert_eq!(sim.counters().identifies, 1);
+    assert_contiguous(&seen);
+    client.close(1000, "done").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op7_and_op9_both_ways() {
+    let options = DiscordSimOptions::default().with_tick(Some(Duration::from_millis(20)));
+    let sim = DiscordSim::start_with(options).await.unwrap();
+    let (client, seen) = start(&sim, TEST_TOKEN, false);
+    wait_seen(&seen, 3).await;
+    sim.reconnect_all().await;
+    assert!(sim.wait_for(WAIT, |c| c.resumes == 1).await, "op 7 resumes");
+    let before = seen.lock().unwrap().len();
+    wait_seen(&seen, before + 3).await;
+    sim.invalidate_sessions(true).await;
+    assert!(
+        sim.wait_for(WAIT, |c| c.resumes == 2).await,
+        "op 9 d:true resumes"
+    );
+    let before = seen.lock().unwrap().len();
+    wait_seen(&seen, before + 3).await;
+    assert_contiguous(&seen);
+    assert_eq!(sim.counters().identifies, 1);
+    sim.invalidate_sessions(false).await;
+    let since = Instant::now();
+    assert!(
+        sim.wait_for(WAIT, |c| c.identifies == 2).await,
+        "op 9 d:false identifies again"
+    );
+    assert!(
+        since.elapsed() >= Duration::from_millis(900),
+        "after 1-5 s: {:?}",
+        since.elapsed()
+    );
+    assert_eq!(sim.counters().resumes, 2);
+    client.close(1000, "done").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_failed_stops_after_one_connection() {
+    let sim = DiscordSim::start().await.unwrap();
+    let (client, _seen) = start(&sim, "not-the-token", false);
+    let stopped = tokio::time::timeout(WAIT, client.stopped()).await.unwrap();
+    match &stopped {
+        StopReason::Policy(why) => assert!(why.contains("4004"), "{why}"),
+        other => panic!("stopped with {other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sim.counters().connections, 1);
+    assert!(!format!("{stopped:?}").contains("not-the-token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_and_plain_give_the_same_dispatches() {
+    let mut runs = Vec::new();
+    for compress in [false, true] {
+        let sim = DiscordSim::start_with(DiscordSimOptions::default().with_tick(None))
+            .await
+            .unwrap();
+        let (client, seen) = start(&sim, TEST_TOKEN, compress);
+        wait_seen(&seen, 3).await; // READY and a GUILD_CREATE per guild
+        for i in 0..20 {
+            sim.emit(
+                "NOVA_TEST",
+                &format!(r#"{{"i":{i},"pad":"{}"}}"#, "x".repeat(i * 50)),
+            );
+        }
+        wait_seen(&seen, 23).await;
+        assert!(sim.connections().iter().all(|c| c.compressed == compress));
+        let got: Vec<(u64, String, String)> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, t, text)| {
+                (
+                    *s,
+                    t.clone(),
+                    if t == "READY" {
+                        String::new()
+                    } else {
+                        text.clone()
+                    },
+                )
+            })
+            .collect();
+        runs.push(got);
+        client.close(1000, "done").await.unwrap();
+    }
+    assert_eq!(runs[0], runs[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_respect_max_concurrency() {
+    let window = Duration::from_millis(800);
+    let options = DiscordSimOptions::default()
+        .with_shards(2)
+        .with_max_concurrency(1)
+        .with_identify_interval(window);
+    let sim = DiscordSim::start_with(options).await.unwrap();
+    let gateway = Discovery::new(sim.api_url())
+        .unwrap()
+        .gateway_bot(&Secret::new(TEST_TOKEN))
+        .await
+        .unwrap();
+    let limiter = Arc::new(IdentifyLimiter::with_window(
+        &gateway.session_start_limit,
+        Instant::now(),
+        window,
+    ));
+    let base = DiscordConfig::new(
+        Secret::new(TEST_TOKEN),
+        gateway.url.clone(),
+        Intents::GUILDS,
+    );
+    let started = Instant::now();
+    let shards = Shards::connect(&base, gateway.shards, limiter, |b| {
+        b.backoff(Duration::from_millis(20), Duration::from_millis(200))
+    })
+    .unwrap();
+    assert!(sim.wait_for(WAIT, |c| c.identifies == 2).await);
+    assert!(
+        started.elapsed() >= window,
+        "the second Identify waited for the bucket"
+    );
+    let c = sim.counters();
+    assert_eq!(
+        c.identify_rate_limited, 0,
+        "no Identify went faster than max_concurrency allows"
+    );
+    let mut shard_ids: Vec<u32> = sim
+        .sessions()
+        .iter()
+        .filter_map(|s| s.shard.map(|[id, _]| id))
+        .collect();
+    shard_ids.sort_unstable();
+    assert_eq!(shard_ids, vec![0, 1]);
+    shards.close().await.unwrap();
+}
