@@ -3,9 +3,11 @@
 //! Every field has a default that suits a long-lived connection; `build()` checks the values and
 //! returns an error instead of panicking.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backoff::{Backoff, ReconnectStrategy};
+use crate::endpoint::{EndpointSource, SharedEndpoint};
 use crate::error::ConfigError;
 use crate::rate_limit::RateLimit;
 use crate::settings::Settings;
@@ -62,6 +64,9 @@ pub struct ClientConfig {
     pub(crate) auth_check_interval: Duration,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) transport: TransportConfig,
+    pub(crate) endpoint: Option<SharedEndpoint>,
+    pub(crate) handover_drain: Duration,
+    pub(crate) greeting_timeout: Duration,
 }
 
 impl ClientConfig {
@@ -152,6 +157,25 @@ impl ClientConfig {
     pub fn transport(&self) -> &TransportConfig {
         &self.transport
     }
+
+    /// Whether an [`EndpointSource`] gives the URL of each connection.
+    #[must_use]
+    pub fn has_endpoint_source(&self) -> bool {
+        self.endpoint.is_some()
+    }
+
+    /// How long the old connection of a handover may still deliver after the new one took over.
+    #[must_use]
+    pub fn handover_drain(&self) -> Duration {
+        self.handover_drain
+    }
+
+    /// How long a connection waits for the server's greeting when the handler authenticates only
+    /// after one (see [`AuthHandler::authenticates_on_connect`](crate::AuthHandler::authenticates_on_connect)).
+    #[must_use]
+    pub fn greeting_timeout(&self) -> Duration {
+        self.greeting_timeout
+    }
 }
 
 /// Builds a [`ClientConfig`]; nothing is checked until [`build`](Self::build).
@@ -184,6 +208,9 @@ impl ClientConfigBuilder {
                 auth_check_interval: Duration::from_millis(500),
                 rate_limit: None,
                 transport: TransportConfig::default(),
+                endpoint: None,
+                handover_drain: Duration::from_secs(10),
+                greeting_timeout: Duration::from_secs(10),
             },
         }
     }
@@ -346,6 +373,27 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// Asks `source` for the URL of every connection attempt instead of using the static URL
+    /// (see [`EndpointSource`]); the static URL stays the client's identity in the configuration.
+    pub fn endpoint_source(mut self, source: impl EndpointSource) -> Self {
+        self.config.endpoint = Some(SharedEndpoint(Arc::new(source)));
+        self
+    }
+
+    /// How long the old connection of a make-before-break handover keeps delivering after the
+    /// new one took over, unless the server closes it first (default 10 s).
+    pub fn handover_drain(mut self, drain: Duration) -> Self {
+        self.config.handover_drain = drain;
+        self
+    }
+
+    /// How long a connection waits for the server's greeting, for handlers that authenticate
+    /// only after one (default 10 s); past it the connection is given up and retried.
+    pub fn greeting_timeout(mut self, timeout: Duration) -> Self {
+        self.config.greeting_timeout = timeout;
+        self
+    }
+
     /// Checks every value and returns the configuration.
     ///
     /// # Errors
@@ -381,6 +429,9 @@ impl ClientConfigBuilder {
                 "heartbeat_interval",
                 "must be greater than zero (or None)",
             ));
+        }
+        if c.greeting_timeout.is_zero() {
+            return Err(invalid("greeting_timeout", "must be greater than zero"));
         }
         if c.pong_timeout.is_zero() {
             return Err(invalid("pong_timeout", "must be greater than zero"));

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::endpoint::EndpointError;
 use crate::transport::TransportError;
 use crate::types::StopReason;
 
@@ -12,6 +13,9 @@ pub enum Error {
     /// Connecting failed: DNS, TCP, proxy, TLS or the WebSocket handshake.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The [`EndpointSource`](crate::EndpointSource) gave no URL for a connect attempt.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -85,6 +89,7 @@ impl Error {
                 "handshake" => "transport.handshake",
                 _ => "transport.io",
             },
+            Self::Endpoint(_) => "endpoint",
             Self::Config(_) => "config",
             Self::ConnectionLost(_) => "connection_lost",
             Self::Protocol(_) => "protocol",
@@ -105,6 +110,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Transport(e) => e.retry_after(),
+            Self::Endpoint(e) => e.wait(),
             _ => None,
         }
     }

@@ -29,6 +29,7 @@
 
 mod backoff;
 mod config;
+mod endpoint;
 mod error;
 mod handler;
 mod message;
@@ -45,6 +46,9 @@ mod types;
 
 pub use backoff::{Backoff, ReconnectStrategy};
 pub use config::{ClientConfig, ClientConfigBuilder, OverflowPolicy};
+pub use endpoint::{
+    ConnectPurpose, EndpointError, EndpointFuture, EndpointRequest, EndpointSource,
+};
 pub use error::{ConfigError, Error, HandlerError};
 pub use handler::{
     AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, Data, DefaultHandler,

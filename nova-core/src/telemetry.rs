@@ -37,6 +37,8 @@
 //! | `nova_auth_total` | counter | `client_id`, `outcome` | `completed`, `failed`, `refreshed` |
 //! | `nova_gaps_total` | counter | `client_id`, `channel`, `action` | sequence gaps detected |
 //! | `nova_gaps_recovered_total` | counter | `client_id`, `channel` | gaps closed |
+//! | `nova_handovers_total` | counter | `client_id`, `outcome` | make-before-break handovers: `started`, `switched`, `completed`, `failed` |
+//! | `nova_handover_overlap_seconds` | histogram | `client_id` | how long both connections of a handover were open |
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -161,6 +163,23 @@ pub enum EventKind {
     GapRecovered {
         /// The channel.
         channel: String,
+    },
+    /// A make-before-break handover started: the next connection is being opened.
+    HandoverStarted,
+    /// The next connection of a handover took over; the old one drains.
+    HandoverSwitched {
+        /// From the request to the new connection taking over.
+        duration: Duration,
+    },
+    /// The old connection of a handover is closed: the handover is complete.
+    HandoverCompleted {
+        /// How long both connections were open.
+        overlap: Duration,
+    },
+    /// The next connection of a handover could not be opened; the current one stays.
+    HandoverFailed {
+        /// Bounded error label.
+        error_type: &'static str,
     },
 }
 
@@ -448,6 +467,34 @@ impl Telemetry {
             }
             EventKind::GapRecovered { channel } => {
                 metrics::counter!("nova_gaps_recovered_total", "client_id" => c, "channel" => channel.clone()).increment(1);
+            }
+            EventKind::HandoverStarted => {
+                metrics::counter!("nova_handovers_total", "client_id" => c, "outcome" => "started")
+                    .increment(1);
+                tracing::info!("handover started");
+            }
+            EventKind::HandoverSwitched { duration } => {
+                metrics::counter!("nova_handovers_total", "client_id" => c, "outcome" => "switched")
+                    .increment(1);
+                tracing::info!(
+                    duration_ms = duration.as_secs_f64() * 1e3,
+                    "handover: the new connection took over"
+                );
+            }
+            EventKind::HandoverCompleted { overlap } => {
+                metrics::counter!("nova_handovers_total", "client_id" => c.clone(), "outcome" => "completed")
+                    .increment(1);
+                metrics::histogram!("nova_handover_overlap_seconds", "client_id" => c)
+                    .record(overlap.as_secs_f64());
+                tracing::info!(
+                    overlap_ms = overlap.as_secs_f64() * 1e3,
+                    "handover completed: the old connection is closed"
+                );
+            }
+            EventKind::HandoverFailed { error_type } => {
+                metrics::counter!("nova_handovers_total", "client_id" => c, "outcome" => "failed")
+                    .increment(1);
+                tracing::warn!(error_type, "handover failed: the current connection stays");
             }
             // Per-message events go through `message_received` / `message_sent`.
             EventKind::MessageReceived { .. } | EventKind::MessageSent { .. } => {}

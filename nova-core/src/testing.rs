@@ -115,6 +115,20 @@ impl TestContext {
         self.out.reconnect_close
     }
 
+    /// The reason given by a callback that asked for a handover
+    /// ([`Context::request_handover`]), if one did.
+    #[must_use]
+    pub fn handover_requested(&self) -> Option<&str> {
+        self.out.handover.as_deref()
+    }
+
+    /// The reason given by a callback that asked to stop the client
+    /// ([`Context::request_stop`]), if one did.
+    #[must_use]
+    pub fn stop_requested(&self) -> Option<&str> {
+        self.out.stop.as_deref()
+    }
+
     /// Whether a callback asked to begin authentication ([`Context::begin_authentication`]).
     #[must_use]
     pub fn authentication_begun(&self) -> bool {

@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
+use crate::endpoint::ConnectPurpose;
+
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ConnectionStatus {
@@ -117,6 +119,9 @@ pub enum DisconnectReason {
     HeartbeatTimeout,
     /// The peer broke the WebSocket protocol; the connection was failed (RFC 6455 §7.1.7).
     ProtocolError(String),
+    /// The server's greeting did not come within `greeting_timeout`, for a handler that
+    /// authenticates only after it.
+    GreetingTimeout,
     /// A handler asked for a reconnect.
     Requested(String),
     /// The application closed the client.
@@ -134,6 +139,7 @@ impl DisconnectReason {
             Self::ClosedByPeer { .. } => "closed_by_peer",
             Self::ConnectionLost(_) => "connection_lost",
             Self::HeartbeatTimeout => "heartbeat_timeout",
+            Self::GreetingTimeout => "greeting_timeout",
             Self::ProtocolError(_) => "protocol_error",
             Self::Requested(_) => "requested",
             Self::ClosedByUser { .. } => "closed_by_user",
@@ -157,6 +163,7 @@ impl fmt::Display for DisconnectReason {
             Self::ClosedByPeer { code: None, .. } => f.write_str("closed by peer"),
             Self::ConnectionLost(e) => write!(f, "connection lost: {e}"),
             Self::HeartbeatTimeout => f.write_str("heartbeat timeout: no pong before the deadline"),
+            Self::GreetingTimeout => f.write_str("no greeting from the server before the deadline"),
             Self::ProtocolError(e) => write!(f, "protocol error: {e}"),
             Self::Requested(why) => write!(f, "reconnect requested: {why}"),
             Self::ClosedByUser { code } => write!(f, "closed by the application with code {code}"),
@@ -222,4 +229,7 @@ pub struct ConnectInfo {
     pub duration: Duration,
     /// 0 for the first connection, then 1, 2, ... for each reconnect.
     pub connection_index: u64,
+    /// Why it was opened: the first connection, a reconnect, or a handover (the previous
+    /// connection is still open and draining).
+    pub purpose: ConnectPurpose,
 }

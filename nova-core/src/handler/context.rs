@@ -23,6 +23,10 @@ pub(crate) struct Outbox {
     /// The close code to send before dropping the connection a handler asked to drop (`None`:
     /// the connection is dropped without a close frame).
     pub(crate) reconnect_close: Option<u16>,
+    /// A handler asked for a make-before-break handover, for this reason.
+    pub(crate) handover: Option<String>,
+    /// A handler asked to stop the client, for this reason.
+    pub(crate) stop: Option<String>,
     /// A handler asked to start authentication now (see
     /// [`AuthHandler::authenticates_on_connect`](crate::AuthHandler::authenticates_on_connect)).
     pub(crate) begin_auth: bool,
@@ -126,6 +130,26 @@ impl<'a> Context<'a> {
     pub fn request_reconnect_with_close(&mut self, code: u16, reason: impl Into<String>) {
         self.out.reconnect = Some(reason.into());
         self.out.reconnect_close = Some(code);
+    }
+
+    /// Asks the runtime to replace this connection without a gap (make-before-break): a second
+    /// connection is opened (its URL asked again, of the handler's `connect_url` or the
+    /// [`EndpointSource`](crate::EndpointSource)) and taken through `handle_connect`,
+    /// authentication and restore while this one keeps delivering; then it takes over the
+    /// application's sends, and this one drains (its frames still reach the handler) until the
+    /// server closes it or [`ClientConfig::handover_drain`] passes. The handler sees frames of both
+    /// connections during the overlap and de-duplicates what the platform may repeat (Slack:
+    /// `envelope_id`). A request while a handover is under way, or made while handling a frame
+    /// of the draining connection, is ignored. If the new connection fails, this one stays.
+    pub fn request_handover(&mut self, reason: impl Into<String>) {
+        self.out.handover = Some(reason.into());
+    }
+
+    /// Asks the runtime to stop the client for good: the connection is closed (code 1000) and
+    /// the client ends with [`StopReason::Policy`](crate::StopReason::Policy) and `reason`, without a
+    /// reconnect. For a platform that says the link is gone (Slack's `link_disabled`).
+    pub fn request_stop(&mut self, reason: impl Into<String>) {
+        self.out.stop = Some(reason.into());
     }
 
     /// Starts authentication on this connection now: the runtime calls

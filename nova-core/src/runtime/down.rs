@@ -37,10 +37,13 @@ impl<H: Handler> Driver<H> {
         });
         self.down_since.get_or_insert_with(Instant::now);
         self.log(&error, ErrorSource::Connect);
-        if let Error::Transport(t) = &error {
-            if t.is_permanent() {
-                return Err(StopReason::Fatal(error.to_string()));
-            }
+        let permanent = match &error {
+            Error::Transport(t) => t.is_permanent(),
+            Error::Endpoint(e) => e.is_fatal(),
+            _ => false,
+        };
+        if permanent {
+            return Err(StopReason::Fatal(error.to_string()));
         }
         let decision = {
             let ctx = Context::new(&self.obs.state, &self.config, &mut self.out);

@@ -27,6 +27,7 @@
 //! | `gaps.rs` | sequence checks and gap recovery |
 //! | `errors.rs` | classification of socket errors and the error policy |
 //! | `observe.rs` | the published state, lifecycle events, telemetry |
+//! | `handover.rs` | make-before-break: the next connection opened beside the current one |
 //!
 //! Callbacks never do I/O: what they and the components decide to send or deliver is queued in
 //! the [`Outbox`] and carried out by `apply_outbox` (session.rs).
@@ -41,6 +42,7 @@ use tracing::Instrument;
 use super::auth::AuthState;
 use super::commands::{Control, Outgoing, Services};
 use super::events::LifecycleEvent;
+use super::handover::{Handover, open};
 use super::inbound::InboundSender;
 use super::liveness::Liveness;
 use super::observe::{Observer, millis};
@@ -49,6 +51,7 @@ use super::requests::Requests;
 use super::subs::SubTable;
 use super::subscriptions::SubscriptionRegistry;
 use crate::config::ClientConfig;
+use crate::endpoint::{ConnectPurpose, EndpointRequest};
 use crate::error::{Error, HandlerError};
 use crate::handler::{AuthRequest, ErrorSource, Handler, Operation, Outbox};
 use crate::message::{CloseFrame, Frame};
@@ -110,6 +113,13 @@ pub(crate) struct Driver<H> {
     /// When the last connection was lost (or the first connect failed), for the reconnection
     /// duration.
     pub(super) down_since: Option<Instant>,
+    /// The transport, once built (a handover opens its next connection with it).
+    pub(super) transport: Option<Transport>,
+    /// A make-before-break handover under way.
+    pub(super) handover: Handover,
+    /// Until when the open connection waits for the server's greeting (handlers that
+    /// authenticate only after one).
+    pub(super) greeting_until: Option<Instant>,
 }
 
 impl<H: Handler> Driver<H> {
@@ -152,6 +162,9 @@ impl<H: Handler> Driver<H> {
             data_open: true,
             connections: 0,
             down_since: None,
+            transport: None,
+            handover: Handover::default(),
+            greeting_until: None,
         }
     }
 
@@ -174,23 +187,39 @@ impl<H: Handler> Driver<H> {
             Ok(t) => t,
             Err(e) => return StopReason::Fatal(e.to_string()),
         };
+        self.transport = Some(transport.clone());
         loop {
-            let url = {
+            let fixed = {
                 let ctx = ctx!(self);
                 self.handler.connect_url(&ctx)
-            }
-            .unwrap_or_else(|| self.config.url.clone());
+            };
+            let fixed = fixed.or_else(|| {
+                self.config
+                    .endpoint
+                    .is_none()
+                    .then(|| self.config.url.clone())
+            });
             self.obs.state.status = ConnectionStatus::Connecting;
             self.obs.publish();
             let attempt = self.obs.state.reconnection_attempts;
             self.obs.emit(LifecycleEvent::Connecting { attempt });
             self.obs.event(EventKind::ConnectionStarted { attempt });
-            tracing::debug!(attempt, url = %url, "connecting");
+            let purpose = if self.connections == 0 {
+                ConnectPurpose::First
+            } else {
+                ConnectPurpose::Reconnect
+            };
+            let request = EndpointRequest::new(attempt, purpose);
             let started = Instant::now();
             let result = {
-                // Boxed, as the other rare, large futures: the task's future is as large as its
+                // Boxed (as the other rare, large futures): the task's future is as large as its
                 // largest state, and an idle connection keeps all of it (issue 13, memory).
-                let mut connect = Box::pin(transport.connect(&url));
+                let mut connect = open(
+                    transport.clone(),
+                    fixed,
+                    self.config.endpoint.clone(),
+                    request,
+                );
                 loop {
                     tokio::select! {
                         r = &mut connect => break r,
@@ -203,11 +232,16 @@ impl<H: Handler> Driver<H> {
                 }
             };
             let next = match result {
-                Ok(connected) => match self.session(connected, url, started.elapsed()).await {
-                    SessionEnd::Stop(reason) => return reason,
-                    SessionEnd::Disconnected(reason) => self.after_disconnect(reason),
-                },
-                Err(e) => self.after_connect_failure(Error::Transport(e)),
+                Ok((connected, url)) => {
+                    match self
+                        .session(connected, url, started.elapsed(), purpose)
+                        .await
+                    {
+                        SessionEnd::Stop(reason) => return reason,
+                        SessionEnd::Disconnected(reason) => self.after_disconnect(reason),
+                    }
+                }
+                Err(e) => self.after_connect_failure(e),
             };
             let (delay, last_error) = match next {
                 Ok(next) => next,
@@ -225,6 +259,7 @@ impl<H: Handler> Driver<H> {
         connected: Connected,
         url: String,
         connect_duration: Duration,
+        purpose: ConnectPurpose,
     ) -> SessionEnd {
         let Connected {
             stream: mut ws,
@@ -232,17 +267,12 @@ impl<H: Handler> Driver<H> {
             protocol,
             ..
         } = connected;
-        let info = ConnectInfo {
-            url,
-            peer_addr,
-            protocol,
-            duration: connect_duration,
-            connection_index: self.connections,
-        };
-        self.connections += 1;
+        let info = self.connect_info(url, peer_addr, protocol, connect_duration, purpose);
         let up_since = Instant::now();
         self.on_connected(&info);
         let end = self.run_session(&mut ws, &info).await;
+        // A handover's connections go with the session.
+        self.handover.clear();
         self.on_connection_lost();
         let end = match end {
             SessionEnd::Disconnected(reason) => {
@@ -255,10 +285,44 @@ impl<H: Handler> Driver<H> {
         end
     }
 
-    /// The order of events on a connection: handle_connect, then authentication (restore
-    /// starts when the credentials are accepted, or at once without any), then what was queued
-    /// is written (and, once ready, what was buffered while down), then the steady state.
+    /// What the handler learns about the connection just opened (counted here).
+    pub(super) fn connect_info(
+        &mut self,
+        url: String,
+        peer_addr: Option<std::net::SocketAddr>,
+        protocol: Option<String>,
+        duration: Duration,
+        purpose: ConnectPurpose,
+    ) -> ConnectInfo {
+        let info = ConnectInfo {
+            url,
+            peer_addr,
+            protocol,
+            duration,
+            connection_index: self.connections,
+            purpose,
+        };
+        self.connections += 1;
+        info
+    }
+
+    /// A connection, from its first frame to its end: the opening sequence, then the steady
+    /// state.
     async fn run_session(&mut self, ws: &mut WsStream, info: &ConnectInfo) -> SessionEnd {
+        if let Some(end) = self.open_session(ws, info).await {
+            return end;
+        }
+        self.serve(ws).await
+    }
+
+    /// The order of events on a connection (a handover's next connection too): handle_connect,
+    /// then authentication (restore starts when the credentials are accepted, or at once without
+    /// any), then what was queued is written (and, once ready, what was buffered while down).
+    pub(super) async fn open_session(
+        &mut self,
+        ws: &mut WsStream,
+        info: &ConnectInfo,
+    ) -> Option<SessionEnd> {
         // 1. handle_connect: frames it queues go first.
         let connect_result = {
             let mut ctx = ctx!(self);
@@ -266,32 +330,30 @@ impl<H: Handler> Driver<H> {
         };
         if let Err(e) = connect_result {
             if let Some(end) = self.on_error(&Error::Handler(e), ErrorSource::Handler) {
-                return end;
+                return Some(end);
             }
         }
         // 2. Authenticate before anything else goes out (or wait, in the authenticating phase,
-        // until a callback begins it); 3. restore once accepted.
+        // until a callback begins it after the server's greeting); 3. restore once accepted.
         if self.handler.authenticates_on_connect() {
             if let Some(end) = self.start_authentication() {
-                return end;
+                return Some(end);
             }
         } else {
             self.link = Link::Up(Phase::Authenticating);
+            self.greeting_until = Some(Instant::now() + self.config.greeting_timeout);
         }
         // 4. Write what was queued; once ready, what was buffered while down follows.
         if let Some(end) = self.apply_outbox(ws).await {
-            return end;
+            return Some(end);
         }
-        if let Some(end) = self.flush_sends(ws).await {
-            return end;
-        }
-        // 5. The steady state.
-        self.serve(ws).await
+        self.flush_sends(ws).await
     }
 
     /// Sends the first credentials of this connection: the verdict is awaited, or, when the
     /// handler has none, restoring begins. `Some(end)` when they cannot be built.
     pub(super) fn start_authentication(&mut self) -> Option<SessionEnd> {
+        self.greeting_until = None;
         match self.send_credentials(false) {
             Ok(true) => {
                 self.link = Link::Up(Phase::Authenticating);
@@ -338,10 +400,13 @@ impl<H: Handler> Driver<H> {
     }
 
     /// A connection is open: fresh per-connection state, and everyone told.
-    fn on_connected(&mut self, info: &ConnectInfo) {
+    pub(super) fn on_connected(&mut self, info: &ConnectInfo) {
         self.link = Link::Up(Phase::Authenticating);
         self.auth = AuthState::Unused;
         self.peer_close = None;
+        self.greeting_until = None;
+        // What was asked of a connection that is gone no longer applies.
+        self.out.handover = None;
         self.data_open = true;
         self.obs.state.status = ConnectionStatus::Connected;
         self.obs.state.last_connected_at = Some(SystemTime::now());
@@ -370,10 +435,29 @@ impl<H: Handler> Driver<H> {
     /// What a lost connection means for the link, requests, subscriptions and recoveries.
     fn on_connection_lost(&mut self) {
         self.link = Link::Down;
-        self.auth = AuthState::Unused;
-        self.outbound.release();
+        self.greeting_until = None;
         // Requests still in the carry were never written: they go out again as they are.
         self.requests.on_connection_lost();
+        self.reset_connection_state();
+    }
+
+    /// A handover's next connection takes over: per-connection state starts over as after a
+    /// lost connection, but requests in flight stay pending (their answers may still come on
+    /// the draining connection).
+    pub(super) fn on_switch(&mut self) {
+        self.reset_connection_state();
+        self.liveness = Liveness::new(
+            self.config.heartbeat_interval,
+            self.config.pong_timeout,
+            self.liveness.platform_every(),
+            Instant::now(),
+        );
+    }
+
+    /// Authentication, the rate gate's hold and subscription routes belong to one connection.
+    fn reset_connection_state(&mut self) {
+        self.auth = AuthState::Unused;
+        self.outbound.release();
         self.subs.on_connection_lost();
         for status in self.obs.state.subscription_status.values_mut() {
             if *status == crate::types::SubscriptionStatus::Active {

@@ -64,6 +64,17 @@ pub enum LifecycleEvent {
         /// The subscription's channel.
         channel: String,
     },
+    /// A make-before-break handover started (see
+    /// [`Context::request_handover`](crate::Context::request_handover)).
+    HandoverStarted {
+        /// The handler's reason.
+        reason: String,
+    },
+    /// The old connection of a handover is closed; the new one carries everything.
+    HandoverCompleted {
+        /// How long both connections were open.
+        overlap: Duration,
+    },
     /// The client stopped for good.
     Stopped {
         /// Why.

@@ -20,6 +20,7 @@ mod driver;
 mod errors;
 mod events;
 mod gaps;
+mod handover;
 mod inbound;
 mod liveness;
 mod observe;

@@ -4,7 +4,8 @@
 //! it to one method each. Also the I/O the components ask for: writing the outbox, delivering to
 //! the application, writing the application's sends through the rate gate, and closing.
 //!
-//! Priority (the `select!` is biased, in this order): commands, reads, timers, then the
+//! Priority (the `select!` is biased, in this order): commands, reads (the connection's, then a
+//! draining one's and a handover's next connection: handover.rs), timers, then the
 //! application's sends, so that a flood of sends never delays a close or the reading of acks.
 
 use std::time::Duration;
@@ -16,6 +17,7 @@ use tokio_tungstenite::tungstenite;
 use super::commands::{Control, Outgoing};
 use super::driver::{Driver, Link, Phase, SessionEnd, sleep_until_opt, tick};
 use super::errors::{classify, closed_reason};
+use super::handover::HandoverStep;
 use super::liveness::{Liveness, PingStep};
 use super::observe::millis;
 use super::outbound::Wire;
@@ -57,10 +59,29 @@ impl<H: Handler> Driver<H> {
         loop {
             // The handler's own heartbeat schedule, read again after every callback.
             let beat_at = self.handler.next_heartbeat().map(Instant::from_std);
+            let handover_active = self.handover.is_active();
+            let drain_until = self.handover.drain_until();
+            let greeting_until = self.greeting_until;
             let step = tokio::select! {
                 biased;
                 control = self.control_rx.recv() => self.on_control(ws, control).await,
                 read = ws.next() => self.on_read(ws, read).await,
+                step = self.handover.next(), if handover_active => match step {
+                    HandoverStep::Drained(read) => self.on_drained(ws, read).await,
+                    HandoverStep::Opened(opened, asked) => {
+                        let step = self.on_handover_opened(ws, opened, asked).await;
+                        ping.as_mut().reset(self.liveness.ping_at());
+                        step
+                    }
+                },
+                () = sleep_until_opt(drain_until) => {
+                    self.end_drain("handover_drain passed").await;
+                    None
+                }
+                () = sleep_until_opt(greeting_until) => {
+                    tracing::warn!("no greeting from the server before greeting_timeout");
+                    Some(SessionEnd::Disconnected(DisconnectReason::GreetingTimeout))
+                }
                 () = &mut ping, if self.liveness.pings() => {
                     let step = self.on_ping_timer(ws).await;
                     ping.as_mut().reset(self.liveness.ping_at());
@@ -452,6 +473,14 @@ impl<H: Handler> Driver<H> {
             if self.out.frames.is_empty() && !self.out.begin_auth {
                 break;
             }
+        }
+        if let Some(reason) = self.out.handover.take() {
+            self.start_handover(reason);
+        }
+        if let Some(reason) = self.out.stop.take() {
+            tracing::info!(%reason, "the handler asked to stop");
+            self.close_gracefully(ws, 1000, String::new()).await;
+            return Some(SessionEnd::Stop(StopReason::Policy(reason)));
         }
         let why = self.out.reconnect.take()?;
         if let Some(code) = self.out.reconnect_close.take() {
