@@ -1,7 +1,33 @@
-//! Slack Socket Mode for nova: the protocol pieces that do not need the connection runtime.
+//! Slack Socket Mode for nova: a client whose connections come from `apps.connections.open`,
+//! whose envelopes are acknowledged and never handled twice, and whose refreshes are
+//! make-before-break handovers.
+//!
+//! ```no_run
+//! use nova_core::{HandlerError, Secret};
+//! use nova_slack::{Ack, Envelope, SlackApp, SlackOptions, SocketModeApi};
+//!
+//! struct Bot;
+//!
+//! impl SlackApp for Bot {
+//!     fn on_envelope(&mut self, envelope: &Envelope) -> Result<Ack, HandlerError> {
+//!         println!("{}", envelope.payload_json());
+//!         Ok(envelope.ack())
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let api = SocketModeApi::new(Secret::new(std::env::var("SLACK_APP_TOKEN")?))?;
+//! let config = nova_slack::config(api).build()?;
+//! let (client, _messages) = nova_slack::connect(config, Bot, SlackOptions::default());
+//! let reason = client.stopped().await;
+//! eprintln!("stopped: {reason}");
+//! # Ok(()) }
+//! ```
 //!
 //! # What is here
 //!
+//! - [`Slack`] (the seven behaviours), [`SlackApp`] (the application's callback),
+//!   [`config`] and [`connect`]: see the `adapter` module's description below.
 //! - [`Inbound`]: one pass over a frame gives [`Hello`] (`num_connections`, [`DebugInfo`] with
 //!   `approximate_connection_time`), [`Disconnect`] ([`DisconnectReason`] and the
 //!   [`DisconnectAction`] it calls for), or an [`Envelope`] (`events_api`, `slash_commands`,
@@ -14,8 +40,12 @@
 //!   [`Secret`](nova_core::Secret), typed [`OpenError`]s (`invalid_auth`, `429` with its
 //!   `Retry-After`, other errors).
 //!
-//! The adapter (the nova-core behaviours) waits for two runtime hooks: an async URL source
-//! awaited before every connect, and a make-before-break handover. See the README.
+//! On the runtime: every attempt's URL comes from `apps.connections.open` (nova-core's
+//! `EndpointSource`); `hello` opens the connection for sends; `warning` and
+//! `refresh_requested` start a make-before-break handover (`Context::request_handover`), during
+//! which both connections deliver and [`DedupWindow`] keeps what arrives twice from being
+//! handled twice; `link_disabled` stops the client; each envelope is acknowledged right after
+//! [`SlackApp::on_envelope`] returns.
 //!
 //! # Wire protocol
 //!
@@ -31,11 +61,13 @@
 //! ```
 
 mod ack;
+mod adapter;
 mod dedup;
 mod envelope;
 mod open;
 
 pub use ack::{Ack, AckError};
+pub use adapter::{AckOnly, Slack, SlackApp, SlackOptions, SlackStats, config, connect};
 pub use dedup::{DedupWindow, DuplicateBy, Verdict};
 pub use envelope::{
     DebugInfo, Disconnect, DisconnectAction, DisconnectReason, Envelope, EnvelopeType, Hello,
