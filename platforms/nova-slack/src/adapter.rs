@@ -48,7 +48,7 @@ use crate::open::{OpenError, SocketModeApi};
 ///         if envelope.kind == EnvelopeType::SlashCommands {
 ///             #[derive(serde::Deserialize)]
 ///             struct Command { text: String }
-///             let command: Command = envelope.payload_as().map_err(HandlerError::new)?;
+///             let command: Command = envelope.payload_as().map_err(|e| HandlerError::new(e.to_string()))?;
 ///             return Ok(envelope.ack().with_text(&format!("you said: {}", command.text)));
 ///         }
 ///         Ok(envelope.ack())
