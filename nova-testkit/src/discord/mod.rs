@@ -51,7 +51,8 @@
 //! [`reconnect_all`](DiscordHandle::reconnect_all) (op 7),
 //! [`invalidate_sessions`](DiscordHandle::invalidate_sessions) (op 9 either way),
 //! [`set_zombie`](DiscordHandle::set_zombie) (no more ACKs), [`set_paused`](DiscordHandle::set_paused)
-//! (no more ticks). Counters: [`DiscordHandle::counters`]; per session (with every sequence sent):
+//! (no more ticks), [`withhold_hello`](DiscordHandle::withhold_hello) (the next connections get
+//! no Hello: a silent server). Counters: [`DiscordHandle::counters`]; per session (with every sequence sent):
 //! [`DiscordHandle::sessions`]; per connection: [`DiscordHandle::connections`].
 //!
 //! ```
@@ -355,6 +356,8 @@ pub struct Counters {
     pub rate_limited: u64,
     /// Close frames the simulator sent, any code.
     pub closes: u64,
+    /// Connections that got no Hello ([`DiscordHandle::withhold_hello`]).
+    pub hellos_withheld: u64,
 }
 
 /// What the simulator knows about one gateway connection.
@@ -436,6 +439,7 @@ struct AtomicCounters {
     invalid_sessions: AtomicU64,
     rate_limited: AtomicU64,
     closes: AtomicU64,
+    hellos_withheld: AtomicU64,
 }
 
 impl AtomicCounters {
@@ -460,6 +464,7 @@ impl AtomicCounters {
             invalid_sessions: get(&self.invalid_sessions),
             rate_limited: get(&self.rate_limited),
             closes: get(&self.closes),
+            hellos_withheld: get(&self.hellos_withheld),
         }
     }
 }
@@ -489,6 +494,8 @@ struct Shared {
     identify: Mutex<IdentifyState>,
     zombie: AtomicBool,
     paused: AtomicBool,
+    /// How many of the next connections get no Hello.
+    withhold_hello: AtomicU64,
     shutdown: watch::Sender<bool>,
     next_connection: AtomicU64,
     addr: SocketAddr,
@@ -500,6 +507,13 @@ impl Shared {
         if let Some(entry) = lock(&self.connections).get_mut(&id) {
             f(&mut entry.info);
         }
+    }
+
+    /// Whether this new connection is one that gets no Hello (counts it down).
+    fn take_withheld_hello(&self) -> bool {
+        self.withhold_hello
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     fn token_ok(&self, token: &str) -> bool {
@@ -645,6 +659,15 @@ impl DiscordHandle {
         self.shared.paused.store(paused, Ordering::Relaxed);
     }
 
+    /// The next `connections` gateway connections get no Hello: the server stays silent (it
+    /// still reads, ACKs heartbeats and closes for the usual reasons). Counted in
+    /// [`Counters::hellos_withheld`].
+    pub fn withhold_hello(&self, connections: u64) {
+        self.shared
+            .withhold_hello
+            .store(connections, Ordering::Relaxed);
+    }
+
     /// Appends a dispatch named `t` with data `d` (JSON text) to every live session, connected
     /// or not. Returns how many sessions got it.
     pub fn emit(&self, t: &str, d: &str) -> usize {
@@ -707,6 +730,7 @@ impl DiscordSim {
             identify: Mutex::new(identify),
             zombie: AtomicBool::new(false),
             paused: AtomicBool::new(false),
+            withhold_hello: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
             next_connection: AtomicU64::new(0),
             addr,

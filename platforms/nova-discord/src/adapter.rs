@@ -9,7 +9,11 @@
 //!   [`ZlibStreamInflater`] per connection (reset in `handle_connect`) and become text; a corrupt
 //!   stream closes with 4000 and resumes.
 //! - **Hello → auth**: authentication is not started at connect
-//!   (`authenticates_on_connect` is false); Hello starts the heartbeat schedule and then
+//!   (`authenticates_on_connect` is false). A Hello must come within
+//!   [`hello_timeout`](DiscordConfig::hello_timeout) of the socket opening (10 s by default),
+//!   else the connection is given up with [`RESUME_CLOSE_CODE`] (the session stays resumable)
+//!   and the next one is tried after the runtime's backoff; the bound rides on the same
+//!   handler-owned timer as the heartbeats. Hello starts the heartbeat schedule and then
 //!   `begin_authentication`: a Resume when the session can be resumed, else an Identify once
 //!   the shared [`IdentifyLimiter`] grants its bucket (a busy bucket is waited for on the
 //!   heartbeat timer; a spent daily budget stops the client). READY or RESUMED is the verdict;
@@ -25,7 +29,7 @@
 //! reads it into a typed [`Event`] with its `s` and `t`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nova_core::{
     AuthHandler, AuthOutcome, AuthRequest, ConnectInfo, ConnectionHandler, Context,
@@ -45,6 +49,9 @@ use crate::opcode::OpCode;
 use crate::payload::{GatewayEvent, RawPayload};
 use crate::session::{ConnectParams, Disconnect, GatewaySession, NextConnect};
 
+/// How long a new connection waits for Hello by default before it is given up.
+pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How one shard connects.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -63,6 +70,9 @@ pub struct DiscordConfig {
     pub limiter: Option<Arc<IdentifyLimiter>>,
     /// `properties` of Identify.
     pub properties: ConnectionProperties,
+    /// How long after the socket opens Hello (op 10) must arrive; without it the connection is
+    /// closed with [`RESUME_CLOSE_CODE`] and tried again. Default [`DEFAULT_HELLO_TIMEOUT`].
+    pub hello_timeout: Duration,
 }
 
 impl DiscordConfig {
@@ -77,7 +87,15 @@ impl DiscordConfig {
             compress: false,
             limiter: None,
             properties: ConnectionProperties::default(),
+            hello_timeout: DEFAULT_HELLO_TIMEOUT,
         }
+    }
+
+    /// Sets [`hello_timeout`](Self::hello_timeout).
+    #[must_use]
+    pub fn with_hello_timeout(mut self, timeout: Duration) -> Self {
+        self.hello_timeout = timeout;
+        self
     }
 
     /// Identifies as this shard.
@@ -155,6 +173,8 @@ pub struct Discord {
     resuming: bool,
     inflater: Option<ZlibStreamInflater>,
     heartbeat: Option<Heartbeat>,
+    /// Until when this connection waits for Hello (`None` once it came).
+    hello_deadline: Option<Instant>,
     /// An Identify waiting for its bucket.
     identify_at: Option<Instant>,
     /// Why this side gave the connection up (op 7, op 9, zombie), for `handle_disconnect`.
@@ -190,6 +210,7 @@ impl Discord {
             resuming: false,
             inflater: None,
             heartbeat: None,
+            hello_deadline: None,
             identify_at: None,
             cause: None,
             fatal: None,
@@ -244,8 +265,27 @@ impl Discord {
     fn give_up(&mut self, cause: Disconnect, why: &str, ctx: &mut Context<'_>) {
         self.cause = Some(cause);
         self.heartbeat = None;
+        self.hello_deadline = None;
         self.identify_at = None;
         ctx.request_reconnect_with_close(RESUME_CLOSE_CODE, why);
+    }
+
+    /// A socket opened at `now`: fresh per-connection state, and the wait for Hello begins.
+    fn on_connect(&mut self, now: Instant, connection_index: u64) {
+        self.inflater = self
+            .config
+            .compress
+            .then(|| ZlibStreamInflater::new(DEFAULT_MAX_MESSAGE));
+        self.heartbeat = None;
+        self.hello_deadline = Some(now + self.config.hello_timeout);
+        self.identify_at = None;
+        self.cause = None;
+        tracing::debug!(
+            shard = self.shard_id(),
+            resuming = self.resuming,
+            connection_index,
+            "gateway connected"
+        );
     }
 
     fn send_heartbeat(&self, ctx: &mut Context<'_>) {
@@ -281,19 +321,7 @@ impl ConnectionHandler for Discord {
         info: &ConnectInfo,
         _ctx: &mut Context<'_>,
     ) -> Result<(), HandlerError> {
-        self.inflater = self
-            .config
-            .compress
-            .then(|| ZlibStreamInflater::new(DEFAULT_MAX_MESSAGE));
-        self.heartbeat = None;
-        self.identify_at = None;
-        self.cause = None;
-        tracing::debug!(
-            shard = self.shard_id(),
-            resuming = self.resuming,
-            connection_index = info.connection_index,
-            "gateway connected"
-        );
+        self.on_connect(Instant::now(), info.connection_index);
         Ok(())
     }
 
@@ -303,6 +331,7 @@ impl ConnectionHandler for Discord {
         _ctx: &Context<'_>,
     ) -> ReconnectDecision {
         self.heartbeat = None;
+        self.hello_deadline = None;
         if let Some(why) = self.fatal.take() {
             return ReconnectDecision::stop(why);
         }
@@ -385,6 +414,7 @@ impl MessageHandler for Discord {
                 ctx.deliver(message);
             }
             GatewayEvent::Hello { heartbeat_interval } => {
+                self.hello_deadline = None;
                 let jitter = self.jitter();
                 self.heartbeat = Some(Heartbeat::new(heartbeat_interval, now, jitter));
                 self.try_begin_auth(now, ctx);
@@ -475,13 +505,23 @@ impl AuthHandler for Discord {
 impl HeartbeatHandler for Discord {
     fn next_heartbeat(&self) -> Option<Instant> {
         let beat = self.heartbeat.as_ref().map(Heartbeat::deadline);
-        match (beat, self.identify_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [beat, self.identify_at, self.hello_deadline]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn heartbeat_due(&mut self, now: Instant, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
+        if self.hello_deadline.is_some_and(|at| at <= now) {
+            tracing::warn!(
+                shard = self.shard_id(),
+                timeout_ms =
+                    u64::try_from(self.config.hello_timeout.as_millis()).unwrap_or(u64::MAX),
+                "no Hello from the gateway in time; trying again"
+            );
+            self.give_up(Disconnect::NoHello, "no Hello in time", ctx);
+            return Ok(());
+        }
         if self.identify_at.is_some_and(|at| at <= now) {
             self.try_begin_auth(now, ctx);
         }
@@ -512,3 +552,6 @@ impl HeartbeatHandler for Discord {
 impl SubscriptionHandler for Discord {}
 impl ErrorHandler for Discord {}
 impl RateLimitHandler for Discord {}
+
+#[cfg(test)]
+mod tests;

@@ -35,7 +35,7 @@ mod payload;
 mod session;
 mod shards;
 
-pub use adapter::{Discord, DiscordConfig, Dispatch};
+pub use adapter::{DEFAULT_HELLO_TIMEOUT, Discord, DiscordConfig, Dispatch};
 pub use close::{CloseAction, CloseCode, RESUME_CLOSE_CODE, close_action};
 pub use command::{
     ConnectionProperties, Identify, Intents, MAX_CLIENT_PAYLOAD, Resume, ShardId, heartbeat,

@@ -1,7 +1,7 @@
 //! The adapter on nova's runtime against the Discord simulator (real sockets): resumes after
-//! drops with no lost or repeated dispatch, a zombie noticed and resumed, op 7 and op 9 both ways,
-//! 4004 stopping after one connection, compressed and plain runs alike, and two shards paced by
-//! `max_concurrency`.
+//! drops with no lost or repeated dispatch, a zombie noticed and resumed, a silent server (no
+//! Hello) given up and the session resumed, op 7 and op 9 both ways, 4004 stopping after one
+//! connection, compressed and plain runs alike, and two shards paced by `max_concurrency`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::sync::{Arc, Mutex};
@@ -18,13 +18,19 @@ const WAIT: Duration = Duration::from_secs(20);
 /// Every dispatch an application received: `(s, t, text)`.
 type Seen = Arc<Mutex<Vec<(u64, String, String)>>>;
 
-fn start(sim: &DiscordSim, token: &str, compress: bool) -> (Client, Seen) {
-    let config = DiscordConfig::new(
+fn config(sim: &DiscordSim, token: &str) -> DiscordConfig {
+    DiscordConfig::new(
         Secret::new(token),
         sim.gateway_url(),
         Intents::GUILDS | Intents::GUILD_MESSAGES,
     )
-    .with_compress(compress);
+}
+
+fn start(sim: &DiscordSim, token: &str, compress: bool) -> (Client, Seen) {
+    start_with(config(sim, token).with_compress(compress))
+}
+
+fn start_with(config: DiscordConfig) -> (Client, Seen) {
     let client_config = ClientConfig::builder(config.connect_url())
         .backoff(Duration::from_millis(20), Duration::from_millis(200))
         .jitter(0.0)
@@ -272,4 +278,45 @@ async fn two_shards_respect_max_concurrency() {
     shard_ids.sort_unstable();
     assert_eq!(shard_ids, vec![0, 1]);
     shards.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_is_given_up_after_the_hello_timeout_and_the_session_resumed() {
+    let options = DiscordSimOptions::default().with_tick(Some(Duration::from_millis(20)));
+    let sim = DiscordSim::start_with(options).await.unwrap();
+    let hello_timeout = Duration::from_millis(300);
+    // The first connection hears nothing: given up, then the next one identifies.
+    sim.withhold_hello(1);
+    let started = Instant::now();
+    let (client, seen) = start_with(config(&sim, TEST_TOKEN).with_hello_timeout(hello_timeout));
+    assert!(sim.wait_for(WAIT, |c| c.identifies == 1).await);
+    assert!(
+        started.elapsed() >= hello_timeout,
+        "{:?}",
+        started.elapsed()
+    );
+    let first = &sim.connections()[0];
+    assert_eq!(first.client_close_code, Some(4000), "{first:?}");
+    assert_eq!(first.session_id, None);
+    assert_eq!(first.received, 0, "nothing was sent before Hello");
+    wait_seen(&seen, 5).await;
+    // A resume that hears nothing: given up with 4000, and the next connection still resumes.
+    sim.withhold_hello(1);
+    sim.drop_all().await;
+    assert!(sim.wait_for(WAIT, |c| c.resumes == 1).await);
+    let c = sim.counters();
+    assert_eq!(
+        (c.hellos_withheld, c.identifies, c.resume_failures),
+        (2, 1, 0)
+    );
+    let silent: Vec<_> = sim
+        .connections()
+        .into_iter()
+        .filter(|c| c.client_close_code == Some(4000))
+        .collect();
+    assert_eq!(silent.len(), 2, "{silent:?}");
+    let before = seen.lock().unwrap().len();
+    wait_seen(&seen, before + 5).await;
+    assert_contiguous(&seen);
+    client.close(1000, "done").await.unwrap();
 }
