@@ -21,6 +21,10 @@
 //! - **Heartbeats** on the runtime's handler-owned schedule (`next_heartbeat` /
 //!   `heartbeat_due`), with the [`Heartbeat`] machine's jitter and zombie detection; a zombie
 //!   closes with [`RESUME_CLOSE_CODE`] and resumes. A server request (op 1) is answered at once.
+//! - **The send limit** (`RateLimitHandler`): every payload written on the connection is
+//!   counted in a [`SendLimiter`] (120 per 60 s by default); the application's sends are held
+//!   back once the window holds the limit minus a reserve for what the adapter must send
+//!   (heartbeats, Identify/Resume, answers to op 1), which the runtime never holds back.
 //! - **Every end of a connection** (`handle_disconnect`) goes through
 //!   [`GatewaySession::next_connect`] and so through [`close_action`](crate::close_action):
 //!   resume, identify again (after 1–5 s on op 9 `d:false`), or stop for good (4004, 4010–4014).
@@ -34,8 +38,8 @@ use std::time::{Duration, Instant};
 use nova_core::{
     AuthHandler, AuthOutcome, AuthRequest, ConnectInfo, ConnectionHandler, Context,
     DisconnectReason, ErrorHandler, Frame, FrameAction, HandlerError, HeartbeatHandler, Message,
-    MessageHandler, MessageType, Operation, RateLimitHandler, ReconnectDecision, Secret,
-    SubscriptionHandler,
+    MessageHandler, MessageType, Operation, RateLimitDecision, RateLimitHandler, ReconnectDecision,
+    Secret, SubscriptionHandler,
 };
 
 use crate::close::RESUME_CLOSE_CODE;
@@ -47,6 +51,7 @@ use crate::inflate::{DEFAULT_MAX_MESSAGE, ZlibStreamInflater};
 use crate::limiter::{Acquire, IdentifyLimiter};
 use crate::opcode::OpCode;
 use crate::payload::{GatewayEvent, RawPayload};
+use crate::send_limit::{SEND_LIMIT, SEND_WINDOW, SendLimiter};
 use crate::session::{ConnectParams, Disconnect, GatewaySession, NextConnect};
 
 /// How long a new connection waits for Hello by default before it is given up.
@@ -73,6 +78,11 @@ pub struct DiscordConfig {
     /// How long after the socket opens Hello (op 10) must arrive; without it the connection is
     /// closed with [`RESUME_CLOSE_CODE`] and tried again. Default [`DEFAULT_HELLO_TIMEOUT`].
     pub hello_timeout: Duration,
+    /// Payloads allowed per [`send_window`](Self::send_window) on one connection. Default
+    /// [`SEND_LIMIT`] (120).
+    pub send_limit: u32,
+    /// Default [`SEND_WINDOW`] (60 s).
+    pub send_window: Duration,
 }
 
 impl DiscordConfig {
@@ -88,7 +98,18 @@ impl DiscordConfig {
             limiter: None,
             properties: ConnectionProperties::default(),
             hello_timeout: DEFAULT_HELLO_TIMEOUT,
+            send_limit: SEND_LIMIT,
+            send_window: SEND_WINDOW,
         }
+    }
+
+    /// Sets [`send_limit`](Self::send_limit) and [`send_window`](Self::send_window) (Discord's
+    /// are the defaults; a gateway of your own, or a test, may differ).
+    #[must_use]
+    pub fn with_send_limit(mut self, limit: u32, window: Duration) -> Self {
+        self.send_limit = limit;
+        self.send_window = window;
+        self
     }
 
     /// Sets [`hello_timeout`](Self::hello_timeout).
@@ -175,6 +196,8 @@ pub struct Discord {
     heartbeat: Option<Heartbeat>,
     /// Until when this connection waits for Hello (`None` once it came).
     hello_deadline: Option<Instant>,
+    /// This connection's writes, against the gateway's send limit.
+    send_limit: SendLimiter,
     /// An Identify waiting for its bucket.
     identify_at: Option<Instant>,
     /// Why this side gave the connection up (op 7, op 9, zombie), for `handle_disconnect`.
@@ -211,6 +234,7 @@ impl Discord {
             inflater: None,
             heartbeat: None,
             hello_deadline: None,
+            send_limit: SendLimiter::new(config.send_limit, config.send_window),
             identify_at: None,
             cause: None,
             fatal: None,
@@ -278,6 +302,7 @@ impl Discord {
             .then(|| ZlibStreamInflater::new(DEFAULT_MAX_MESSAGE));
         self.heartbeat = None;
         self.hello_deadline = Some(now + self.config.hello_timeout);
+        self.send_limit.reset();
         self.identify_at = None;
         self.cause = None;
         tracing::debug!(
@@ -415,6 +440,7 @@ impl MessageHandler for Discord {
             }
             GatewayEvent::Hello { heartbeat_interval } => {
                 self.hello_deadline = None;
+                self.send_limit.set_heartbeat_interval(heartbeat_interval);
                 let jitter = self.jitter();
                 self.heartbeat = Some(Heartbeat::new(heartbeat_interval, now, jitter));
                 self.try_begin_auth(now, ctx);
@@ -551,7 +577,26 @@ impl HeartbeatHandler for Discord {
 
 impl SubscriptionHandler for Discord {}
 impl ErrorHandler for Discord {}
-impl RateLimitHandler for Discord {}
+impl RateLimitHandler for Discord {
+    /// The application's sends wait while the window holds the limit minus the reserve.
+    fn check_rate_limit(&mut self, _operation: Operation) -> RateLimitDecision {
+        match self.send_limit.check(Instant::now()) {
+            None => RateLimitDecision::Allow,
+            Some(wait) => {
+                tracing::trace!(
+                    wait_us = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX),
+                    "gateway send limit: the application's sends wait"
+                );
+                RateLimitDecision::Wait(wait)
+            }
+        }
+    }
+
+    /// Every payload written counts, whoever sent it.
+    fn update_rate_limit(&mut self, _operation: Operation) {
+        self.send_limit.record(Instant::now());
+    }
+}
 
 #[cfg(test)]
 mod tests;

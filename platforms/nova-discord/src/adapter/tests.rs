@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use nova_core::testing::TestContext;
 use nova_core::{
-    DisconnectReason, HeartbeatHandler, Message, MessageHandler, ReconnectDecision, Secret,
+    DisconnectReason, HeartbeatHandler, Message, MessageHandler, Operation, RateLimitDecision,
+    RateLimitHandler, ReconnectDecision, Secret,
 };
 
 use super::*;
@@ -63,4 +64,41 @@ fn a_hello_in_time_ends_the_wait() {
     t.run(|ctx| discord.heartbeat_due(t0 + DEFAULT_HELLO_TIMEOUT, ctx))
         .expect("the callback succeeds");
     assert_eq!(t.reconnect_requested(), None);
+}
+
+#[test]
+fn application_sends_leave_the_reserve_for_what_the_adapter_sends() {
+    let mut discord = connected(config(), Instant::now());
+    let mut t = TestContext::new();
+    // Hello's 45 s: two beats per 60 s, plus the spare: 6 reserved, 114 for the application.
+    t.run(|ctx| discord.handle_message(Message::text(HELLO), ctx))
+        .expect("the callback succeeds");
+    discord.update_rate_limit(Operation::Auth); // the Identify, written by the runtime
+    let mut allowed = 0;
+    while discord.check_rate_limit(Operation::Other) == RateLimitDecision::Allow {
+        discord.update_rate_limit(Operation::Other);
+        allowed += 1;
+        assert!(allowed <= 120, "never past the gateway's limit");
+    }
+    assert_eq!(allowed, 113, "114 minus the Identify");
+    // What the adapter must send still fits: every beat of the window and a spare.
+    for _ in 0..6 {
+        discord.update_rate_limit(Operation::Heartbeat);
+    }
+    assert_eq!(discord.send_limit.sent_in_window(Instant::now()), 120);
+    match discord.check_rate_limit(Operation::Other) {
+        RateLimitDecision::Wait(wait) => {
+            assert!(
+                wait > Duration::from_secs(50) && wait <= Duration::from_millis(61_200),
+                "{wait:?}"
+            );
+        }
+        RateLimitDecision::Allow => panic!("the window is full"),
+    }
+    // A new connection has a window of its own.
+    discord.on_connect(Instant::now(), 1);
+    assert_eq!(
+        discord.check_rate_limit(Operation::Other),
+        RateLimitDecision::Allow
+    );
 }
