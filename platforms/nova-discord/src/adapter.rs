@@ -29,14 +29,27 @@
 //!   [`GatewaySession::next_connect`] and so through [`close_action`](crate::close_action):
 //!   resume, identify again (after 1–5 s on op 9 `d:false`), or stop for good (4004, 4010–4014).
 //!
-//! Every dispatch (op 0) is delivered to the application as the text received; [`Dispatch`]
-//! reads it into a typed [`Event`] with its `s` and `t`.
+//! # Messages: one parse, typed data on a route
+//!
+//! `message_type` reads every payload once. A dispatch (op 0) is kept in the session (its `s`,
+//! READY's `session_id` and `resume_gateway_url`) right there, and classified as
+//! [`MessageType::Subscription`] on the route of its name `t` (`"MESSAGE_CREATE"`), with the
+//! typed [`Dispatch`] as its [`Data`]: a subscription stream on that route (where the runtime has
+//! one) yields [`Delivery`](nova_core::Delivery)s whose `get::<Dispatch>()` is that value, next
+//! to the text received. A dispatch no subscription takes goes to `handle_message`, which hands
+//! the text as received to the application's `Messages` without parsing it again (what the
+//! adapter read in `message_type` is kept for the callback that follows); the application can
+//! read it with [`Dispatch::from_message`]. A known dispatch whose `d` does not decode is still
+//! counted and routed, without data. op 1 from the server is a heartbeat; the other ops
+//! (Hello, ACK, 7, 9) go to `handle_message`, read once too. Today nova's runtime opens
+//! subscription streams only with a subscribe request on the wire, which the gateway does not
+//! have, so applications read `Messages` (see the crate README).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nova_core::{
-    AuthHandler, AuthOutcome, AuthRequest, ConnectInfo, ConnectionHandler, Context,
+    AuthHandler, AuthOutcome, AuthRequest, ConnectInfo, ConnectionHandler, Context, Data,
     DisconnectReason, ErrorHandler, Frame, FrameAction, HandlerError, HeartbeatHandler, Message,
     MessageHandler, MessageType, Operation, RateLimitDecision, RateLimitHandler, ReconnectDecision,
     Secret, SubscriptionHandler,
@@ -49,7 +62,6 @@ use crate::event::Event;
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::inflate::{DEFAULT_MAX_MESSAGE, ZlibStreamInflater};
 use crate::limiter::{Acquire, IdentifyLimiter};
-use crate::opcode::OpCode;
 use crate::payload::{GatewayEvent, RawPayload};
 use crate::send_limit::{SEND_LIMIT, SEND_WINDOW, SendLimiter};
 use crate::session::{ConnectParams, Disconnect, GatewaySession, NextConnect};
@@ -149,8 +161,9 @@ impl DiscordConfig {
     }
 }
 
-/// A dispatch as the application receives it: the text as received, read into its parts.
-#[derive(Debug)]
+/// A dispatch read into its parts: the [`Data`] of a dispatch's message, or read by the
+/// application from the text with [`from_message`](Self::from_message).
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Dispatch {
     /// `s`.
@@ -184,6 +197,30 @@ impl Dispatch {
     }
 }
 
+/// What `message_type` read from a payload, for the callback that follows.
+enum Parsed {
+    /// A dispatch (already kept in the session), typed.
+    Dispatch(Data),
+    /// A known dispatch whose `d` did not decode (its `s` already counted).
+    Undecoded,
+    /// Any other op.
+    Control(GatewayEvent),
+}
+
+/// The last payload `message_type` read: the message (held, so its buffer is not reused and
+/// identity by address is exact) and what it was.
+struct Read {
+    message: Message,
+    parsed: Parsed,
+}
+
+impl Read {
+    fn is(&self, message: &Message) -> bool {
+        let (a, b) = (self.message.as_bytes(), message.as_bytes());
+        std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
+    }
+}
+
 /// One shard's handler (see the module docs).
 pub struct Discord {
     config: DiscordConfig,
@@ -204,6 +241,11 @@ pub struct Discord {
     cause: Option<Disconnect>,
     /// Set when the client must stop whatever the close says.
     fatal: Option<String>,
+    /// What `message_type` read, until the callback that follows takes it.
+    last_read: Option<Read>,
+    /// Payloads parsed (tests check that each is parsed once).
+    #[cfg(test)]
+    parses: usize,
     rng: u64,
 }
 
@@ -238,6 +280,9 @@ impl Discord {
             identify_at: None,
             cause: None,
             fatal: None,
+            last_read: None,
+            #[cfg(test)]
+            parses: 0,
             rng: seed | 1,
             config,
         }
@@ -303,6 +348,7 @@ impl Discord {
         self.heartbeat = None;
         self.hello_deadline = Some(now + self.config.hello_timeout);
         self.send_limit.reset();
+        self.last_read = None;
         self.identify_at = None;
         self.cause = None;
         tracing::debug!(
@@ -322,6 +368,46 @@ impl Discord {
         self.session.observe_seq(seq);
         if let Event::Ready(ready) = event {
             self.session.on_ready(ready);
+        }
+    }
+
+    /// Reads a payload's envelope (the only place that does).
+    fn envelope<'t>(&mut self, text: &'t str) -> Result<RawPayload<'t>, DecodeError> {
+        #[cfg(test)]
+        {
+            self.parses += 1;
+        }
+        RawPayload::parse(text)
+    }
+
+    /// Decodes an envelope by its op, and keeps what a dispatch says about the session.
+    fn interpret(&mut self, raw: &RawPayload<'_>) -> Result<Parsed, DecodeError> {
+        match GatewayEvent::from_raw(raw) {
+            Ok(GatewayEvent::Dispatch { seq, event }) => {
+                self.observe_dispatch(seq, &event);
+                Ok(Parsed::Dispatch(Data::new(Dispatch { seq, event })))
+            }
+            Ok(other) => Ok(Parsed::Control(other)),
+            Err(DecodeError::Dispatch { seq, name, source }) => {
+                // Counted and delivered as received; the application may know it better.
+                self.session.observe_seq(seq);
+                tracing::debug!(%name, error = %source, "dispatch did not decode");
+                Ok(Parsed::Undecoded)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What `message_type` read from `message`, or a fresh parse when it read another one
+    /// (a callback called directly).
+    fn parsed(&mut self, message: &Message) -> Result<Parsed, HandlerError> {
+        match self.last_read.take() {
+            Some(read) if read.is(message) => Ok(read.parsed),
+            _ => {
+                let raw = self.envelope(text_of(message)?);
+                raw.and_then(|raw| self.interpret(&raw))
+                    .map_err(|e| HandlerError::new(e.to_string()))
+            }
         }
     }
 }
@@ -357,6 +443,7 @@ impl ConnectionHandler for Discord {
     ) -> ReconnectDecision {
         self.heartbeat = None;
         self.hello_deadline = None;
+        self.last_read = None;
         if let Some(why) = self.fatal.take() {
             return ReconnectDecision::stop(why);
         }
@@ -408,12 +495,29 @@ impl ConnectionHandler for Discord {
 
 impl MessageHandler for Discord {
     fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
-        // The server's heartbeat request (op 1) goes to `handle_heartbeat`; the rest is read once
-        // in `handle_message` (or `handle_auth_response` while the verdict is awaited).
-        match message.as_text().map(RawPayload::parse) {
-            Some(Ok(raw)) if raw.op == OpCode::Heartbeat => MessageType::Heartbeat,
-            _ => MessageType::Unknown,
-        }
+        self.last_read = None;
+        let Some(text) = message.as_text() else {
+            // A binary frame without compression: `handle_message` reports it.
+            return MessageType::Unknown;
+        };
+        let read = self
+            .envelope(text)
+            .and_then(|raw| Ok((raw.t.unwrap_or_default(), self.interpret(&raw)?)));
+        let (route, parsed) = match read {
+            Ok(read) => read,
+            Err(e) => return MessageType::Invalid(HandlerError::new(e.to_string())),
+        };
+        let kind = match &parsed {
+            Parsed::Dispatch(data) => MessageType::data(route, data.clone()),
+            Parsed::Undecoded => MessageType::subscription(route),
+            Parsed::Control(GatewayEvent::HeartbeatRequest) => return MessageType::Heartbeat,
+            Parsed::Control(_) => MessageType::Unknown,
+        };
+        self.last_read = Some(Read {
+            message: message.clone(),
+            parsed,
+        });
+        kind
     }
 
     fn handle_message(
@@ -422,22 +526,14 @@ impl MessageHandler for Discord {
         ctx: &mut Context<'_>,
     ) -> Result<(), HandlerError> {
         let now = Instant::now();
-        let event = match GatewayEvent::parse(text_of(&message)?) {
-            Ok(event) => event,
-            Err(DecodeError::Dispatch { seq, name, source }) => {
-                // Counted and delivered as received; the application may know it better.
-                self.session.observe_seq(seq);
-                tracing::debug!(%name, error = %source, "dispatch did not decode");
+        let event = match self.parsed(&message)? {
+            Parsed::Dispatch(_) | Parsed::Undecoded => {
                 ctx.deliver(message);
                 return Ok(());
             }
-            Err(e) => return Err(HandlerError::new(e.to_string())),
+            Parsed::Control(event) => event,
         };
         match event {
-            GatewayEvent::Dispatch { seq, event } => {
-                self.observe_dispatch(seq, &event);
-                ctx.deliver(message);
-            }
             GatewayEvent::Hello { heartbeat_interval } => {
                 self.hello_deadline = None;
                 self.send_limit.set_heartbeat_interval(heartbeat_interval);
@@ -505,26 +601,31 @@ impl AuthHandler for Discord {
             .map_err(|e| HandlerError::new(e.to_string()))
     }
 
+    /// READY or RESUMED (kept in the session when read) is the verdict; anything else goes on
+    /// to its callback, with what was read kept for it.
     fn handle_auth_response(&mut self, response: &Message, ctx: &mut Context<'_>) -> AuthOutcome {
-        let Some(text) = response.as_text() else {
+        let parsed = match self.parsed(response) {
+            Ok(parsed) => parsed,
+            Err(_) => return AuthOutcome::NotAuthResponse,
+        };
+        let verdict = match &parsed {
+            Parsed::Dispatch(data) => data.get::<Dispatch>().and_then(|d| match d.event {
+                Event::Ready(_) => Some(false),
+                Event::Resumed => Some(true),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let Some(resumed) = verdict else {
+            self.last_read = Some(Read {
+                message: response.clone(),
+                parsed,
+            });
             return AuthOutcome::NotAuthResponse;
         };
-        match GatewayEvent::parse(text) {
-            Ok(GatewayEvent::Dispatch {
-                seq,
-                event: event @ (Event::Ready(_) | Event::Resumed),
-            }) => {
-                self.observe_dispatch(seq, &event);
-                tracing::info!(
-                    shard = self.shard_id(),
-                    resumed = matches!(event, Event::Resumed),
-                    "gateway session ready"
-                );
-                ctx.deliver(response.clone());
-                AuthOutcome::Authenticated
-            }
-            _ => AuthOutcome::NotAuthResponse,
-        }
+        tracing::info!(shard = self.shard_id(), resumed, "gateway session ready");
+        ctx.deliver(response.clone());
+        AuthOutcome::Authenticated
     }
 }
 

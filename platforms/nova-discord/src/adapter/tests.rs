@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use nova_core::testing::TestContext;
 use nova_core::{
-    DisconnectReason, HeartbeatHandler, Message, MessageHandler, Operation, RateLimitDecision,
-    RateLimitHandler, ReconnectDecision, Secret,
+    AuthHandler, AuthOutcome, DisconnectReason, HeartbeatHandler, Message, MessageHandler,
+    MessageType, Operation, RateLimitDecision, RateLimitHandler, ReconnectDecision, Secret,
 };
 
 use super::*;
@@ -101,4 +101,108 @@ fn application_sends_leave_the_reserve_for_what_the_adapter_sends() {
         discord.check_rate_limit(Operation::Other),
         RateLimitDecision::Allow
     );
+}
+
+const READY: &str = r#"{"op":0,"s":1,"t":"READY","d":{"v":10,"user":{"id":"111","username":"bot","bot":true},"guilds":[{"id":"222","unavailable":true}],"session_id":"abc123","resume_gateway_url":"ws://resume.test","application":{"id":"111","flags":0}}}"#;
+const MESSAGE_CREATE: &str = r#"{"op":0,"s":7,"t":"MESSAGE_CREATE","d":{"id":"9","channel_id":"8","guild_id":"222","author":{"id":"5","username":"u"},"content":"hi","timestamp":"2026-01-01T00:00:00.000000+00:00"}}"#;
+
+/// The typed dispatch a classification carries, with its route.
+fn typed<'k, 'm>(kind: &'k MessageType<'m>) -> (&'m str, Option<&'k Dispatch>) {
+    match kind {
+        MessageType::Subscription { route, data, .. } => {
+            (*route, data.as_ref().and_then(|d| d.get::<Dispatch>()))
+        }
+        other => panic!("not routed: {other:?}"),
+    }
+}
+
+#[test]
+fn a_dispatch_is_parsed_once_routed_by_name_with_its_typed_event() {
+    let mut discord = connected(config(), Instant::now());
+    let message = Message::text(MESSAGE_CREATE);
+    let kind = discord.message_type(&message);
+    let (route, dispatch) = typed(&kind);
+    assert_eq!(route, "MESSAGE_CREATE");
+    let dispatch = dispatch.expect("the typed dispatch");
+    assert_eq!(dispatch.seq, Some(7));
+    match &dispatch.event {
+        Event::MessageCreate(m) => assert_eq!(m.content, "hi"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(discord.session.seq(), Some(7), "counted while classified");
+    // No subscription takes it: `handle_message` delivers the text as received, unparsed.
+    let mut t = TestContext::new();
+    t.run(|ctx| discord.handle_message(message.clone(), ctx))
+        .expect("the callback succeeds");
+    assert_eq!(t.take_delivered(), [Message::text(MESSAGE_CREATE)]);
+    assert_eq!(
+        discord.parses, 1,
+        "one parse for classification and handling"
+    );
+    assert_eq!(discord.session.seq(), Some(7));
+}
+
+#[test]
+fn unknown_undecodable_and_invalid_payloads() {
+    let mut discord = connected(config(), Instant::now());
+    let mut t = TestContext::new();
+    // A dispatch no type is written for: routed by its name, kept raw.
+    let unknown =
+        Message::text(r#"{"op":0,"s":2,"t":"GUILD_SCHEDULED_EVENT_CREATE","d":{"id":"1"}}"#);
+    let kind = discord.message_type(&unknown);
+    match typed(&kind) {
+        (
+            "GUILD_SCHEDULED_EVENT_CREATE",
+            Some(Dispatch {
+                seq: Some(2),
+                event: Event::Unknown { name, .. },
+            }),
+        ) => {
+            assert_eq!(name, "GUILD_SCHEDULED_EVENT_CREATE");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A known dispatch whose `d` does not decode: counted, routed without data, delivered.
+    let broken = Message::text(r#"{"op":0,"s":3,"t":"MESSAGE_CREATE","d":{"id":5}}"#);
+    let kind = discord.message_type(&broken);
+    assert_eq!(kind, MessageType::subscription("MESSAGE_CREATE"));
+    assert_eq!(discord.session.seq(), Some(3));
+    t.run(|ctx| discord.handle_message(broken.clone(), ctx))
+        .expect("the callback succeeds");
+    assert_eq!(t.take_delivered(), [broken]);
+    // Not a gateway payload at all: invalid (the error handler logs and skips it).
+    let junk = Message::text("not json");
+    assert!(matches!(
+        discord.message_type(&junk),
+        MessageType::Invalid(_)
+    ));
+    // The server's heartbeat request.
+    let request = Message::text(r#"{"op":1,"d":null}"#);
+    assert_eq!(discord.message_type(&request), MessageType::Heartbeat);
+    assert_eq!(discord.parses, 4);
+}
+
+#[test]
+fn ready_is_the_verdict_and_a_replayed_dispatch_goes_on_unparsed() {
+    let mut discord = connected(config(), Instant::now());
+    let mut t = TestContext::new();
+    // A dispatch before the verdict (a resumed session's replay) is not it...
+    let replayed = Message::text(MESSAGE_CREATE);
+    let _ = discord.message_type(&replayed);
+    let outcome = t.run(|ctx| discord.handle_auth_response(&replayed, ctx));
+    assert_eq!(outcome, AuthOutcome::NotAuthResponse);
+    t.run(|ctx| discord.handle_message(replayed.clone(), ctx))
+        .expect("the callback succeeds");
+    assert_eq!(t.take_delivered(), [replayed]);
+    // ...READY is: delivered as received, its session kept.
+    let ready = Message::text(READY);
+    let kind = discord.message_type(&ready);
+    assert_eq!(typed(&kind).0, "READY");
+    let outcome = t.run(|ctx| discord.handle_auth_response(&ready, ctx));
+    assert_eq!(outcome, AuthOutcome::Authenticated);
+    assert_eq!(t.take_delivered(), [ready]);
+    let session = discord.session.session().expect("READY's session");
+    assert_eq!(session.id, "abc123");
+    assert_eq!(session.resume_gateway_url, "ws://resume.test");
+    assert_eq!(discord.parses, 2, "each payload parsed once");
 }
