@@ -5,9 +5,14 @@ use std::time::{Duration, Instant};
 
 use nova_core::testing::TestContext;
 use nova_core::{
-    AuthHandler, AuthOutcome, DisconnectReason, HeartbeatHandler, Message, MessageHandler,
-    MessageType, Operation, RateLimitDecision, RateLimitHandler, ReconnectDecision, Secret,
+    AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, DisconnectReason, Frame, FrameAction,
+    HeartbeatHandler, Message, MessageHandler, MessageType, Operation, RateLimitDecision,
+    RateLimitHandler, ReconnectDecision, RequestId, Secret,
 };
+use nova_testkit::discord::ZlibStreamDeflater;
+use serde_json::Value;
+
+use crate::discovery::SessionStartLimit;
 
 use super::*;
 
@@ -205,4 +210,362 @@ fn ready_is_the_verdict_and_a_replayed_dispatch_goes_on_unparsed() {
     assert_eq!(session.id, "abc123");
     assert_eq!(session.resume_gateway_url, "ws://resume.test");
     assert_eq!(discord.parses, 2, "each payload parsed once");
+}
+
+/// The payload a callback queued, as JSON.
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).expect("the adapter sends JSON")
+}
+
+/// Feeds a payload through classification and the callback the runtime would call next.
+fn feed(discord: &mut Discord, t: &mut TestContext, text: &str) {
+    let message = Message::text(text.to_owned());
+    match discord.message_type(&message) {
+        MessageType::Heartbeat => t.run(|ctx| discord.handle_heartbeat(&message, ctx)),
+        _ => t.run(|ctx| discord.handle_message(message.clone(), ctx)),
+    }
+    .expect("the callback succeeds");
+}
+
+fn auth_data(discord: &mut Discord, t: &mut TestContext) -> Value {
+    let request = AuthRequest::new(RequestId::Num(1), false);
+    let message = t
+        .run(|ctx| discord.generate_auth_data(&request, ctx))
+        .expect("credentials")
+        .expect("a message");
+    json(message.as_text().expect("text"))
+}
+
+fn disconnect(
+    discord: &mut Discord,
+    t: &mut TestContext,
+    reason: DisconnectReason,
+) -> ReconnectDecision {
+    t.run(|ctx| discord.handle_disconnect(&reason, ctx))
+}
+
+fn closed(code: u16) -> DisconnectReason {
+    DisconnectReason::ClosedByPeer {
+        code: Some(code),
+        reason: String::new(),
+    }
+}
+
+fn url(discord: &mut Discord, t: &mut TestContext) -> String {
+    t.run(|ctx| discord.connect_url(ctx)).expect("a URL")
+}
+
+/// A handler through Hello, Identify and READY (s = 1), then MESSAGE_CREATE (s = 7).
+fn ready(t: &mut TestContext) -> Discord {
+    let mut discord = connected(
+        config().with_shard(ShardId::new(0, 2).expect("a shard")),
+        Instant::now(),
+    );
+    feed(&mut discord, t, HELLO);
+    let ready = Message::text(READY);
+    let _ = discord.message_type(&ready);
+    assert_eq!(
+        t.run(|ctx| discord.handle_auth_response(&ready, ctx)),
+        AuthOutcome::Authenticated
+    );
+    feed(&mut discord, t, MESSAGE_CREATE);
+    let _ = t.take_sent();
+    let _ = t.take_delivered();
+    discord
+}
+
+#[test]
+fn identify_first_then_resume_after_ready_at_the_resume_url() {
+    let mut t = TestContext::new();
+    let mut discord = connected(
+        config().with_shard(ShardId::new(0, 2).expect("a shard")),
+        Instant::now(),
+    );
+    assert_eq!(
+        url(&mut discord, &mut t),
+        "ws://gateway.test/?v=10&encoding=json"
+    );
+    assert!(!discord.authenticates_on_connect(), "Hello comes first");
+    feed(&mut discord, &mut t, HELLO);
+    assert!(t.authentication_begun());
+    let identify = auth_data(&mut discord, &mut t);
+    assert_eq!(identify["op"], 2);
+    assert_eq!(identify["d"]["token"], "a-token");
+    assert_eq!(identify["d"]["intents"], Intents::GUILDS.bits());
+    assert_eq!(identify["d"]["shard"], serde_json::json!([0, 2]));
+    assert!(
+        !format!("{discord:?}").contains("a-token"),
+        "no token in Debug"
+    );
+
+    let mut discord = ready(&mut t);
+    // The connection drops: the next one resumes where READY said, with the last `s`.
+    let decision = disconnect(
+        &mut discord,
+        &mut t,
+        DisconnectReason::ConnectionLost("reset".into()),
+    );
+    assert_eq!(decision, ReconnectDecision::backoff());
+    assert_eq!(
+        url(&mut discord, &mut t),
+        "ws://resume.test/?v=10&encoding=json"
+    );
+    discord.on_connect(Instant::now(), 1);
+    feed(&mut discord, &mut t, HELLO);
+    assert!(t.authentication_begun());
+    let resume = auth_data(&mut discord, &mut t);
+    assert_eq!(resume["op"], 6);
+    assert_eq!(resume["d"]["session_id"], "abc123");
+    assert_eq!(resume["d"]["seq"], 7);
+    assert_eq!(resume["d"]["token"], "a-token");
+    // RESUMED is the verdict.
+    let resumed = Message::text(r#"{"op":0,"s":8,"t":"RESUMED","d":{}}"#);
+    let _ = discord.message_type(&resumed);
+    assert_eq!(
+        t.run(|ctx| discord.handle_auth_response(&resumed, ctx)),
+        AuthOutcome::Authenticated
+    );
+    assert_eq!(discord.session.seq(), Some(8));
+}
+
+#[test]
+fn the_servers_heartbeat_request_is_answered_at_once_without_moving_the_schedule() {
+    let mut t = TestContext::new();
+    let mut discord = ready(&mut t);
+    let scheduled = discord.next_heartbeat();
+    feed(
+        &mut discord,
+        &mut t,
+        r#"{"op":1,"s":null,"t":null,"d":null}"#,
+    );
+    let sent = t.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        matches!(&sent[0], (Frame::Text(text), Operation::Heartbeat) if text.as_str() == r#"{"op":1,"d":7}"#),
+        "{sent:?}"
+    );
+    assert_eq!(discord.next_heartbeat(), scheduled);
+}
+
+#[test]
+fn beats_on_schedule_and_a_missing_ack_is_a_zombie_closed_with_4000_then_resumed() {
+    let mut t = TestContext::new();
+    let mut discord = ready(&mut t);
+    let due = discord.next_heartbeat().expect("a beat scheduled");
+    t.run(|ctx| discord.heartbeat_due(due, ctx))
+        .expect("the callback succeeds");
+    let sent = t.take_sent();
+    assert!(
+        matches!(&sent[..], [(Frame::Text(text), Operation::Heartbeat)] if text.as_str() == r#"{"op":1,"d":7}"#),
+        "{sent:?}"
+    );
+    let next = discord.next_heartbeat().expect("the next beat");
+    assert!(next > due);
+    // An ACK keeps it alive...
+    feed(&mut discord, &mut t, r#"{"op":11}"#);
+    t.run(|ctx| discord.heartbeat_due(next, ctx))
+        .expect("the callback succeeds");
+    assert_eq!(t.take_sent().len(), 1);
+    assert_eq!(t.reconnect_requested(), None);
+    // ...none before the next beat is a zombie.
+    let after = discord.next_heartbeat().expect("the next beat");
+    t.run(|ctx| discord.heartbeat_due(after, ctx))
+        .expect("the callback succeeds");
+    assert!(t.take_sent().is_empty());
+    assert_eq!(t.reconnect_close_code(), Some(RESUME_CLOSE_CODE));
+    let reason =
+        DisconnectReason::Requested(t.reconnect_requested().unwrap_or_default().to_owned());
+    assert_eq!(
+        disconnect(&mut discord, &mut t, reason),
+        ReconnectDecision::backoff()
+    );
+    assert!(discord.resuming);
+    assert_eq!(
+        url(&mut discord, &mut t),
+        "ws://resume.test/?v=10&encoding=json"
+    );
+}
+
+#[test]
+fn op7_and_op9_resumable_close_with_4000_and_resume() {
+    for payload in [r#"{"op":7,"d":null}"#, r#"{"op":9,"d":true}"#] {
+        let mut t = TestContext::new();
+        let mut discord = ready(&mut t);
+        feed(&mut discord, &mut t, payload);
+        assert_eq!(
+            t.reconnect_close_code(),
+            Some(RESUME_CLOSE_CODE),
+            "{payload}"
+        );
+        assert_eq!(
+            discord.next_heartbeat(),
+            None,
+            "{payload}: the schedule is dropped"
+        );
+        // The server's own close that follows does not change the decision.
+        let decision = disconnect(&mut discord, &mut t, closed(4000));
+        assert_eq!(decision, ReconnectDecision::backoff(), "{payload}");
+        assert!(discord.resuming, "{payload}");
+        assert_eq!(
+            url(&mut discord, &mut t),
+            "ws://resume.test/?v=10&encoding=json"
+        );
+    }
+}
+
+#[test]
+fn op9_not_resumable_identifies_again_after_one_to_five_seconds() {
+    let mut t = TestContext::new();
+    let mut discord = ready(&mut t);
+    feed(&mut discord, &mut t, r#"{"op":9,"d":false}"#);
+    assert_eq!(t.reconnect_close_code(), Some(RESUME_CLOSE_CODE));
+    let reason = DisconnectReason::Requested("op 9".into());
+    match disconnect(&mut discord, &mut t, reason) {
+        ReconnectDecision::Reconnect { after: Some(after) } => {
+            assert!(
+                (Duration::from_secs(1)..=Duration::from_secs(5)).contains(&after),
+                "{after:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!discord.resuming);
+    assert_eq!(
+        discord.session.session(),
+        None,
+        "the dead session is forgotten"
+    );
+    assert_eq!(
+        url(&mut discord, &mut t),
+        "ws://gateway.test/?v=10&encoding=json"
+    );
+    discord.on_connect(Instant::now(), 1);
+    feed(&mut discord, &mut t, HELLO);
+    assert_eq!(auth_data(&mut discord, &mut t)["op"], 2);
+}
+
+#[test]
+fn close_codes_decide_resume_identify_or_stop() {
+    for code in [
+        4000, 4001, 4002, 4003, 4005, 4008, 1000, 1001, 1006, 1011, 4999,
+    ] {
+        let mut t = TestContext::new();
+        let mut discord = ready(&mut t);
+        assert_eq!(
+            disconnect(&mut discord, &mut t, closed(code)),
+            ReconnectDecision::backoff(),
+            "{code}"
+        );
+        assert!(discord.resuming, "{code} resumes");
+    }
+    for code in [4007, 4009] {
+        let mut t = TestContext::new();
+        let mut discord = ready(&mut t);
+        assert_eq!(
+            disconnect(&mut discord, &mut t, closed(code)),
+            ReconnectDecision::backoff(),
+            "{code}"
+        );
+        assert!(!discord.resuming, "{code} identifies");
+        assert_eq!(
+            url(&mut discord, &mut t),
+            "ws://gateway.test/?v=10&encoding=json"
+        );
+    }
+    for code in [4004, 4010, 4011, 4012, 4013, 4014] {
+        let mut t = TestContext::new();
+        let mut discord = ready(&mut t);
+        match disconnect(&mut discord, &mut t, closed(code)) {
+            ReconnectDecision::Stop { reason } => {
+                assert!(reason.contains(&code.to_string()), "{reason}");
+                assert!(!reason.contains("a-token"));
+            }
+            other => panic!("{code}: {other:?}"),
+        }
+    }
+    // No close frame at all: resume.
+    let mut t = TestContext::new();
+    let mut discord = ready(&mut t);
+    let lost = DisconnectReason::HeartbeatTimeout;
+    assert_eq!(
+        disconnect(&mut discord, &mut t, lost),
+        ReconnectDecision::backoff()
+    );
+    assert!(discord.resuming);
+}
+
+#[test]
+fn identify_waits_for_its_bucket_and_a_spent_budget_stops() {
+    let limit = SessionStartLimit {
+        total: 1000,
+        remaining: 1,
+        reset_after: 86_400_000,
+        max_concurrency: 1,
+    };
+    let now = Instant::now();
+    let limiter = Arc::new(IdentifyLimiter::with_window(
+        &limit,
+        now,
+        Duration::from_secs(5),
+    ));
+    // The budget's one Identify goes to another shard of the process.
+    assert!(matches!(
+        limiter.poll_acquire(1, now),
+        crate::Acquire::Granted
+    ));
+    let mut t = TestContext::new();
+    let mut discord = connected(config().with_limiter(Arc::clone(&limiter)), now);
+    feed(&mut discord, &mut t, HELLO);
+    assert!(!t.authentication_begun());
+    assert_eq!(t.reconnect_close_code(), Some(RESUME_CLOSE_CODE));
+    match disconnect(&mut discord, &mut t, closed(4000)) {
+        ReconnectDecision::Stop { reason } => {
+            assert!(reason.contains("session_start_limit"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // With budget left, a busy bucket is waited for on the heartbeat timer.
+    let limit = SessionStartLimit {
+        remaining: 10,
+        ..limit
+    };
+    let limiter = Arc::new(IdentifyLimiter::with_window(
+        &limit,
+        now,
+        Duration::from_secs(5),
+    ));
+    assert!(matches!(
+        limiter.poll_acquire(1, now),
+        crate::Acquire::Granted
+    ));
+    let mut t = TestContext::new();
+    let mut discord = connected(config().with_limiter(limiter), now);
+    feed(&mut discord, &mut t, HELLO);
+    assert!(!t.authentication_begun(), "the bucket is busy");
+    let at = discord.identify_at.expect("a wait");
+    assert!(discord.next_heartbeat().is_some_and(|next| next <= at));
+    t.run(|ctx| discord.heartbeat_due(at, ctx))
+        .expect("the callback succeeds");
+    assert!(t.authentication_begun(), "granted when the bucket opens");
+}
+
+#[test]
+fn zlib_stream_frames_are_inflated_and_a_broken_stream_resumes() {
+    let mut t = TestContext::new();
+    let mut discord = connected(config().with_compress(true), Instant::now());
+    let mut deflater = ZlibStreamDeflater::new();
+    let frame = deflater.compress(HELLO.as_bytes());
+    // Split across two frames: the first is buffered, the second completes the message.
+    let (a, b) = frame.split_at(frame.len() / 2);
+    let first = t.run(|ctx| discord.handle_frame(&Frame::Binary(a.to_vec().into()), ctx));
+    assert_eq!(first, FrameAction::Consumed);
+    let second = t.run(|ctx| discord.handle_frame(&Frame::Binary(b.to_vec().into()), ctx));
+    assert_eq!(second, FrameAction::Replace(Message::text(HELLO)));
+    // Garbage ending like a message: the stream is broken, the connection given up to resume.
+    let mut junk = vec![0x55; 16];
+    junk.extend_from_slice(&crate::ZLIB_SUFFIX);
+    let broken = t.run(|ctx| discord.handle_frame(&Frame::Binary(junk.into()), ctx));
+    assert_eq!(broken, FrameAction::Consumed);
+    assert_eq!(t.reconnect_close_code(), Some(RESUME_CLOSE_CODE));
 }
