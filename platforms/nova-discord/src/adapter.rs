@@ -25,6 +25,9 @@
 //!   counted in a [`SendLimiter`] (120 per 60 s by default); the application's sends are held
 //!   back once the window holds the limit minus a reserve for what the adapter must send
 //!   (heartbeats, Identify/Resume, answers to op 1), which the runtime never holds back.
+//! - **Telemetry** ([`crate::telemetry`]): `session_start_limit.remaining` after each Identify
+//!   attempt, heartbeat ACK latency, READY/RESUMED verdicts and the connections the adapter gave
+//!   up, as `nova_discord_*` metrics (handles resolved in `init`) and `tracing` events.
 //! - **Every end of a connection** (`handle_disconnect`) goes through
 //!   [`GatewaySession::next_connect`] and so through [`close_action`](crate::close_action):
 //!   resume, identify again (after 1–5 s on op 9 `d:false`), or stop for good (4004, 4010–4014).
@@ -49,10 +52,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nova_core::{
-    AuthHandler, AuthOutcome, AuthRequest, ConnectInfo, ConnectionHandler, Context, Data,
-    DisconnectReason, ErrorHandler, Frame, FrameAction, HandlerError, HeartbeatHandler, Message,
-    MessageHandler, MessageType, Operation, RateLimitDecision, RateLimitHandler, ReconnectDecision,
-    Secret, SubscriptionHandler,
+    AuthHandler, AuthOutcome, AuthRequest, ClientConfig, ConnectInfo, ConnectionHandler, Context,
+    Data, DisconnectReason, ErrorHandler, Frame, FrameAction, HandlerError, HeartbeatHandler,
+    Message, MessageHandler, MessageType, Operation, RateLimitDecision, RateLimitHandler,
+    ReconnectDecision, Secret, SubscriptionHandler,
 };
 
 use crate::close::RESUME_CLOSE_CODE;
@@ -65,6 +68,7 @@ use crate::limiter::{Acquire, IdentifyLimiter};
 use crate::payload::{GatewayEvent, RawPayload};
 use crate::send_limit::{SEND_LIMIT, SEND_WINDOW, SendLimiter};
 use crate::session::{ConnectParams, Disconnect, GatewaySession, NextConnect};
+use crate::telemetry::{GaveUp, Metrics};
 
 /// How long a new connection waits for Hello by default before it is given up.
 pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -243,6 +247,8 @@ pub struct Discord {
     fatal: Option<String>,
     /// What `message_type` read, until the callback that follows takes it.
     last_read: Option<Read>,
+    /// Metric handles, resolved in `init` (with the client's name).
+    metrics: Option<Metrics>,
     /// Payloads parsed (tests check that each is parsed once).
     #[cfg(test)]
     parses: usize,
@@ -281,6 +287,7 @@ impl Discord {
             cause: None,
             fatal: None,
             last_read: None,
+            metrics: None,
             #[cfg(test)]
             parses: 0,
             rng: seed | 1,
@@ -313,25 +320,46 @@ impl Discord {
             ctx.begin_authentication();
             return;
         }
-        let Some(limiter) = &self.config.limiter else {
+        let Some(limiter) = self.config.limiter.clone() else {
             ctx.begin_authentication();
             return;
         };
-        match limiter.poll_acquire(self.shard_id(), now) {
+        let shard = self.shard_id();
+        let acquired = limiter.poll_acquire(shard, now);
+        if !matches!(acquired, Acquire::WaitUntil(_)) {
+            let report = limiter.report(now);
+            tracing::info!(
+                shard,
+                remaining = report.remaining,
+                total = report.total,
+                granted = matches!(acquired, Acquire::Granted),
+                "session_start_limit after an Identify attempt"
+            );
+            if let Some(m) = &self.metrics {
+                m.session_start(&report);
+            }
+        }
+        match acquired {
             Acquire::Granted => ctx.begin_authentication(),
             Acquire::WaitUntil(at) => {
-                tracing::debug!(shard = self.shard_id(), "identify bucket busy; waiting");
+                tracing::debug!(shard, "identify bucket busy; waiting");
                 self.identify_at = Some(at);
             }
             Acquire::Exhausted { .. } => {
                 self.fatal = Some("the daily session_start_limit is spent".to_owned());
+                if let Some(m) = &self.metrics {
+                    m.gave_up(GaveUp::IdentifyBudget);
+                }
                 ctx.request_reconnect_with_close(RESUME_CLOSE_CODE, "identify budget spent");
             }
         }
     }
 
     /// Gives the connection up for `cause`, closing with a code that keeps the session.
-    fn give_up(&mut self, cause: Disconnect, why: &str, ctx: &mut Context<'_>) {
+    fn give_up(&mut self, cause: Disconnect, label: GaveUp, why: &str, ctx: &mut Context<'_>) {
+        if let Some(m) = &self.metrics {
+            m.gave_up(label);
+        }
         self.cause = Some(cause);
         self.heartbeat = None;
         self.hello_deadline = None;
@@ -419,6 +447,12 @@ fn text_of(message: &Message) -> Result<&str, HandlerError> {
 }
 
 impl ConnectionHandler for Discord {
+    /// Resolves the metric handles, labelled with the client's name.
+    fn init(&mut self, config: &ClientConfig) -> Result<(), HandlerError> {
+        self.metrics = Some(Metrics::new(config.name()));
+        Ok(())
+    }
+
     fn connect_url(&mut self, _ctx: &Context<'_>) -> Option<String> {
         Some(
             self.next_url
@@ -486,7 +520,7 @@ impl ConnectionHandler for Discord {
             Ok(None) => FrameAction::Consumed,
             Err(e) => {
                 tracing::warn!(error = %e, "zlib-stream broken; reconnecting to resume");
-                self.give_up(Disconnect::Dropped, "zlib-stream broken", ctx);
+                self.give_up(Disconnect::Dropped, GaveUp::Zlib, "zlib-stream broken", ctx);
                 FrameAction::Consumed
             }
         }
@@ -543,10 +577,14 @@ impl MessageHandler for Discord {
             }
             GatewayEvent::HeartbeatAck => {
                 if let Some(latency) = self.heartbeat.as_mut().and_then(|h| h.on_ack(now)) {
-                    tracing::trace!(
+                    tracing::debug!(
+                        shard = self.shard_id(),
                         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-                        "heartbeat ack"
+                        "heartbeat ACK"
                     );
+                    if let Some(m) = &self.metrics {
+                        m.heartbeat_latency(latency);
+                    }
                 }
             }
             GatewayEvent::HeartbeatRequest => {
@@ -557,11 +595,12 @@ impl MessageHandler for Discord {
             }
             GatewayEvent::Reconnect => {
                 tracing::info!("gateway asked to reconnect (op 7)");
-                self.give_up(Disconnect::Reconnect, "op 7", ctx);
+                self.give_up(Disconnect::Reconnect, GaveUp::Reconnect, "op 7", ctx);
             }
             GatewayEvent::InvalidSession { resumable } => {
                 tracing::info!(resumable, "invalid session (op 9)");
-                self.give_up(Disconnect::InvalidSession { resumable }, "op 9", ctx);
+                let cause = Disconnect::InvalidSession { resumable };
+                self.give_up(cause, GaveUp::InvalidSession, "op 9", ctx);
             }
             other => tracing::debug!(?other, "gateway payload ignored"),
         }
@@ -624,6 +663,9 @@ impl AuthHandler for Discord {
             return AuthOutcome::NotAuthResponse;
         };
         tracing::info!(shard = self.shard_id(), resumed, "gateway session ready");
+        if let Some(m) = &self.metrics {
+            m.session(resumed);
+        }
         ctx.deliver(response.clone());
         AuthOutcome::Authenticated
     }
@@ -646,7 +688,12 @@ impl HeartbeatHandler for Discord {
                     u64::try_from(self.config.hello_timeout.as_millis()).unwrap_or(u64::MAX),
                 "no Hello from the gateway in time; trying again"
             );
-            self.give_up(Disconnect::NoHello, "no Hello in time", ctx);
+            self.give_up(
+                Disconnect::NoHello,
+                GaveUp::NoHello,
+                "no Hello in time",
+                ctx,
+            );
             return Ok(());
         }
         if self.identify_at.is_some_and(|at| at <= now) {
@@ -656,7 +703,8 @@ impl HeartbeatHandler for Discord {
             Some(HeartbeatAction::Send) => self.send_heartbeat(ctx),
             Some(HeartbeatAction::Zombie) => {
                 tracing::warn!("no heartbeat ACK since the last beat: zombie connection");
-                self.give_up(Disconnect::Zombie, "platform heartbeat: no ACK", ctx);
+                let why = "platform heartbeat: no ACK";
+                self.give_up(Disconnect::Zombie, GaveUp::Zombie, why, ctx);
             }
             None => {}
         }

@@ -18,6 +18,7 @@
 //! | [`Discovery`] | `GET /gateway/bot` with reqwest + rustls (ring), token in a sensitive header |
 //! | [`Discord`], [`DiscordConfig`], [`Dispatch`] | the adapter: nova-core's handler traits over the pieces above |
 //! | [`Shards`] | N shards in one process, one client each, sharing one [`IdentifyLimiter`] |
+//! | [`telemetry`] | the `nova_discord_*` metrics: `session_start_limit.remaining`, heartbeat ACK latency, verdicts, connections given up |
 //!
 //! Wire facts: `shared/PROTOCOLS.md` section 3. Tested against
 //! `nova_testkit::discord::DiscordSim`.
@@ -36,6 +37,7 @@ mod payload;
 mod send_limit;
 mod session;
 mod shards;
+pub mod telemetry;
 
 pub use adapter::{DEFAULT_HELLO_TIMEOUT, Discord, DiscordConfig, Dispatch};
 pub use close::{CloseAction, CloseCode, RESUME_CLOSE_CODE, close_action};

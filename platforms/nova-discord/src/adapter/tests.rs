@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use nova_core::ClientConfig;
 use nova_core::testing::TestContext;
 use nova_core::{
     AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, DisconnectReason, Frame, FrameAction,
@@ -568,4 +569,173 @@ fn zlib_stream_frames_are_inflated_and_a_broken_stream_resumes() {
     let broken = t.run(|ctx| discord.handle_frame(&Frame::Binary(junk.into()), ctx));
     assert_eq!(broken, FrameAction::Consumed);
     assert_eq!(t.reconnect_close_code(), Some(RESUME_CLOSE_CODE));
+}
+
+/// A `metrics` recorder that keeps every value set or recorded, by metric name and labels.
+#[derive(Clone, Default)]
+struct Recorded(Arc<std::sync::Mutex<Vec<(String, f64)>>>);
+
+impl Recorded {
+    /// The values of `name{labels}` (labels as `k=v` joined by `,`, in the order given).
+    fn values(&self, key: &str) -> Vec<f64> {
+        let all = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+            .collect()
+    }
+}
+
+struct Handle {
+    key: String,
+    recorded: Recorded,
+}
+
+impl Handle {
+    fn push(&self, value: f64) {
+        let mut all = self
+            .recorded
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.push((self.key.clone(), value));
+    }
+}
+
+impl metrics::CounterFn for Handle {
+    fn increment(&self, value: u64) {
+        #[allow(clippy::cast_precision_loss)]
+        self.push(value as f64);
+    }
+    fn absolute(&self, value: u64) {
+        #[allow(clippy::cast_precision_loss)]
+        self.push(value as f64);
+    }
+}
+
+impl metrics::GaugeFn for Handle {
+    fn increment(&self, value: f64) {
+        self.push(value);
+    }
+    fn decrement(&self, value: f64) {
+        self.push(-value);
+    }
+    fn set(&self, value: f64) {
+        self.push(value);
+    }
+}
+
+impl metrics::HistogramFn for Handle {
+    fn record(&self, value: f64) {
+        self.push(value);
+    }
+}
+
+impl Recorded {
+    fn handle(&self, key: &metrics::Key) -> Arc<Handle> {
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        Arc::new(Handle {
+            key: format!("{}{{{}}}", key.name(), labels.join(",")),
+            recorded: self.clone(),
+        })
+    }
+}
+
+impl metrics::Recorder for Recorded {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::from_arc(self.handle(key))
+    }
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::from_arc(self.handle(key))
+    }
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::from_arc(self.handle(key))
+    }
+}
+
+#[test]
+fn telemetry_reports_the_identify_budget_ack_latency_verdicts_and_give_ups() {
+    let recorded = Recorded::default();
+    let limit = SessionStartLimit {
+        total: 1000,
+        remaining: 42,
+        reset_after: 86_400_000,
+        max_concurrency: 1,
+    };
+    let now = Instant::now();
+    let limiter = Arc::new(IdentifyLimiter::new(&limit, now));
+    let mut discord = Discord::new(config().with_limiter(limiter));
+    let client = ClientConfig::builder("ws://gateway.test")
+        .name("shard-a")
+        .build()
+        .expect("a config");
+    // Handles resolve against the recorder in place when `init` runs.
+    metrics::with_local_recorder(&recorded, || discord.init(&client)).expect("init");
+    discord.on_connect(now, 0);
+    let mut t = TestContext::new();
+    feed(&mut discord, &mut t, HELLO);
+    assert!(t.authentication_begun());
+    assert_eq!(
+        recorded.values("nova_discord_session_start_remaining{client_id=shard-a}"),
+        [41.0]
+    );
+    assert_eq!(
+        recorded.values("nova_discord_session_start_total{client_id=shard-a}"),
+        [1000.0]
+    );
+    let ready = Message::text(READY);
+    let _ = discord.message_type(&ready);
+    assert_eq!(
+        t.run(|ctx| discord.handle_auth_response(&ready, ctx)),
+        AuthOutcome::Authenticated
+    );
+    assert_eq!(
+        recorded.values("nova_discord_sessions_total{client_id=shard-a,kind=identified}"),
+        [1.0]
+    );
+    // A beat and its ACK: one latency, in seconds, small.
+    let due = discord.next_heartbeat().expect("a beat");
+    t.run(|ctx| discord.heartbeat_due(due, ctx))
+        .expect("the callback succeeds");
+    feed(&mut discord, &mut t, r#"{"op":11}"#);
+    let latencies = recorded.values("nova_discord_heartbeat_latency_seconds{client_id=shard-a}");
+    assert_eq!(latencies.len(), 1);
+    assert!((0.0..60.0).contains(&latencies[0]), "{latencies:?}");
+    // op 7: a connection given up, by cause.
+    feed(&mut discord, &mut t, r#"{"op":7,"d":null}"#);
+    assert_eq!(
+        recorded.values("nova_discord_gave_up_total{client_id=shard-a,cause=reconnect}"),
+        [1.0]
+    );
 }
