@@ -1,8 +1,8 @@
 //! One gateway connection's task: Hello, the client's payloads, the session's dispatches, the
 //! heartbeat deadline and the handle's fault commands.
 //!
-//! The task owns the socket. It sends Hello, then reads payloads in order: rate-limit check
-//! (4008), size (4002), JSON (4002), then the op. Dispatches come from the attached session's
+//! The task owns the socket. It sends Hello (unless the handle withholds it), then reads
+//! payloads in order: rate-limit check (4008), size (4002), JSON (4002), then the op. Dispatches come from the attached session's
 //! log (see [`super::session`]): after every event of the loop the task writes whatever the log
 //! holds past its cursor. With `zlib-stream` every payload goes through the connection's one
 //! [`ZlibStreamDeflater`] as a binary message. When the loop ends the session is detached (and
@@ -113,7 +113,9 @@ impl Conn<'_> {
             r#"{{"op":10,"s":null,"t":null,"d":{{"heartbeat_interval":{},"_trace":["nova-sim"]}}}}"#,
             interval.as_millis()
         );
-        if self.write(vec![hello.into()]).await.is_err() {
+        if self.shared.take_withheld_hello() {
+            bump(&self.shared.counters.hellos_withheld);
+        } else if self.write(vec![hello.into()]).await.is_err() {
             return End::Gone(None);
         }
         let mut shutdown = self.shared.shutdown.subscribe();

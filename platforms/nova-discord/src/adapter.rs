@@ -9,7 +9,11 @@
 //!   [`ZlibStreamInflater`] per connection (reset in `handle_connect`) and become text; a corrupt
 //!   stream closes with 4000 and resumes.
 //! - **Hello → auth**: authentication is not started at connect
-//!   (`authenticates_on_connect` is false); Hello starts the heartbeat schedule and then
+//!   (`authenticates_on_connect` is false). A Hello must come within
+//!   [`hello_timeout`](DiscordConfig::hello_timeout) of the socket opening (10 s by default),
+//!   else the connection is given up with [`RESUME_CLOSE_CODE`] (the session stays resumable)
+//!   and the next one is tried after the runtime's backoff; the bound rides on the same
+//!   handler-owned timer as the heartbeats. Hello starts the heartbeat schedule and then
 //!   `begin_authentication`: a Resume when the session can be resumed, else an Identify once
 //!   the shared [`IdentifyLimiter`] grants its bucket (a busy bucket is waited for on the
 //!   heartbeat timer; a spent daily budget stops the client). READY or RESUMED is the verdict;
@@ -17,21 +21,41 @@
 //! - **Heartbeats** on the runtime's handler-owned schedule (`next_heartbeat` /
 //!   `heartbeat_due`), with the [`Heartbeat`] machine's jitter and zombie detection; a zombie
 //!   closes with [`RESUME_CLOSE_CODE`] and resumes. A server request (op 1) is answered at once.
+//! - **The send limit** (`RateLimitHandler`): every payload written on the connection is
+//!   counted in a [`SendLimiter`] (120 per 60 s by default); the application's sends are held
+//!   back once the window holds the limit minus a reserve for what the adapter must send
+//!   (heartbeats, Identify/Resume, answers to op 1), which the runtime never holds back.
+//! - **Telemetry** ([`crate::telemetry`]): `session_start_limit.remaining` after each Identify
+//!   attempt, heartbeat ACK latency, READY/RESUMED verdicts and the connections the adapter gave
+//!   up, as `nova_discord_*` metrics (handles resolved in `init`) and `tracing` events.
 //! - **Every end of a connection** (`handle_disconnect`) goes through
 //!   [`GatewaySession::next_connect`] and so through [`close_action`](crate::close_action):
 //!   resume, identify again (after 1–5 s on op 9 `d:false`), or stop for good (4004, 4010–4014).
 //!
-//! Every dispatch (op 0) is delivered to the application as the text received; [`Dispatch`]
-//! reads it into a typed [`Event`] with its `s` and `t`.
+//! # Messages: one parse, typed data on a route
+//!
+//! `message_type` reads every payload once. A dispatch (op 0) is kept in the session (its `s`,
+//! READY's `session_id` and `resume_gateway_url`) right there, and classified as
+//! [`MessageType::Subscription`] on the route of its name `t` (`"MESSAGE_CREATE"`), with the
+//! typed [`Dispatch`] as its [`Data`]: a subscription stream on that route (where the runtime has
+//! one) yields [`Delivery`](nova_core::Delivery)s whose `get::<Dispatch>()` is that value, next
+//! to the text received. A dispatch no subscription takes goes to `handle_message`, which hands
+//! the text as received to the application's `Messages` without parsing it again (what the
+//! adapter read in `message_type` is kept for the callback that follows); the application can
+//! read it with [`Dispatch::from_message`]. A known dispatch whose `d` does not decode is still
+//! counted and routed, without data. op 1 from the server is a heartbeat; the other ops
+//! (Hello, ACK, 7, 9) go to `handle_message`, read once too. Today nova's runtime opens
+//! subscription streams only with a subscribe request on the wire, which the gateway does not
+//! have, so applications read `Messages` (see the crate README).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nova_core::{
-    AuthHandler, AuthOutcome, AuthRequest, ConnectInfo, ConnectionHandler, Context,
-    DisconnectReason, ErrorHandler, Frame, FrameAction, HandlerError, HeartbeatHandler, Message,
-    MessageHandler, MessageType, Operation, RateLimitHandler, ReconnectDecision, Secret,
-    SubscriptionHandler,
+    AuthHandler, AuthOutcome, AuthRequest, ClientConfig, ConnectInfo, ConnectionHandler, Context,
+    Data, DisconnectReason, ErrorHandler, Frame, FrameAction, HandlerError, HeartbeatHandler,
+    Message, MessageHandler, MessageType, Operation, RateLimitDecision, RateLimitHandler,
+    ReconnectDecision, Secret, SubscriptionHandler,
 };
 
 use crate::close::RESUME_CLOSE_CODE;
@@ -41,9 +65,13 @@ use crate::event::Event;
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::inflate::{DEFAULT_MAX_MESSAGE, ZlibStreamInflater};
 use crate::limiter::{Acquire, IdentifyLimiter};
-use crate::opcode::OpCode;
 use crate::payload::{GatewayEvent, RawPayload};
+use crate::send_limit::{SEND_LIMIT, SEND_WINDOW, SendLimiter};
 use crate::session::{ConnectParams, Disconnect, GatewaySession, NextConnect};
+use crate::telemetry::{GaveUp, Metrics};
+
+/// How long a new connection waits for Hello by default before it is given up.
+pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How one shard connects.
 #[derive(Clone, Debug)]
@@ -63,6 +91,14 @@ pub struct DiscordConfig {
     pub limiter: Option<Arc<IdentifyLimiter>>,
     /// `properties` of Identify.
     pub properties: ConnectionProperties,
+    /// How long after the socket opens Hello (op 10) must arrive; without it the connection is
+    /// closed with [`RESUME_CLOSE_CODE`] and tried again. Default [`DEFAULT_HELLO_TIMEOUT`].
+    pub hello_timeout: Duration,
+    /// Payloads allowed per [`send_window`](Self::send_window) on one connection. Default
+    /// [`SEND_LIMIT`] (120).
+    pub send_limit: u32,
+    /// Default [`SEND_WINDOW`] (60 s).
+    pub send_window: Duration,
 }
 
 impl DiscordConfig {
@@ -77,7 +113,26 @@ impl DiscordConfig {
             compress: false,
             limiter: None,
             properties: ConnectionProperties::default(),
+            hello_timeout: DEFAULT_HELLO_TIMEOUT,
+            send_limit: SEND_LIMIT,
+            send_window: SEND_WINDOW,
         }
+    }
+
+    /// Sets [`send_limit`](Self::send_limit) and [`send_window`](Self::send_window) (Discord's
+    /// are the defaults; a gateway of your own, or a test, may differ).
+    #[must_use]
+    pub fn with_send_limit(mut self, limit: u32, window: Duration) -> Self {
+        self.send_limit = limit;
+        self.send_window = window;
+        self
+    }
+
+    /// Sets [`hello_timeout`](Self::hello_timeout).
+    #[must_use]
+    pub fn with_hello_timeout(mut self, timeout: Duration) -> Self {
+        self.hello_timeout = timeout;
+        self
     }
 
     /// Identifies as this shard.
@@ -110,8 +165,9 @@ impl DiscordConfig {
     }
 }
 
-/// A dispatch as the application receives it: the text as received, read into its parts.
-#[derive(Debug)]
+/// A dispatch read into its parts: the [`Data`] of a dispatch's message, or read by the
+/// application from the text with [`from_message`](Self::from_message).
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Dispatch {
     /// `s`.
@@ -145,6 +201,30 @@ impl Dispatch {
     }
 }
 
+/// What `message_type` read from a payload, for the callback that follows.
+enum Parsed {
+    /// A dispatch (already kept in the session), typed.
+    Dispatch(Data),
+    /// A known dispatch whose `d` did not decode (its `s` already counted).
+    Undecoded,
+    /// Any other op.
+    Control(GatewayEvent),
+}
+
+/// The last payload `message_type` read: the message (held, so its buffer is not reused and
+/// identity by address is exact) and what it was.
+struct Read {
+    message: Message,
+    parsed: Parsed,
+}
+
+impl Read {
+    fn is(&self, message: &Message) -> bool {
+        let (a, b) = (self.message.as_bytes(), message.as_bytes());
+        std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
+    }
+}
+
 /// One shard's handler (see the module docs).
 pub struct Discord {
     config: DiscordConfig,
@@ -155,12 +235,23 @@ pub struct Discord {
     resuming: bool,
     inflater: Option<ZlibStreamInflater>,
     heartbeat: Option<Heartbeat>,
+    /// Until when this connection waits for Hello (`None` once it came).
+    hello_deadline: Option<Instant>,
+    /// This connection's writes, against the gateway's send limit.
+    send_limit: SendLimiter,
     /// An Identify waiting for its bucket.
     identify_at: Option<Instant>,
     /// Why this side gave the connection up (op 7, op 9, zombie), for `handle_disconnect`.
     cause: Option<Disconnect>,
     /// Set when the client must stop whatever the close says.
     fatal: Option<String>,
+    /// What `message_type` read, until the callback that follows takes it.
+    last_read: Option<Read>,
+    /// Metric handles, resolved in `init` (with the client's name).
+    metrics: Option<Metrics>,
+    /// Payloads parsed (tests check that each is parsed once).
+    #[cfg(test)]
+    parses: usize,
     rng: u64,
 }
 
@@ -190,9 +281,15 @@ impl Discord {
             resuming: false,
             inflater: None,
             heartbeat: None,
+            hello_deadline: None,
+            send_limit: SendLimiter::new(config.send_limit, config.send_window),
             identify_at: None,
             cause: None,
             fatal: None,
+            last_read: None,
+            metrics: None,
+            #[cfg(test)]
+            parses: 0,
             rng: seed | 1,
             config,
         }
@@ -223,29 +320,71 @@ impl Discord {
             ctx.begin_authentication();
             return;
         }
-        let Some(limiter) = &self.config.limiter else {
+        let Some(limiter) = self.config.limiter.clone() else {
             ctx.begin_authentication();
             return;
         };
-        match limiter.poll_acquire(self.shard_id(), now) {
+        let shard = self.shard_id();
+        let acquired = limiter.poll_acquire(shard, now);
+        if !matches!(acquired, Acquire::WaitUntil(_)) {
+            let report = limiter.report(now);
+            tracing::info!(
+                shard,
+                remaining = report.remaining,
+                total = report.total,
+                granted = matches!(acquired, Acquire::Granted),
+                "session_start_limit after an Identify attempt"
+            );
+            if let Some(m) = &self.metrics {
+                m.session_start(&report);
+            }
+        }
+        match acquired {
             Acquire::Granted => ctx.begin_authentication(),
             Acquire::WaitUntil(at) => {
-                tracing::debug!(shard = self.shard_id(), "identify bucket busy; waiting");
+                tracing::debug!(shard, "identify bucket busy; waiting");
                 self.identify_at = Some(at);
             }
             Acquire::Exhausted { .. } => {
                 self.fatal = Some("the daily session_start_limit is spent".to_owned());
+                if let Some(m) = &self.metrics {
+                    m.gave_up(GaveUp::IdentifyBudget);
+                }
                 ctx.request_reconnect_with_close(RESUME_CLOSE_CODE, "identify budget spent");
             }
         }
     }
 
     /// Gives the connection up for `cause`, closing with a code that keeps the session.
-    fn give_up(&mut self, cause: Disconnect, why: &str, ctx: &mut Context<'_>) {
+    fn give_up(&mut self, cause: Disconnect, label: GaveUp, why: &str, ctx: &mut Context<'_>) {
+        if let Some(m) = &self.metrics {
+            m.gave_up(label);
+        }
         self.cause = Some(cause);
         self.heartbeat = None;
+        self.hello_deadline = None;
         self.identify_at = None;
         ctx.request_reconnect_with_close(RESUME_CLOSE_CODE, why);
+    }
+
+    /// A socket opened at `now`: fresh per-connection state, and the wait for Hello begins.
+    fn on_connect(&mut self, now: Instant, connection_index: u64) {
+        self.inflater = self
+            .config
+            .compress
+            .then(|| ZlibStreamInflater::new(DEFAULT_MAX_MESSAGE));
+        self.heartbeat = None;
+        self.hello_deadline = Some(now + self.config.hello_timeout);
+        self.send_limit.reset();
+        self.last_read = None;
+        self.identify_at = None;
+        self.cause = None;
+        tracing::debug!(
+            shard = self.shard_id(),
+            resuming = self.resuming,
+            connection_index,
+            "gateway connected"
+        );
     }
 
     fn send_heartbeat(&self, ctx: &mut Context<'_>) {
@@ -259,6 +398,46 @@ impl Discord {
             self.session.on_ready(ready);
         }
     }
+
+    /// Reads a payload's envelope (the only place that does).
+    fn envelope<'t>(&mut self, text: &'t str) -> Result<RawPayload<'t>, DecodeError> {
+        #[cfg(test)]
+        {
+            self.parses += 1;
+        }
+        RawPayload::parse(text)
+    }
+
+    /// Decodes an envelope by its op, and keeps what a dispatch says about the session.
+    fn interpret(&mut self, raw: &RawPayload<'_>) -> Result<Parsed, DecodeError> {
+        match GatewayEvent::from_raw(raw) {
+            Ok(GatewayEvent::Dispatch { seq, event }) => {
+                self.observe_dispatch(seq, &event);
+                Ok(Parsed::Dispatch(Data::new(Dispatch { seq, event })))
+            }
+            Ok(other) => Ok(Parsed::Control(other)),
+            Err(DecodeError::Dispatch { seq, name, source }) => {
+                // Counted and delivered as received; the application may know it better.
+                self.session.observe_seq(seq);
+                tracing::debug!(%name, error = %source, "dispatch did not decode");
+                Ok(Parsed::Undecoded)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What `message_type` read from `message`, or a fresh parse when it read another one
+    /// (a callback called directly).
+    fn parsed(&mut self, message: &Message) -> Result<Parsed, HandlerError> {
+        match self.last_read.take() {
+            Some(read) if read.is(message) => Ok(read.parsed),
+            _ => {
+                let raw = self.envelope(text_of(message)?);
+                raw.and_then(|raw| self.interpret(&raw))
+                    .map_err(|e| HandlerError::new(e.to_string()))
+            }
+        }
+    }
 }
 
 fn text_of(message: &Message) -> Result<&str, HandlerError> {
@@ -268,6 +447,12 @@ fn text_of(message: &Message) -> Result<&str, HandlerError> {
 }
 
 impl ConnectionHandler for Discord {
+    /// Resolves the metric handles, labelled with the client's name.
+    fn init(&mut self, config: &ClientConfig) -> Result<(), HandlerError> {
+        self.metrics = Some(Metrics::new(config.name()));
+        Ok(())
+    }
+
     fn connect_url(&mut self, _ctx: &Context<'_>) -> Option<String> {
         Some(
             self.next_url
@@ -281,19 +466,7 @@ impl ConnectionHandler for Discord {
         info: &ConnectInfo,
         _ctx: &mut Context<'_>,
     ) -> Result<(), HandlerError> {
-        self.inflater = self
-            .config
-            .compress
-            .then(|| ZlibStreamInflater::new(DEFAULT_MAX_MESSAGE));
-        self.heartbeat = None;
-        self.identify_at = None;
-        self.cause = None;
-        tracing::debug!(
-            shard = self.shard_id(),
-            resuming = self.resuming,
-            connection_index = info.connection_index,
-            "gateway connected"
-        );
+        self.on_connect(Instant::now(), info.connection_index);
         Ok(())
     }
 
@@ -303,6 +476,8 @@ impl ConnectionHandler for Discord {
         _ctx: &Context<'_>,
     ) -> ReconnectDecision {
         self.heartbeat = None;
+        self.hello_deadline = None;
+        self.last_read = None;
         if let Some(why) = self.fatal.take() {
             return ReconnectDecision::stop(why);
         }
@@ -345,7 +520,7 @@ impl ConnectionHandler for Discord {
             Ok(None) => FrameAction::Consumed,
             Err(e) => {
                 tracing::warn!(error = %e, "zlib-stream broken; reconnecting to resume");
-                self.give_up(Disconnect::Dropped, "zlib-stream broken", ctx);
+                self.give_up(Disconnect::Dropped, GaveUp::Zlib, "zlib-stream broken", ctx);
                 FrameAction::Consumed
             }
         }
@@ -354,12 +529,29 @@ impl ConnectionHandler for Discord {
 
 impl MessageHandler for Discord {
     fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
-        // The server's heartbeat request (op 1) goes to `handle_heartbeat`; the rest is read once
-        // in `handle_message` (or `handle_auth_response` while the verdict is awaited).
-        match message.as_text().map(RawPayload::parse) {
-            Some(Ok(raw)) if raw.op == OpCode::Heartbeat => MessageType::Heartbeat,
-            _ => MessageType::Unknown,
-        }
+        self.last_read = None;
+        let Some(text) = message.as_text() else {
+            // A binary frame without compression: `handle_message` reports it.
+            return MessageType::Unknown;
+        };
+        let read = self
+            .envelope(text)
+            .and_then(|raw| Ok((raw.t.unwrap_or_default(), self.interpret(&raw)?)));
+        let (route, parsed) = match read {
+            Ok(read) => read,
+            Err(e) => return MessageType::Invalid(HandlerError::new(e.to_string())),
+        };
+        let kind = match &parsed {
+            Parsed::Dispatch(data) => MessageType::data(route, data.clone()),
+            Parsed::Undecoded => MessageType::subscription(route),
+            Parsed::Control(GatewayEvent::HeartbeatRequest) => return MessageType::Heartbeat,
+            Parsed::Control(_) => MessageType::Unknown,
+        };
+        self.last_read = Some(Read {
+            message: message.clone(),
+            parsed,
+        });
+        kind
     }
 
     fn handle_message(
@@ -368,33 +560,31 @@ impl MessageHandler for Discord {
         ctx: &mut Context<'_>,
     ) -> Result<(), HandlerError> {
         let now = Instant::now();
-        let event = match GatewayEvent::parse(text_of(&message)?) {
-            Ok(event) => event,
-            Err(DecodeError::Dispatch { seq, name, source }) => {
-                // Counted and delivered as received; the application may know it better.
-                self.session.observe_seq(seq);
-                tracing::debug!(%name, error = %source, "dispatch did not decode");
+        let event = match self.parsed(&message)? {
+            Parsed::Dispatch(_) | Parsed::Undecoded => {
                 ctx.deliver(message);
                 return Ok(());
             }
-            Err(e) => return Err(HandlerError::new(e.to_string())),
+            Parsed::Control(event) => event,
         };
         match event {
-            GatewayEvent::Dispatch { seq, event } => {
-                self.observe_dispatch(seq, &event);
-                ctx.deliver(message);
-            }
             GatewayEvent::Hello { heartbeat_interval } => {
+                self.hello_deadline = None;
+                self.send_limit.set_heartbeat_interval(heartbeat_interval);
                 let jitter = self.jitter();
                 self.heartbeat = Some(Heartbeat::new(heartbeat_interval, now, jitter));
                 self.try_begin_auth(now, ctx);
             }
             GatewayEvent::HeartbeatAck => {
                 if let Some(latency) = self.heartbeat.as_mut().and_then(|h| h.on_ack(now)) {
-                    tracing::trace!(
+                    tracing::debug!(
+                        shard = self.shard_id(),
                         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-                        "heartbeat ack"
+                        "heartbeat ACK"
                     );
+                    if let Some(m) = &self.metrics {
+                        m.heartbeat_latency(latency);
+                    }
                 }
             }
             GatewayEvent::HeartbeatRequest => {
@@ -405,11 +595,12 @@ impl MessageHandler for Discord {
             }
             GatewayEvent::Reconnect => {
                 tracing::info!("gateway asked to reconnect (op 7)");
-                self.give_up(Disconnect::Reconnect, "op 7", ctx);
+                self.give_up(Disconnect::Reconnect, GaveUp::Reconnect, "op 7", ctx);
             }
             GatewayEvent::InvalidSession { resumable } => {
                 tracing::info!(resumable, "invalid session (op 9)");
-                self.give_up(Disconnect::InvalidSession { resumable }, "op 9", ctx);
+                let cause = Disconnect::InvalidSession { resumable };
+                self.give_up(cause, GaveUp::InvalidSession, "op 9", ctx);
             }
             other => tracing::debug!(?other, "gateway payload ignored"),
         }
@@ -449,39 +640,62 @@ impl AuthHandler for Discord {
             .map_err(|e| HandlerError::new(e.to_string()))
     }
 
+    /// READY or RESUMED (kept in the session when read) is the verdict; anything else goes on
+    /// to its callback, with what was read kept for it.
     fn handle_auth_response(&mut self, response: &Message, ctx: &mut Context<'_>) -> AuthOutcome {
-        let Some(text) = response.as_text() else {
+        let parsed = match self.parsed(response) {
+            Ok(parsed) => parsed,
+            Err(_) => return AuthOutcome::NotAuthResponse,
+        };
+        let verdict = match &parsed {
+            Parsed::Dispatch(data) => data.get::<Dispatch>().and_then(|d| match d.event {
+                Event::Ready(_) => Some(false),
+                Event::Resumed => Some(true),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let Some(resumed) = verdict else {
+            self.last_read = Some(Read {
+                message: response.clone(),
+                parsed,
+            });
             return AuthOutcome::NotAuthResponse;
         };
-        match GatewayEvent::parse(text) {
-            Ok(GatewayEvent::Dispatch {
-                seq,
-                event: event @ (Event::Ready(_) | Event::Resumed),
-            }) => {
-                self.observe_dispatch(seq, &event);
-                tracing::info!(
-                    shard = self.shard_id(),
-                    resumed = matches!(event, Event::Resumed),
-                    "gateway session ready"
-                );
-                ctx.deliver(response.clone());
-                AuthOutcome::Authenticated
-            }
-            _ => AuthOutcome::NotAuthResponse,
+        tracing::info!(shard = self.shard_id(), resumed, "gateway session ready");
+        if let Some(m) = &self.metrics {
+            m.session(resumed);
         }
+        ctx.deliver(response.clone());
+        AuthOutcome::Authenticated
     }
 }
 
 impl HeartbeatHandler for Discord {
     fn next_heartbeat(&self) -> Option<Instant> {
         let beat = self.heartbeat.as_ref().map(Heartbeat::deadline);
-        match (beat, self.identify_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [beat, self.identify_at, self.hello_deadline]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn heartbeat_due(&mut self, now: Instant, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
+        if self.hello_deadline.is_some_and(|at| at <= now) {
+            tracing::warn!(
+                shard = self.shard_id(),
+                timeout_ms =
+                    u64::try_from(self.config.hello_timeout.as_millis()).unwrap_or(u64::MAX),
+                "no Hello from the gateway in time; trying again"
+            );
+            self.give_up(
+                Disconnect::NoHello,
+                GaveUp::NoHello,
+                "no Hello in time",
+                ctx,
+            );
+            return Ok(());
+        }
         if self.identify_at.is_some_and(|at| at <= now) {
             self.try_begin_auth(now, ctx);
         }
@@ -489,7 +703,8 @@ impl HeartbeatHandler for Discord {
             Some(HeartbeatAction::Send) => self.send_heartbeat(ctx),
             Some(HeartbeatAction::Zombie) => {
                 tracing::warn!("no heartbeat ACK since the last beat: zombie connection");
-                self.give_up(Disconnect::Zombie, "platform heartbeat: no ACK", ctx);
+                let why = "platform heartbeat: no ACK";
+                self.give_up(Disconnect::Zombie, GaveUp::Zombie, why, ctx);
             }
             None => {}
         }
@@ -511,4 +726,26 @@ impl HeartbeatHandler for Discord {
 
 impl SubscriptionHandler for Discord {}
 impl ErrorHandler for Discord {}
-impl RateLimitHandler for Discord {}
+impl RateLimitHandler for Discord {
+    /// The application's sends wait while the window holds the limit minus the reserve.
+    fn check_rate_limit(&mut self, _operation: Operation) -> RateLimitDecision {
+        match self.send_limit.check(Instant::now()) {
+            None => RateLimitDecision::Allow,
+            Some(wait) => {
+                tracing::trace!(
+                    wait_us = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX),
+                    "gateway send limit: the application's sends wait"
+                );
+                RateLimitDecision::Wait(wait)
+            }
+        }
+    }
+
+    /// Every payload written counts, whoever sent it.
+    fn update_rate_limit(&mut self, _operation: Operation) {
+        self.send_limit.record(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests;

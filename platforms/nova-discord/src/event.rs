@@ -331,7 +331,7 @@ fn secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error
 }
 
 /// A dispatch's event, by its name `t`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Event {
     /// READY.

@@ -7,7 +7,7 @@
 //!
 //! | cause | next |
 //! |---|---|
-//! | dropped (no close frame), zombie, op 7, op 9 `d: true` | Resume at `resume_gateway_url` |
+//! | dropped (no close frame), zombie, no Hello, op 7, op 9 `d: true` | Resume at `resume_gateway_url` |
 //! | closed with a resumable code (everything not below) | Resume |
 //! | closed with 4007 or 4009 | Identify at the gateway URL |
 //! | op 9 `d: false` | Identify at the gateway URL after 1–5 s |
@@ -89,6 +89,9 @@ pub enum Disconnect {
     Dropped,
     /// No heartbeat ACK before the next beat: the client closed (non-1000) to resume.
     Zombie,
+    /// No Hello within the configured bound after the socket opened: the client closed
+    /// (non-1000) to try again, resuming when it can.
+    NoHello,
     /// The server sent Reconnect (op 7).
     Reconnect,
     /// The server sent Invalid Session (op 9) with this `d`.
@@ -223,7 +226,10 @@ impl GatewaySession {
                     return NextConnect::Stop(code);
                 }
             },
-            Disconnect::Dropped | Disconnect::Zombie | Disconnect::Reconnect => true,
+            Disconnect::Dropped
+            | Disconnect::Zombie
+            | Disconnect::NoHello
+            | Disconnect::Reconnect => true,
             Disconnect::InvalidSession { resumable } => resumable,
         };
         if resume && let (Some(session), Some(seq)) = (&self.session, self.seq) {
@@ -286,6 +292,7 @@ mod tests {
         for cause in [
             Disconnect::Dropped,
             Disconnect::Zombie,
+            Disconnect::NoHello,
             Disconnect::Reconnect,
             Disconnect::InvalidSession { resumable: true },
             Disconnect::Closed(4000),

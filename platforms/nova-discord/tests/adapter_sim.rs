@@ -1,13 +1,14 @@
 //! The adapter on nova's runtime against the Discord simulator (real sockets): resumes after
-//! drops with no lost or repeated dispatch, a zombie noticed and resumed, op 7 and op 9 both ways,
-//! 4004 stopping after one connection, compressed and plain runs alike, and two shards paced by
-//! `max_concurrency`.
+//! drops with no lost or repeated dispatch, a zombie noticed and resumed, a silent server (no
+//! Hello) given up and the session resumed, op 7 and op 9 both ways, 4004 stopping after one
+//! connection, compressed and plain runs alike, two shards paced by `max_concurrency`, and a
+//! burst of application sends paced under the send limit while heartbeats go on.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nova_core::{Client, ClientConfig, Messages, Secret, StopReason};
+use nova_core::{Client, ClientConfig, Message, Messages, Secret, StopReason};
 use nova_discord::{
     Discord, DiscordConfig, Discovery, Dispatch, Event, IdentifyLimiter, Intents, Shards,
 };
@@ -18,13 +19,19 @@ const WAIT: Duration = Duration::from_secs(20);
 /// Every dispatch an application received: `(s, t, text)`.
 type Seen = Arc<Mutex<Vec<(u64, String, String)>>>;
 
-fn start(sim: &DiscordSim, token: &str, compress: bool) -> (Client, Seen) {
-    let config = DiscordConfig::new(
+fn config(sim: &DiscordSim, token: &str) -> DiscordConfig {
+    DiscordConfig::new(
         Secret::new(token),
         sim.gateway_url(),
         Intents::GUILDS | Intents::GUILD_MESSAGES,
     )
-    .with_compress(compress);
+}
+
+fn start(sim: &DiscordSim, token: &str, compress: bool) -> (Client, Seen) {
+    start_with(config(sim, token).with_compress(compress))
+}
+
+fn start_with(config: DiscordConfig) -> (Client, Seen) {
     let client_config = ClientConfig::builder(config.connect_url())
         .backoff(Duration::from_millis(20), Duration::from_millis(200))
         .jitter(0.0)
@@ -272,4 +279,110 @@ async fn two_shards_respect_max_concurrency() {
     shard_ids.sort_unstable();
     assert_eq!(shard_ids, vec![0, 1]);
     shards.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_is_given_up_after_the_hello_timeout_and_the_session_resumed() {
+    let options = DiscordSimOptions::default().with_tick(Some(Duration::from_millis(20)));
+    let sim = DiscordSim::start_with(options).await.unwrap();
+    let hello_timeout = Duration::from_millis(300);
+    // The first connection hears nothing: given up, then the next one identifies.
+    sim.withhold_hello(1);
+    let started = Instant::now();
+    let (client, seen) = start_with(config(&sim, TEST_TOKEN).with_hello_timeout(hello_timeout));
+    assert!(sim.wait_for(WAIT, |c| c.identifies == 1).await);
+    assert!(
+        started.elapsed() >= hello_timeout,
+        "{:?}",
+        started.elapsed()
+    );
+    let first = &sim.connections()[0];
+    assert_eq!(first.client_close_code, Some(4000), "{first:?}");
+    assert_eq!(first.session_id, None);
+    assert_eq!(first.received, 0, "nothing was sent before Hello");
+    wait_seen(&seen, 5).await;
+    // A resume that hears nothing: given up with 4000, and the next connection still resumes.
+    sim.withhold_hello(1);
+    sim.drop_all().await;
+    assert!(sim.wait_for(WAIT, |c| c.resumes == 1).await);
+    let c = sim.counters();
+    assert_eq!(
+        (c.hellos_withheld, c.identifies, c.resume_failures),
+        (2, 1, 0)
+    );
+    let silent: Vec<_> = sim
+        .connections()
+        .into_iter()
+        .filter(|c| c.client_close_code == Some(4000))
+        .collect();
+    assert_eq!(silent.len(), 2, "{silent:?}");
+    let before = seen.lock().unwrap().len();
+    wait_seen(&seen, before + 5).await;
+    assert_contiguous(&seen);
+    client.close(1000, "done").await.unwrap();
+}
+
+/// A presence update (op 3): what an application might send in a burst.
+const PRESENCE: &str =
+    r#"{"op":3,"d":{"since":null,"activities":[],"status":"online","afk":false}}"#;
+
+/// Sends `count` presence updates as fast as the client takes them, against a simulator that
+/// allows 40 payloads per second and closes a connection heartbeating less often than every
+/// 375 ms; the client believes the limit is `client_limit` per second.
+/// Returns when the last send was accepted, with when the first was made and how many
+/// heartbeats the simulator had seen before it.
+async fn presence_burst(count: usize, client_limit: u32) -> (DiscordSim, Client, Instant, u64) {
+    let window = Duration::from_secs(1);
+    let interval = Duration::from_millis(250);
+    let options = DiscordSimOptions::default()
+        .with_tick(None)
+        .with_heartbeat_interval(interval)
+        .with_send_limit(40, window);
+    let sim = DiscordSim::start_with(options).await.unwrap();
+    let config = config(&sim, TEST_TOKEN).with_send_limit(client_limit, window);
+    let (client, seen) = start_with(config);
+    wait_seen(&seen, 3).await; // READY and a GUILD_CREATE per guild: sends flow
+    let beats_before = sim.counters().heartbeats;
+    let started = Instant::now();
+    for _ in 0..count {
+        client.send(Message::text(PRESENCE)).await.unwrap();
+    }
+    (sim, client, started, beats_before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_sends_is_paced_under_the_send_limit_while_heartbeats_go_on() {
+    let (sim, client, started, beats_before) = presence_burst(200, 40).await;
+    // Every update reaches the server: the Identify, the beats, and the 200.
+    let all_in = nova_testkit::wait_until(
+        || {
+            let received = sim.connections()[0].received;
+            received >= 1 + 200 + sim.counters().heartbeats
+        },
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(all_in, "{:?} {:?}", sim.connections(), sim.counters());
+    let c = sim.counters();
+    assert_eq!(c.rate_limited, 0, "never closed with 4008");
+    assert_eq!(c.heartbeat_timeouts, 0, "heartbeats were never held back");
+    assert_eq!(c.connections, 1, "one connection throughout");
+    assert!(sim.connections()[0].open);
+    assert_eq!(c.heartbeat_acks, c.heartbeats);
+    // 200 sends at 32 per window (40 minus 8 reserved at 4 beats per second) span 6 windows.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(3), "not paced: {took:?}");
+    let beats = c.heartbeats - beats_before;
+    assert!(beats >= 6, "{beats} heartbeats in {took:?}");
+    client.close(1000, "done").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_burst_unpaced_is_closed_with_4008() {
+    // The client believes in a limit the simulator does not have: the simulator's 4008 fires,
+    // so the test above can fail.
+    let (sim, client, _, _) = presence_burst(200, 1000).await;
+    assert!(sim.wait_for(WAIT, |c| c.rate_limited >= 1).await);
+    assert_eq!(sim.connections()[0].server_close_code, Some(4008));
+    client.close(1000, "done").await.unwrap();
 }
