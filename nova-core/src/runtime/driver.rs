@@ -34,13 +34,15 @@
 
 use std::time::{Duration, SystemTime};
 
+use futures_util::future::Either;
 use rustc_hash::FxHashSet;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::time::{Instant, Interval};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::auth::AuthState;
 use super::commands::{Control, Outgoing, Services};
+use super::down::Next;
 use super::events::LifecycleEvent;
 use super::handover::{Handover, open};
 use super::inbound::InboundSender;
@@ -168,14 +170,15 @@ impl<H: Handler> Driver<H> {
         }
     }
 
-    pub(crate) async fn run(mut self) {
+    /// The task: the driver is moved into one future, once (an `async fn` taking `self` that
+    /// moved it into an inner block would hold it twice).
+    pub(crate) fn run(mut self) -> impl std::future::Future<Output = ()> + Send {
         let span = tracing::info_span!("nova.client", client_id = %self.config.name);
         async move {
             let reason = self.run_until_stopped().await;
             self.finish(reason);
         }
         .instrument(span)
-        .await;
     }
 
     /// Connect, serve, decide what follows, wait, again; until the client stops.
@@ -231,19 +234,23 @@ impl<H: Handler> Driver<H> {
                     }
                 }
             };
-            let next = match result {
+            // One future awaited in place, built before the await: a `match` whose arm awaited
+            // would keep the whole connect result (socket included) alive beside the session.
+            let step = match result {
                 Ok((connected, url)) => {
-                    match self
-                        .session(connected, url, started.elapsed(), purpose)
-                        .await
-                    {
-                        SessionEnd::Stop(reason) => return reason,
-                        SessionEnd::Disconnected(reason) => self.after_disconnect(reason),
-                    }
+                    let Connected {
+                        stream,
+                        peer_addr,
+                        protocol,
+                        ..
+                    } = connected;
+                    let info =
+                        self.connect_info(url, peer_addr, protocol, started.elapsed(), purpose);
+                    Either::Left(self.session(stream, info))
                 }
-                Err(e) => self.after_connect_failure(e),
+                Err(e) => Either::Right(std::future::ready(self.after_connect_failure(e))),
             };
-            let (delay, last_error) = match next {
+            let (delay, last_error) = match step.await {
                 Ok(next) => next,
                 Err(stop) => return stop,
             };
@@ -254,35 +261,25 @@ impl<H: Handler> Driver<H> {
     }
 
     /// One open connection, from its first frame to its teardown.
-    async fn session(
-        &mut self,
-        connected: Connected,
-        url: String,
-        connect_duration: Duration,
-        purpose: ConnectPurpose,
-    ) -> SessionEnd {
-        let Connected {
-            stream: mut ws,
-            peer_addr,
-            protocol,
-            ..
-        } = connected;
-        let info = self.connect_info(url, peer_addr, protocol, connect_duration, purpose);
+    ///
+    /// The socket stays in its argument's slot (an `async fn`'s arguments keep their slot in its
+    /// future for its whole life: a socket moved out of one would be held twice). Ends with
+    /// what follows: a reconnect after a delay, or the stop.
+    async fn session(&mut self, mut ws: WsStream, info: ConnectInfo) -> Next {
+        let ws = &mut ws;
         let up_since = Instant::now();
         self.on_connected(&info);
-        let end = self.run_session(&mut ws, &info).await;
+        let end = self.run_session(ws, &info).await;
         // A handover's connections go with the session.
         self.handover.clear();
         self.on_connection_lost();
-        let end = match end {
+        match end {
             SessionEnd::Disconnected(reason) => {
                 self.on_disconnected(&reason, up_since.elapsed());
-                SessionEnd::Disconnected(reason)
+                self.after_disconnect(reason)
             }
-            stop => stop,
-        };
-        drop(ws);
-        end
+            SessionEnd::Stop(stop) => Err(stop),
+        }
     }
 
     /// What the handler learns about the connection just opened (counted here).
@@ -516,16 +513,6 @@ impl<H: Handler> Driver<H> {
 pub(super) async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The next tick of an optional interval; never, for `None`.
-pub(super) async fn tick(interval: &mut Option<Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
         None => std::future::pending().await,
     }
 }

@@ -20,7 +20,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::time::Instant;
@@ -28,6 +27,7 @@ use tokio_tungstenite::tungstenite;
 
 use super::driver::{Driver, SessionEnd};
 use super::events::LifecycleEvent;
+use super::session::close_with;
 use crate::endpoint::{ConnectPurpose, EndpointRequest, SharedEndpoint, redacted};
 use crate::error::Error;
 use crate::handler::{ErrorSource, Handler};
@@ -265,16 +265,8 @@ impl<H: Handler> Driver<H> {
 
     async fn close_drained(&mut self, mut drain: Drain, why: &str) {
         let overlap = drain.since.elapsed();
-        let frame = tungstenite::protocol::CloseFrame {
-            code: 1000.into(),
-            reason: "".into(),
-        };
-        // Bounded: the close is a courtesy; the socket goes either way.
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            WsStream::close(&mut drain.ws, Some(frame)),
-        )
-        .await;
+        // Boxed: rare, and its timer would otherwise size every state of the task.
+        Box::pin(close_with(&mut drain.ws, 1000)).await;
         tracing::info!(why, "handover: the old connection is closed");
         self.obs.emit(LifecycleEvent::HandoverCompleted { overlap });
         self.obs.event(EventKind::HandoverCompleted { overlap });

@@ -41,16 +41,10 @@ impl<T: Clone + Send + 'static> QueueSender<T> {
             // building and polling a waiting `send` future.
             Self::Wait(tx) => match tx.try_send(item) {
                 Ok(()) => true,
+                // Boxed: the wait is rare, and its futures would otherwise size the connection
+                // task's future (and so every idle connection) for good.
                 Err(mpsc::error::TrySendError::Full(item)) => {
-                    // Full: wait until a quarter of the queue is free rather than for one slot,
-                    // so that a consumer slower than the socket wakes this task once per batch
-                    // instead of once per message it takes.
-                    let batch = (tx.max_capacity() / 4).max(1);
-                    match tx.reserve_many(batch).await {
-                        Ok(permits) => drop(permits),
-                        Err(_) => return false,
-                    }
-                    tx.send(item).await.is_ok()
+                    Box::pin(wait_and_send(tx, item)).await
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             },
@@ -65,6 +59,18 @@ impl<T: Clone + Send + 'static> QueueSender<T> {
             Self::DropOldest(tx) => tx.receiver_count() == 0,
         }
     }
+}
+
+/// The queue is full: wait until a quarter of it is free rather than for one slot, so that a
+/// consumer slower than the socket wakes the connection task once per batch instead of once per
+/// message it takes; then send. `false` once the application dropped its receiver.
+async fn wait_and_send<T>(tx: &mpsc::Sender<T>, item: T) -> bool {
+    let batch = (tx.max_capacity() / 4).max(1);
+    match tx.reserve_many(batch).await {
+        Ok(permits) => drop(permits),
+        Err(_) => return false,
+    }
+    tx.send(item).await.is_ok()
 }
 
 /// The inbound queue of data messages.

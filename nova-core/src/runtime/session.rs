@@ -11,11 +11,11 @@
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite;
 
 use super::commands::{Control, Outgoing};
-use super::driver::{Driver, Link, Phase, SessionEnd, sleep_until_opt, tick};
+use super::driver::{Driver, Link, Phase, SessionEnd};
 use super::errors::{classify, closed_reason};
 use super::handover::HandoverStep;
 use super::liveness::{Liveness, PingStep};
@@ -46,61 +46,36 @@ impl<H: Handler> Driver<H> {
             platform_every,
             now,
         );
-        let mut platform = self.liveness.platform_every().map(|every| {
-            let mut i = tokio::time::interval_at(now + every, every);
-            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            i
-        });
-        let check_every = self.config.auth_check_interval;
-        let mut auth_check = tokio::time::interval_at(now + check_every, check_every);
-        auth_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let ping = tokio::time::sleep_until(self.liveness.ping_at());
-        tokio::pin!(ping);
+        let mut ticks = Ticks::new(
+            now,
+            self.liveness.platform_every(),
+            self.config.auth_check_interval,
+        );
+        // One timer for every deadline of the connection, reset only when the earliest one
+        // changes (not once per frame).
+        let wake = tokio::time::sleep_until(now);
+        tokio::pin!(wake);
+        let mut wake_at: Option<Instant> = None;
         loop {
-            // The handler's own heartbeat schedule, read again after every callback.
-            let beat_at = self.handler.next_heartbeat().map(Instant::from_std);
+            let next = self.next_wake(&ticks);
+            if next != wake_at {
+                if let Some(at) = next {
+                    wake.as_mut().reset(at);
+                }
+                wake_at = next;
+            }
             let handover_active = self.handover.is_active();
-            let drain_until = self.handover.drain_until();
-            let greeting_until = self.greeting_until;
             let step = tokio::select! {
                 biased;
-                control = self.control_rx.recv() => self.on_control(ws, control).await,
+                control = self.control_rx.recv() => Box::pin(self.on_control(ws, control)).await,
                 read = ws.next() => self.on_read(ws, read).await,
-                step = self.handover.next(), if handover_active => match step {
-                    HandoverStep::Drained(read) => self.on_drained(ws, read).await,
-                    HandoverStep::Opened(opened, asked) => {
-                        let step = self.on_handover_opened(ws, opened, asked).await;
-                        ping.as_mut().reset(self.liveness.ping_at());
-                        step
-                    }
-                },
-                () = sleep_until_opt(drain_until) => {
-                    self.end_drain("handover_drain passed").await;
-                    None
+                step = self.handover.next(), if handover_active => {
+                    Box::pin(self.on_handover_step(ws, step)).await
                 }
-                () = sleep_until_opt(greeting_until) => {
-                    tracing::warn!("no greeting from the server before greeting_timeout");
-                    Some(SessionEnd::Disconnected(DisconnectReason::GreetingTimeout))
-                }
-                () = &mut ping, if self.liveness.pings() => {
-                    let step = self.on_ping_timer(ws).await;
-                    ping.as_mut().reset(self.liveness.ping_at());
-                    step
-                }
-                () = sleep_until_opt(beat_at), if beat_at.is_some() => self.on_heartbeat_due(ws).await,
-                () = tick(&mut platform), if platform.is_some() => self.on_platform_tick(ws).await,
-                _ = auth_check.tick(), if self.auth.checks_refresh() => self.refresh_credentials(ws).await,
-                () = sleep_until_opt(self.auth.deadline()) => self.on_auth_timeout(),
-                () = sleep_until_opt(self.outbound.held_until()) => {
-                    self.outbound.release();
-                    self.flush_sends(ws).await
-                }
-                () = sleep_until_opt(self.requests.next_timer()) => {
-                    self.on_timers();
-                    match self.apply_outbox(ws).await {
-                        Some(end) => Some(end),
-                        None => self.flush_sends(ws).await,
-                    }
+                () = &mut wake, if wake_at.is_some() => {
+                    // Fired: set again on the next pass, whatever the deadlines are then.
+                    wake_at = None;
+                    Box::pin(self.on_wake(ws, &mut ticks)).await
                 }
                 outgoing = self.data_rx.recv(), if self.data_open && self.sends_flow() => {
                     self.on_outgoing(ws, outgoing).await
@@ -109,6 +84,99 @@ impl<H: Handler> Driver<H> {
             if let Some(end) = step {
                 return end;
             }
+        }
+    }
+
+    /// The earliest deadline of the connection: the ping timer, the handler's heartbeat, the
+    /// periodic ticks, the awaited auth verdict, the end of a rate-limit hold, request timers,
+    /// a handover's drain, the greeting.
+    fn next_wake(&self, ticks: &Ticks) -> Option<Instant> {
+        let ping = self.liveness.pings().then(|| self.liveness.ping_at());
+        let beat = self.handler.next_heartbeat().map(Instant::from_std);
+        let auth_check = self.auth.checks_refresh().then_some(ticks.auth_check);
+        [
+            ping,
+            beat,
+            ticks.platform,
+            auth_check,
+            self.auth.deadline(),
+            self.outbound.held_until(),
+            self.requests.next_timer(),
+            self.handover.drain_until(),
+            self.greeting_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The timer fired: everything due is handled, in this order, until one ends the
+    /// connection.
+    async fn on_wake(&mut self, ws: &mut WsStream, ticks: &mut Ticks) -> Option<SessionEnd> {
+        let now = Instant::now();
+        if self.liveness.pings() && self.liveness.ping_at() <= now {
+            if let Some(end) = self.on_ping_timer(ws).await {
+                return Some(end);
+            }
+        }
+        if self
+            .handler
+            .next_heartbeat()
+            .is_some_and(|at| Instant::from_std(at) <= now)
+        {
+            if let Some(end) = self.on_heartbeat_due(ws).await {
+                return Some(end);
+            }
+        }
+        if ticks.platform_due(now) {
+            if let Some(end) = self.on_platform_tick(ws).await {
+                return Some(end);
+            }
+        }
+        if self.auth.checks_refresh() && ticks.auth_check_due(now) {
+            if let Some(end) = self.refresh_credentials(ws).await {
+                return Some(end);
+            }
+        }
+        if self.auth.deadline().is_some_and(|at| at <= now) {
+            if let Some(end) = self.on_auth_timeout() {
+                return Some(end);
+            }
+        }
+        if self.outbound.held_until().is_some_and(|at| at <= now) {
+            self.outbound.release();
+            if let Some(end) = self.flush_sends(ws).await {
+                return Some(end);
+            }
+        }
+        if self.requests.next_timer().is_some_and(|at| at <= now) {
+            self.on_timers();
+            if let Some(end) = self.apply_outbox(ws).await {
+                return Some(end);
+            }
+            if let Some(end) = self.flush_sends(ws).await {
+                return Some(end);
+            }
+        }
+        if self.handover.drain_until().is_some_and(|at| at <= now) {
+            self.end_drain("handover_drain passed").await;
+        }
+        if self.greeting_until.is_some_and(|at| at <= now) {
+            tracing::warn!("no greeting from the server before greeting_timeout");
+            return Some(SessionEnd::Disconnected(DisconnectReason::GreetingTimeout));
+        }
+        None
+    }
+
+    /// What happened on a handover's connections.
+    async fn on_handover_step(
+        &mut self,
+        ws: &mut WsStream,
+        step: HandoverStep,
+    ) -> Option<SessionEnd> {
+        match step {
+            HandoverStep::Drained(read) => self.on_drained(ws, read).await,
+            HandoverStep::Opened(opened, asked) => self.on_handover_opened(ws, opened, asked).await,
         }
     }
 
@@ -484,11 +552,8 @@ impl<H: Handler> Driver<H> {
         }
         let why = self.out.reconnect.take()?;
         if let Some(code) = self.out.reconnect_close.take() {
-            let frame = tungstenite::protocol::CloseFrame {
-                code: code.into(),
-                reason: "".into(),
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+            // Boxed: rare, and its timer would otherwise size every state of the task.
+            Box::pin(close_with(ws, code)).await;
         }
         Some(SessionEnd::Disconnected(DisconnectReason::Requested(why)))
     }
@@ -515,11 +580,7 @@ impl<H: Handler> Driver<H> {
     ) -> SessionEnd {
         let classified = classify(e, &self.config, peer_close);
         if let Some(code) = classified.close_code {
-            let frame = tungstenite::protocol::CloseFrame {
-                code: code.into(),
-                reason: "".into(),
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+            close_with(ws, code).await;
         }
         match self.on_error(&classified.error, source) {
             Some(SessionEnd::Stop(stop)) => SessionEnd::Stop(stop),
@@ -558,6 +619,58 @@ impl<H: Handler> Driver<H> {
             .is_err()
         {
             tracing::debug!("no close frame from the server before close_timeout");
+        }
+    }
+}
+
+/// Sends a close frame with `code`, waiting at most a second: the close is a courtesy, the
+/// connection is given up either way.
+pub(super) async fn close_with(ws: &mut WsStream, code: u16) {
+    let frame = tungstenite::protocol::CloseFrame {
+        code: code.into(),
+        reason: "".into(),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+}
+
+/// The periodic ticks of an open connection: the platform's heartbeat (when the handler has
+/// one) and the check whether credentials need a refresh. A missed tick fires once, late, and
+/// the next is a period after it.
+pub(super) struct Ticks {
+    platform: Option<Instant>,
+    platform_every: Option<Duration>,
+    auth_check: Instant,
+    auth_check_every: Duration,
+}
+
+impl Ticks {
+    fn new(now: Instant, platform_every: Option<Duration>, auth_check_every: Duration) -> Self {
+        Self {
+            platform: platform_every.map(|every| now + every),
+            platform_every,
+            auth_check: now + auth_check_every,
+            auth_check_every,
+        }
+    }
+
+    /// Whether the platform heartbeat is due at `now`; if so, the next is scheduled.
+    fn platform_due(&mut self, now: Instant) -> bool {
+        match (self.platform, self.platform_every) {
+            (Some(at), Some(every)) if at <= now => {
+                self.platform = Some(now + every);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the credentials check is due at `now`; if so, the next is scheduled.
+    fn auth_check_due(&mut self, now: Instant) -> bool {
+        if self.auth_check <= now {
+            self.auth_check = now + self.auth_check_every;
+            true
+        } else {
+            false
         }
     }
 }
