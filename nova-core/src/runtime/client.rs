@@ -57,8 +57,8 @@ struct Shared {
     rate_limited_until: Arc<Mutex<Option<Instant>>>,
     /// One token's refill time, when a rate limit is configured.
     rate_token_time: Option<Duration>,
-    data: mpsc::Sender<Outgoing>,
-    control: mpsc::Sender<Control>,
+    data: mpsc::Sender<Box<Outgoing>>,
+    control: mpsc::Sender<Box<Control>>,
     state: watch::Receiver<ConnectionState>,
     events: broadcast::Sender<LifecycleEvent>,
     first_events: Mutex<Option<broadcast::Receiver<LifecycleEvent>>>,
@@ -183,10 +183,13 @@ impl Client {
     /// [`Error::SendBufferFull`] whenever the buffer is full; [`Error::Stopped`] once stopped.
     pub fn try_send(&self, message: impl Into<Message>) -> Result<(), Error> {
         let outgoing = Outgoing::Message(message.into(), Operation::Other);
-        self.inner.data.try_send(outgoing).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => self.full_error(),
-            mpsc::error::TrySendError::Closed(_) => self.stopped_error(),
-        })
+        self.inner
+            .data
+            .try_send(Box::new(outgoing))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => self.full_error(),
+                mpsc::error::TrySendError::Closed(_) => self.stopped_error(),
+            })
     }
 
     /// Sends a request and waits for its response (see [`Request`] for the delivery contract).
@@ -231,16 +234,16 @@ impl Client {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (events, rx) = inbound::queue(self.inner.overflow, self.inner.inbound_buffer);
         let (reply, ack) = oneshot::channel();
-        let command = Control::Subscribe(Box::new(SubscribeCommand {
+        let command = Control::Subscribe(SubscribeCommand {
             id,
             channel: channel.clone(),
             options,
             events,
             reply,
-        }));
+        });
         self.inner
             .control
-            .send(command)
+            .send(Box::new(command))
             .await
             .map_err(|_| self.stopped_error())?;
         match ack.await {
@@ -256,8 +259,10 @@ impl Client {
         }
     }
 
+    /// Each item is boxed: the channel's first block (32 slots) is allocated with the client,
+    /// and a slot the size of a pointer keeps that small for every idle connection.
     async fn enqueue(&self, outgoing: Outgoing) -> Result<(), Error> {
-        match self.inner.data.try_send(outgoing) {
+        match self.inner.data.try_send(Box::new(outgoing)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(outgoing)) => {
                 let open = self.inner.state.borrow().status.is_open();
@@ -335,7 +340,7 @@ impl Client {
         };
         self.inner
             .control
-            .send(cmd)
+            .send(Box::new(cmd))
             .await
             .map_err(|_| self.stopped_error())?;
         let _ = done_rx.await;

@@ -27,7 +27,8 @@ pub(crate) enum Outgoing {
     },
 }
 
-/// Commands from the handle that must not queue behind data.
+/// Commands from the handle that must not queue behind data. Sent boxed: the control queue's
+/// first block (32 slots) is allocated with every client, and pointer-sized slots keep it small.
 pub(crate) enum Control {
     /// Close with a handshake and stop.
     Close {
@@ -35,9 +36,8 @@ pub(crate) enum Control {
         reason: String,
         done: oneshot::Sender<()>,
     },
-    /// Subscribe; `reply` answers once the ack is verified. Boxed: the largest command, it would
-    /// otherwise size every slot of the control queue (allocated up front for every client).
-    Subscribe(Box<SubscribeCommand>),
+    /// Subscribe; `reply` answers once the ack is verified.
+    Subscribe(SubscribeCommand),
     /// Unsubscribe; `done` answers once the unsubscribe was sent (or nothing was needed).
     Unsubscribe {
         id: u64,

@@ -120,15 +120,18 @@ impl<H: Handler> Driver<H> {
     }
 
     /// A command while no connection is open. `Some(stop)` ends the client.
-    pub(super) fn on_control_while_down(&mut self, command: Option<Control>) -> Option<StopReason> {
-        match command {
+    pub(super) fn on_control_while_down(
+        &mut self,
+        command: Option<Box<Control>>,
+    ) -> Option<StopReason> {
+        match command.map(|c| *c) {
             None => Some(StopReason::HandlesDropped),
             Some(Control::Close { code, done, .. }) => {
                 self.close_waiters.push(done);
                 Some(StopReason::Closed { code })
             }
             Some(Control::Subscribe(command)) => {
-                self.add_subscription(*command);
+                self.add_subscription(command);
                 self.obs.publish();
                 None
             }

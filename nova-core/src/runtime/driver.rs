@@ -92,8 +92,8 @@ pub(crate) enum Phase {
 pub(crate) struct Driver<H> {
     pub(super) config: ClientConfig,
     pub(super) handler: H,
-    pub(super) data_rx: mpsc::Receiver<Outgoing>,
-    pub(super) control_rx: mpsc::Receiver<Control>,
+    pub(super) data_rx: mpsc::Receiver<Box<Outgoing>>,
+    pub(super) control_rx: mpsc::Receiver<Box<Control>>,
     pub(super) obs: Observer,
     pub(super) inbound: InboundSender,
     pub(super) inbound_open: bool,
@@ -129,8 +129,8 @@ impl<H: Handler> Driver<H> {
     pub(crate) fn new(
         config: ClientConfig,
         handler: H,
-        data_rx: mpsc::Receiver<Outgoing>,
-        control_rx: mpsc::Receiver<Control>,
+        data_rx: mpsc::Receiver<Box<Outgoing>>,
+        control_rx: mpsc::Receiver<Box<Control>>,
         state_tx: watch::Sender<ConnectionState>,
         events: broadcast::Sender<LifecycleEvent>,
         inbound: InboundSender,
@@ -517,7 +517,7 @@ pub(super) async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
-fn drain_count(rx: &mut mpsc::Receiver<Outgoing>) -> usize {
+fn drain_count(rx: &mut mpsc::Receiver<Box<Outgoing>>) -> usize {
     rx.close();
     let mut n = 0;
     while rx.try_recv().is_ok() {

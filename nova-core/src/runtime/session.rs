@@ -198,16 +198,16 @@ impl<H: Handler> Driver<H> {
     async fn on_control(
         &mut self,
         ws: &mut WsStream,
-        control: Option<Control>,
+        control: Option<Box<Control>>,
     ) -> Option<SessionEnd> {
-        match control {
+        match control.map(|c| *c) {
             Some(Control::Close { code, reason, done }) => {
                 self.close_waiters.push(done);
                 self.close_gracefully(ws, code, reason).await;
                 Some(SessionEnd::Stop(StopReason::Closed { code }))
             }
             Some(Control::Subscribe(command)) => {
-                let id = self.add_subscription(*command);
+                let id = self.add_subscription(command);
                 // While authenticating, the restore that follows sends it.
                 if !matches!(self.link, Link::Up(Phase::Authenticating)) {
                     self.send_subscribe(id, SubscribePurpose::First);
@@ -363,7 +363,7 @@ impl<H: Handler> Driver<H> {
     async fn on_outgoing(
         &mut self,
         ws: &mut WsStream,
-        outgoing: Option<Outgoing>,
+        outgoing: Option<Box<Outgoing>>,
     ) -> Option<SessionEnd> {
         let Some(outgoing) = outgoing else {
             self.data_open = false;
@@ -383,8 +383,8 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Moves an item of the data channel into the carry, giving a request its id.
-    pub(super) fn take_outgoing(&mut self, outgoing: Outgoing) {
-        match outgoing {
+    pub(super) fn take_outgoing(&mut self, outgoing: Box<Outgoing>) {
+        match *outgoing {
             Outgoing::Message(message, operation) => {
                 self.outbound.push_back(Wire {
                     message,

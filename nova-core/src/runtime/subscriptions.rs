@@ -141,7 +141,7 @@ pub struct SubscriptionStream {
     pub(crate) id: u64,
     pub(crate) channel: String,
     pub(crate) rx: QueueReceiver<SubscriptionEvent>,
-    pub(crate) control: mpsc::Sender<Control>,
+    pub(crate) control: mpsc::Sender<Box<Control>>,
     pub(crate) unsubscribed: bool,
 }
 
@@ -198,7 +198,7 @@ impl SubscriptionStream {
             id: self.id,
             done: Some(done),
         };
-        if self.control.send(command).await.is_err() {
+        if self.control.send(Box::new(command)).await.is_err() {
             return Err(Error::Disconnected);
         }
         wait.await.map_err(|_| Error::Disconnected)
@@ -223,10 +223,10 @@ impl Drop for SubscriptionStream {
         if !self.unsubscribed {
             // Best effort; when the control queue is full the runtime notices the closed stream
             // at its next message and unsubscribes then.
-            let _ = self.control.try_send(Control::Unsubscribe {
+            let _ = self.control.try_send(Box::new(Control::Unsubscribe {
                 id: self.id,
                 done: None,
-            });
+            }));
         }
     }
 }
