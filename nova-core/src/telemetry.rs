@@ -37,6 +37,7 @@
 //! | `nova_auth_total` | counter | `client_id`, `outcome` | `completed`, `failed`, `refreshed` |
 //! | `nova_gaps_total` | counter | `client_id`, `channel`, `action` | sequence gaps detected |
 //! | `nova_gaps_recovered_total` | counter | `client_id`, `channel` | gaps closed |
+//! | `nova_subscriptions_stale_total` | counter | `client_id`, `channel` | subscriptions silent past their bound, subscribed again |
 //! | `nova_handovers_total` | counter | `client_id`, `outcome` | make-before-break handovers: `started`, `switched`, `completed`, `failed` |
 //! | `nova_handover_overlap_seconds` | histogram | `client_id` | how long both connections of a handover were open |
 
@@ -161,6 +162,11 @@ pub enum EventKind {
     },
     /// A gap was closed.
     GapRecovered {
+        /// The channel.
+        channel: String,
+    },
+    /// A subscription was silent past its bound and is being subscribed again.
+    SubscriptionStale {
         /// The channel.
         channel: String,
     },
@@ -467,6 +473,11 @@ impl Telemetry {
             }
             EventKind::GapRecovered { channel } => {
                 metrics::counter!("nova_gaps_recovered_total", "client_id" => c, "channel" => channel.clone()).increment(1);
+            }
+            EventKind::SubscriptionStale { channel } => {
+                metrics::counter!("nova_subscriptions_stale_total", "client_id" => c, "channel" => channel.clone())
+                    .increment(1);
+                tracing::warn!(%channel, "subscription silent past its bound: subscribing again");
             }
             EventKind::HandoverStarted => {
                 metrics::counter!("nova_handovers_total", "client_id" => c, "outcome" => "started")

@@ -11,7 +11,8 @@ mod common;
 
 use common::{MS, Recover, Rpc, config};
 use nova_core::{
-    Client, Error, Message, RateLimit, Request, SubscriptionEvent, SubscriptionStream,
+    Client, Error, LifecycleEvent, Message, RateLimit, Request, SubscriptionEvent,
+    SubscriptionStream,
 };
 use nova_testkit::{Frame, JsonRpcServer, SimOptions, TestServer, wait_until};
 use serde_json::{Value, json};
@@ -673,5 +674,81 @@ async fn a_server_that_drops_clients_missing_its_heartbeats_keeps_this_one_for_a
     .await;
     assert!(!answered);
     quiet.close(1000, "done").await.unwrap();
+    client.close(1000, "done").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_channel_alone_is_subscribed_again() {
+    let sim = JsonRpcServer::start().await.unwrap();
+    let mut adapter = Rpc::new();
+    adapter.stale_after = Some(Duration::from_millis(400));
+    let (client, _messages) = Client::connect(config(sim.url()).build().unwrap(), adapter);
+    let mut events = client.events();
+    let mut ticker = client.subscribe("ticker.BTC", json!({})).await.unwrap();
+    let mut orders = client.subscribe("orders.mine", json!({})).await.unwrap();
+    sim.publish("ticker.BTC", json!({"price": 1})).await;
+    assert_eq!(
+        next_message(&mut ticker).await["params"]["data"]["price"],
+        1
+    );
+    // The ticker goes quiet (a dead channel on a live connection): it alone is subscribed again.
+    let silent = loop {
+        match tokio::time::timeout(LONG, ticker.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            SubscriptionEvent::Stale { silent } => break silent,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(silent > Duration::from_millis(400), "{silent:?}");
+    let unsubscribed = sim
+        .wait_for_request("public/unsubscribe", LONG)
+        .await
+        .unwrap();
+    assert_eq!(unsubscribed["params"]["channels"], json!(["ticker.BTC"]));
+    assert!(
+        wait_until(
+            || sim
+                .requests()
+                .iter()
+                .filter(|(_, r)| r["method"] == "public/subscribe"
+                    && r["params"]["channels"] == json!(["ticker.BTC"]))
+                .count()
+                == 2,
+            LONG
+        )
+        .await
+    );
+    // Data flows again on the same stream; the connection was never dropped.
+    assert!(wait_until(|| sim.subscribers("ticker.BTC") == vec![0], LONG).await);
+    sim.publish("ticker.BTC", json!({"price": 2})).await;
+    assert_eq!(
+        next_message(&mut ticker).await["params"]["data"]["price"],
+        2
+    );
+    assert_eq!(sim.server().connections_accepted(), 1);
+    // The order channel, never stale, was silent all along and left alone.
+    sim.publish("orders.mine", json!({"id": 7})).await;
+    assert_eq!(next_message(&mut orders).await["params"]["data"]["id"], 7);
+    let orders_subscribes = sim
+        .requests()
+        .iter()
+        .filter(|(_, r)| r["params"]["channels"] == json!(["orders.mine"]))
+        .count();
+    assert_eq!(orders_subscribes, 1);
+    let mut stale_events = 0;
+    while let Ok(event) = events.try_recv() {
+        match event {
+            LifecycleEvent::SubscriptionStale { channel, .. } => {
+                assert_eq!(channel, "ticker.BTC");
+                stale_events += 1;
+            }
+            LifecycleEvent::Disconnected { .. } => panic!("the connection was dropped"),
+            _ => {}
+        }
+    }
+    assert!(stale_events >= 1);
     client.close(1000, "done").await.unwrap();
 }

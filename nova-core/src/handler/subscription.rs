@@ -18,6 +18,8 @@
 //! out: subscribe again for a fresh snapshot, fetch what was missed by request (backfill, with
 //! live messages held back meanwhile so order is kept), or report the gap to the consumer.
 
+use std::time::Duration;
+
 use super::Context;
 use crate::error::HandlerError;
 use crate::handler::RequestId;
@@ -197,6 +199,17 @@ pub trait SubscriptionHandler {
     ) -> Result<Option<String>, HandlerError> {
         let _ = (subscription, response, ctx);
         Ok(None)
+    }
+
+    /// How long silence is normal for `subscription` (a ticker: seconds; a private order
+    /// channel: `None`, never stale). Past it with no message, the runtime resubscribes that
+    /// channel alone (unsubscribe, subscribe, ack verified) and reports it
+    /// ([`SubscriptionEvent::Stale`](crate::SubscriptionEvent::Stale), a lifecycle event and
+    /// `nova_subscriptions_stale_total`); the connection and the other channels are left alone.
+    /// Asked once per subscription, when it is added. The default: never stale.
+    fn stale_after(&self, subscription: &Subscription) -> Option<Duration> {
+        let _ = subscription;
+        None
     }
 
     /// The sequence position of a message of `subscription`, if its channel has one.

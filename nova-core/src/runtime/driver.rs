@@ -28,6 +28,7 @@
 //! | `errors.rs` | classification of socket errors and the error policy |
 //! | `observe.rs` | the published state, lifecycle events, telemetry |
 //! | `handover.rs` | make-before-break: the next connection opened beside the current one |
+//! | `stale.rs` | the per-subscription staleness watchdog |
 //!
 //! Callbacks never do I/O: what they and the components decide to send or deliver is queued in
 //! the [`Outbox`] and carried out by `apply_outbox` (session.rs).
@@ -117,6 +118,8 @@ pub(crate) struct Driver<H> {
     pub(super) down_since: Option<Instant>,
     /// The transport, once built (a handover opens its next connection with it).
     pub(super) transport: Option<Transport>,
+    /// When the frames being handled were read (a subscription's last message time).
+    pub(super) read_at: Instant,
     /// A make-before-break handover under way.
     pub(super) handover: Handover,
     /// Until when the open connection waits for the server's greeting (handlers that
@@ -166,6 +169,7 @@ impl<H: Handler> Driver<H> {
             down_since: None,
             transport: None,
             handover: Handover::default(),
+            read_at: Instant::now(),
             greeting_until: None,
         }
     }

@@ -64,6 +64,14 @@ pub enum LifecycleEvent {
         /// The subscription's channel.
         channel: String,
     },
+    /// A subscription was silent for longer than its adapter says is normal; it alone is being
+    /// subscribed again.
+    SubscriptionStale {
+        /// The channel.
+        channel: String,
+        /// How long it had been silent.
+        silent: Duration,
+    },
     /// A make-before-break handover started (see
     /// [`Context::request_handover`](crate::Context::request_handover)).
     HandoverStarted {

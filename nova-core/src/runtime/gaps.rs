@@ -78,6 +78,7 @@ impl<H: Handler> Driver<H> {
         let Some(entry) = self.subs.get_mut(sub) else {
             return;
         };
+        entry.last_data = self.read_at;
         if entry.events.is_closed() {
             self.unsubscribe_now(sub);
             return;

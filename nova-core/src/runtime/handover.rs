@@ -230,6 +230,7 @@ impl<H: Handler> Driver<H> {
                 return None;
             }
         };
+        self.read_at = Instant::now();
         let frame = Frame::from_ws(message)?;
         if let Frame::Close(close) = &frame {
             let code = close.as_ref().map(|c| c.code);

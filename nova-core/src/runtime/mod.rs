@@ -27,6 +27,7 @@ mod observe;
 mod outbound;
 mod requests;
 mod session;
+mod stale;
 mod subs;
 mod subscriptions;
 

@@ -94,7 +94,9 @@ impl<H: Handler> Driver<H> {
         let ping = self.liveness.pings().then(|| self.liveness.ping_at());
         let beat = self.handler.next_heartbeat().map(Instant::from_std);
         let auth_check = self.auth.checks_refresh().then_some(ticks.auth_check);
+        let stale_check = self.subs.watched().then_some(ticks.stale_check);
         [
+            stale_check,
             ping,
             beat,
             ticks.platform,
@@ -155,6 +157,12 @@ impl<H: Handler> Driver<H> {
                 return Some(end);
             }
             if let Some(end) = self.flush_sends(ws).await {
+                return Some(end);
+            }
+        }
+        if self.subs.watched() && ticks.stale_check_due(now) {
+            self.check_stale(now);
+            if let Some(end) = self.apply_outbox(ws).await {
                 return Some(end);
             }
         }
@@ -245,6 +253,7 @@ impl<H: Handler> Driver<H> {
             }
         };
         let now = Instant::now();
+        self.read_at = now;
         let mut next = Some(first);
         let mut taken = 0;
         let mut read_error = None;
@@ -641,7 +650,11 @@ pub(super) struct Ticks {
     platform_every: Option<Duration>,
     auth_check: Instant,
     auth_check_every: Duration,
+    stale_check: Instant,
 }
+
+/// How often subscriptions' silence is checked, when any has a bound.
+const STALE_CHECK_EVERY: Duration = Duration::from_millis(250);
 
 impl Ticks {
     fn new(now: Instant, platform_every: Option<Duration>, auth_check_every: Duration) -> Self {
@@ -650,6 +663,7 @@ impl Ticks {
             platform_every,
             auth_check: now + auth_check_every,
             auth_check_every,
+            stale_check: now + STALE_CHECK_EVERY,
         }
     }
 
@@ -661,6 +675,17 @@ impl Ticks {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Whether the subscriptions' silence is to be checked at `now`; if so, the next is
+    /// scheduled.
+    fn stale_check_due(&mut self, now: Instant) -> bool {
+        if self.stale_check <= now {
+            self.stale_check = now + STALE_CHECK_EVERY;
+            true
+        } else {
+            false
         }
     }
 

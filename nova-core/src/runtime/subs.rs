@@ -4,7 +4,9 @@
 //! answered), retry a refused restore with backoff.
 
 use rustc_hash::FxHashMap;
+use std::time::Duration;
 use tokio::sync::oneshot;
+
 use tokio::time::Instant;
 
 use super::commands::SubscribeCommand;
@@ -35,6 +37,10 @@ pub(crate) struct SubEntry {
     pub(crate) recovery: Recovery,
     /// When the last subscribe request went out.
     pub(crate) subscribe_sent: Option<Instant>,
+    /// How long silence is normal for it (`None`: never stale).
+    pub(crate) stale_after: Option<Duration>,
+    /// When its last message arrived (or it was last confirmed).
+    pub(crate) last_data: Instant,
 }
 
 /// The subscriptions and their routes.
@@ -42,6 +48,8 @@ pub(crate) struct SubEntry {
 pub(crate) struct SubTable {
     entries: FxHashMap<u64, SubEntry>,
     routes: FxHashMap<String, u64>,
+    /// How many subscriptions have a staleness bound (the watchdog runs only when some do).
+    watched: usize,
 }
 
 impl SubTable {
@@ -67,12 +75,35 @@ impl SubTable {
     }
 
     fn insert(&mut self, id: u64, entry: SubEntry) {
-        self.entries.insert(id, entry);
+        self.watched += usize::from(entry.stale_after.is_some());
+        if let Some(old) = self.entries.insert(id, entry) {
+            self.watched -= usize::from(old.stale_after.is_some());
+        }
+    }
+
+    /// Whether any subscription has a staleness bound.
+    pub(crate) fn watched(&self) -> bool {
+        self.watched > 0
+    }
+
+    /// The active subscriptions silent for longer than their bound at `now`, with how long.
+    pub(crate) fn stale(&self, now: Instant) -> Vec<(u64, Duration)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.sub.status == SubscriptionStatus::Active)
+            .filter_map(|(id, e)| {
+                let silent = now.saturating_duration_since(e.last_data);
+                e.stale_after
+                    .is_some_and(|bound| silent > bound)
+                    .then_some((*id, silent))
+            })
+            .collect()
     }
 
     /// Removes a subscription and its route.
     pub(crate) fn remove(&mut self, id: u64) -> Option<SubEntry> {
         let entry = self.entries.remove(&id)?;
+        self.watched -= usize::from(entry.stale_after.is_some());
         if let Some(route) = &entry.route {
             self.routes.remove(route);
         }
@@ -113,6 +144,7 @@ impl SubTable {
     /// The client stopped: every waiting subscribe call fails with `error`.
     pub(crate) fn fail_all(&mut self, error: impl Fn() -> Error) {
         self.routes.clear();
+        self.watched = 0;
         for (_, entry) in self.entries.drain() {
             if let Some(waiter) = entry.waiter {
                 let _ = waiter.send(Err(error()));
@@ -133,6 +165,7 @@ impl<H: Handler> Driver<H> {
             reply,
         } = command;
         let sub = Subscription::new(format!("sub-{id}"), channel.clone());
+        let stale_after = self.handler.stale_after(&sub);
         self.registry.insert(sub.clone(), options.clone());
         self.obs
             .state
@@ -149,6 +182,8 @@ impl<H: Handler> Driver<H> {
             restore_attempts: 0,
             recovery: Recovery::None,
             subscribe_sent: None,
+            stale_after,
+            last_data: Instant::now(),
         };
         self.subs.insert(id, entry);
         id
@@ -337,6 +372,8 @@ impl<H: Handler> Driver<H> {
         entry.sub.status = SubscriptionStatus::Active;
         entry.sub.error = None;
         entry.restore_attempts = 0;
+        // The silence clock starts with the ack.
+        entry.last_data = Instant::now();
         let waiter = entry.waiter.take();
         let last = entry.last;
         let duration = entry

@@ -125,6 +125,14 @@ pub enum SubscriptionEvent {
         /// The sequence value delivery resumed at.
         value: u64,
     },
+    /// The channel was silent for longer than its adapter says is normal
+    /// ([`SubscriptionHandler::stale_after`](crate::SubscriptionHandler::stale_after)); it is
+    /// being subscribed again (the connection and other channels are left alone). For a
+    /// sequenced channel the fresh snapshot is reported as [`GapClosed`](Self::GapClosed).
+    Stale {
+        /// How long it had been silent.
+        silent: Duration,
+    },
     /// The gap could not be closed: data between `last` and the next message is missing.
     GapNotClosed {
         /// Why.

@@ -35,6 +35,8 @@ pub struct Rpc {
     pub answer_test_requests: bool,
     /// Whether `handle_auth_response` judges anything (false: an adapter that forgot it).
     pub judges_auth: bool,
+    /// How long silence is normal on channels other than `orders.*` (never stale).
+    pub stale_after: Option<Duration>,
 }
 
 impl Rpc {
@@ -48,6 +50,7 @@ impl Rpc {
             platform_heartbeat: None,
             answer_test_requests: true,
             judges_auth: true,
+            stale_after: None,
         }
     }
 
@@ -142,6 +145,14 @@ impl SubscriptionHandler for Rpc {
         match v.get("error") {
             Some(e) => Err(HandlerError::new(e.to_string())),
             None => Ok(None),
+        }
+    }
+
+    fn stale_after(&self, sub: &Subscription) -> Option<Duration> {
+        if sub.channel.starts_with("orders") {
+            None
+        } else {
+            self.stale_after
         }
     }
 
