@@ -692,15 +692,12 @@ async fn a_silent_channel_alone_is_subscribed_again() {
         1
     );
     // The ticker goes quiet (a dead channel on a live connection): it alone is subscribed again.
-    let silent = loop {
-        match tokio::time::timeout(LONG, ticker.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            SubscriptionEvent::Stale { silent } => break silent,
-            other => panic!("{other:?}"),
-        }
+    let event = tokio::time::timeout(LONG, ticker.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let SubscriptionEvent::Stale { silent } = event else {
+        panic!("{event:?}");
     };
     assert!(silent > Duration::from_millis(400), "{silent:?}");
     let unsubscribed = sim

@@ -378,11 +378,11 @@ impl<H: Handler> Driver<H> {
             self.data_open = false;
             return None;
         };
-        self.take_outgoing(outgoing);
+        self.take_outgoing(*outgoing);
         let batch = self.outbound.batch();
         while self.outbound.len() < batch {
             match self.data_rx.try_recv() {
-                Ok(o) => self.take_outgoing(o),
+                Ok(o) => self.take_outgoing(*o),
                 Err(_) => break,
             }
         }
@@ -392,8 +392,8 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Moves an item of the data channel into the carry, giving a request its id.
-    pub(super) fn take_outgoing(&mut self, outgoing: Box<Outgoing>) {
-        match *outgoing {
+    pub(super) fn take_outgoing(&mut self, outgoing: Outgoing) {
+        match outgoing {
             Outgoing::Message(message, operation) => {
                 self.outbound.push_back(Wire {
                     message,
@@ -607,7 +607,7 @@ impl<H: Handler> Driver<H> {
     async fn close_and_drain(&mut self, ws: &mut WsStream, code: u16, reason: String) {
         if matches!(self.link, Link::Up(Phase::Ready)) {
             while let Ok(o) = self.data_rx.try_recv() {
-                self.take_outgoing(o);
+                self.take_outgoing(*o);
             }
             // The rate limit no longer applies: the application asked to finish.
             self.outbound.drop_limiter();
