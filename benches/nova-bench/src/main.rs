@@ -5,6 +5,7 @@
 //! cargo run --release -p nova-bench -- all
 //! cargo run --release -p nova-bench -- throughput --messages 1000000 --runs 3
 //! cargo run --release -p nova-bench -- memory --connections 10000 --max-connections 100000
+//! cargo run --release -p nova-bench -- storm --clients 1000 --down-ms 1000
 //! ```
 //!
 //! The measured clients run on a multi-threaded tokio runtime (`--workers`, default: one worker
@@ -19,6 +20,7 @@ mod payload;
 mod reconnect;
 mod rtt;
 mod server;
+mod storm;
 mod telemetry;
 mod throughput;
 
@@ -47,6 +49,8 @@ enum Scenario {
     Telemetry,
     /// Everything above, then a summary against DESIGN.md's targets.
     All,
+    /// A reconnect storm: many clients whose server dies at once and comes back.
+    Storm,
     /// (internal) An idle WebSocket server for the memory scenario.
     #[value(hide = true)]
     ServeIdle,
@@ -73,6 +77,12 @@ struct Args {
     /// Also find the most concurrent nova connections one process holds, up to this many.
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Clients in the storm scenario.
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+    /// How long the server stays down in the storm scenario, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    down_ms: u64,
     /// Subscriptions restored in the reconnect scenario.
     #[arg(long, default_value_t = 100)]
     subscriptions: usize,
@@ -188,6 +198,14 @@ async fn scenarios(args: &Args, servers: Arc<ServerThread>) -> Result<(), BoxErr
     }
     if all || args.scenario == Scenario::Reconnect {
         rec = Some(reconnect::run(servers.clone(), args.subscriptions, args.drops).await?);
+    }
+    if args.scenario == Scenario::Storm {
+        storm::run(
+            servers.clone(),
+            args.clients,
+            std::time::Duration::from_millis(args.down_ms),
+        )
+        .await?;
     }
     let mut tel = None;
     if all || args.scenario == Scenario::Telemetry {
