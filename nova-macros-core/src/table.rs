@@ -93,6 +93,7 @@ pub(crate) const CALLBACKS: &[Callback] = {
         cb(Subscription, "subscribe", "fn subscribe(&mut self, subscription: &__nova::Subscription, options: &__nova::serde_json::Value, id: __nova::RequestId, ctx: &mut __nova::Context<'_>) -> Result<__nova::Message, __nova::HandlerError>"),
         cb(Subscription, "unsubscribe", "fn unsubscribe(&mut self, subscription: &__nova::Subscription, id: __nova::RequestId, ctx: &mut __nova::Context<'_>) -> Result<Option<__nova::Message>, __nova::HandlerError>"),
         cb(Subscription, "handle_subscription_response", "fn handle_subscription_response(&mut self, subscription: &__nova::Subscription, response: &__nova::Message, ctx: &mut __nova::Context<'_>) -> Result<Option<String>, __nova::HandlerError>"),
+        cb(Subscription, "stale_after", "fn stale_after(&self, subscription: &__nova::Subscription) -> Option<::core::time::Duration>"),
         cb(Subscription, "sequence", "fn sequence(&self, subscription: &__nova::Subscription, message: &__nova::Message) -> Option<__nova::Sequence>"),
         cb(Subscription, "on_gap", "fn on_gap(&mut self, subscription: &__nova::Subscription, gap: &__nova::Gap, ctx: &mut __nova::Context<'_>) -> __nova::GapAction"),
         cb(Subscription, "handle_backfill_response", "fn handle_backfill_response(&mut self, subscription: &__nova::Subscription, response: &__nova::Message, ctx: &mut __nova::Context<'_>) -> Result<Vec<__nova::Message>, __nova::HandlerError>"),
