@@ -670,14 +670,16 @@ impl Doc {
     }
 }
 
+/// A platform section as read: endpoint, api_key, api_secret.
+type Platform = (Option<String>, Option<String>, Option<String>);
+
 #[derive(Debug, PartialEq)]
 struct Expected {
     default_reconnect_delay: Option<u64>,
     max_reconnect_delay: Option<u64>,
     max_reconnect_attempts: Option<u32>,
     connection_timeout: Option<u64>,
-    /// name → (endpoint, api_key, api_secret)
-    platforms: BTreeMap<String, (Option<String>, Option<String>, Option<String>)>,
+    platforms: BTreeMap<String, Platform>,
 }
 
 fn observed(s: &Settings) -> Expected {

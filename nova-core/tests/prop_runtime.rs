@@ -223,6 +223,8 @@ fn message_level_bad_input_never_costs_the_connection() {
             let n = case.fetch_add(1, Ordering::SeqCst);
             let sentinel = format!("{{\"sentinel\":{n}}}");
             let refused_before = refused.load(Ordering::SeqCst);
+            let mut guard = messages.borrow_mut();
+            let messages: &mut Messages = &mut guard;
             let delivered = rt.block_on(async {
                 for frame in &frames {
                     match frame {
@@ -233,7 +235,7 @@ fn message_level_bad_input_never_costs_the_connection() {
                     }
                 }
                 conn.send_text(sentinel.clone()).await;
-                until_sentinel(&mut messages.borrow_mut(), &sentinel).await
+                until_sentinel(messages, &sentinel).await
             });
             let expected: Vec<Message> = frames.iter().filter_map(Good::accepted).collect();
             prop_assert_eq!(&delivered, &expected);
@@ -282,7 +284,7 @@ enum Bad {
     /// A close frame with a one-byte payload.
     ShortClose,
     /// A close frame with an invalid code.
-    BadCloseCode(u16),
+    CloseCode(u16),
     /// Arbitrary bytes (they may or may not parse as frames).
     Arbitrary(Vec<u8>),
 }
@@ -297,7 +299,7 @@ impl Bad {
     /// "Protocol violation" and hands that frame up as the peer's close, so the runtime reports
     /// `ClosedByPeer { code: 1002 }` rather than a protocol error of its own.
     fn answered_with_1002(&self) -> bool {
-        matches!(self, Bad::BadCloseCode(_))
+        matches!(self, Bad::CloseCode(_))
     }
 
     fn bytes(&self) -> Vec<u8> {
@@ -328,7 +330,7 @@ impl Bad {
                 out
             }
             Bad::ShortClose => frame(0x88, &[0x03]),
-            Bad::BadCloseCode(code) => frame(0x88, &code.to_be_bytes()),
+            Bad::CloseCode(code) => frame(0x88, &code.to_be_bytes()),
             Bad::Arbitrary(b) => b.clone(),
         }
     }
@@ -389,7 +391,7 @@ fn bad() -> impl Strategy<Value = Bad> {
             1016u16..3000,
             5000u16..=u16::MAX
         ]
-        .prop_map(Bad::BadCloseCode),
+        .prop_map(Bad::CloseCode),
         proptest::collection::vec(any::<u8>(), 0..64).prop_map(Bad::Arbitrary),
     ]
 }

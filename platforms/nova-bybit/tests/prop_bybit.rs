@@ -253,15 +253,13 @@ fn step() -> impl Strategy<Value = Step> {
         .prop_map(|(snapshot, symbol, u, bids, asks)| Step { snapshot, symbol, u, bids, asks })
 }
 
-/// What the book should hold.
+/// One side of the model book: price index → price text.
+type Side = BTreeMap<usize, String>;
+
+/// What the book should hold: symbol, last `u`, bids, asks (`None`: waiting for a snapshot).
 #[derive(Debug, Default)]
 struct Model {
-    state: Option<(
-        String,
-        u64,
-        BTreeMap<usize, String>,
-        BTreeMap<usize, String>,
-    )>,
+    state: Option<(String, u64, Side, Side)>,
 }
 
 fn parse_size(size: &str) -> Option<f64> {
@@ -310,7 +308,7 @@ impl Model {
         good: bool,
     ) -> Result<Applied, ()> {
         // A delta's zero size deletes the level; a snapshot's is skipped.
-        let apply = |side: &mut BTreeMap<usize, String>, levels: &[(usize, usize)], delta: bool| {
+        let apply = |side: &mut Side, levels: &[(usize, usize)], delta: bool| {
             for &(p, s) in levels {
                 if parse_size(SIZES[s]).is_some_and(|s| s > 0.0) {
                     side.insert(p, PRICES[p].to_owned());

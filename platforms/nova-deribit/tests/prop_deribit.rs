@@ -177,9 +177,8 @@ proptest! {
         let _ = t.take_sent();
         let before = format!("{adapter:?}");
 
-        match adapter.message_type(&message) {
-            MessageType::Invalid(e) => prop_assert!(!e.to_string().is_empty()),
-            _ => {}
+        if let MessageType::Invalid(e) = adapter.message_type(&message) {
+            prop_assert!(!e.to_string().is_empty());
         }
         prop_assert_eq!(&format!("{adapter:?}"), &before, "message_type changed the adapter");
 

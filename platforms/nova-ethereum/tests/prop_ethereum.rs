@@ -9,7 +9,7 @@
 //! limits, hex strings of every length, huge strings; see `nova_testkit::hostile`). Property: no
 //! panic, a typed error, and the adapter's state unchanged by classifying a message.
 //!
-//! Cases per property: 2,000 by default (5,000 for quantities); `NOVA_PROPTEST_CASES=N` runs N.
+//! Cases per property: 2,000 by default; `NOVA_PROPTEST_CASES=N` runs N.
 
 #![allow(clippy::unwrap_used)]
 
@@ -172,7 +172,7 @@ fn quantity_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(config(5_000))]
+    #![proptest_config(config(2_000))]
 
     /// Quantities parse to exactly what they are worth, are refused with a typed error otherwise,
     /// and round-trip through `to_quantity`.
