@@ -26,6 +26,10 @@
 //! | `webpki-roots` | yes | trust Mozilla's root certificates, compiled in |
 //! | `native-roots` | no | allow [`TlsRoots::Native`]: the operating system's certificate store |
 //! | `testing` | no | `nova_core::testing`: run handler callbacks in unit tests without a socket |
+//!
+//! nova depends on the `log` crate with `max_level_debug`, so a binary that uses nova compiles
+//! no `log` record above DEBUG (records through `tracing` are not affected): tungstenite logs
+//! every frame's payload at TRACE, and those payloads carry API secrets and tokens.
 
 mod backoff;
 mod config;

@@ -4,6 +4,7 @@ mod anvil;
 pub mod bybit;
 pub mod deribit;
 pub mod discord;
+pub mod hostile;
 mod proxy;
 pub mod redis;
 pub mod server;
