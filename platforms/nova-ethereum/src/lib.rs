@@ -74,3 +74,8 @@ pub use types::{
     AddressFilter, Block, BlockTransactions, CallRequest, Header, Log, LogFilter, SyncStatus,
     TopicFilter, Transaction,
 };
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
