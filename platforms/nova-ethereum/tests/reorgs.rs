@@ -12,12 +12,17 @@
 //!   `anvil_reorg`: the delivered logs come again flagged `removed: true` (anvil does not send
 //!   them; the adapter does), then the new chain's logs, as `eth_getLogs` has them after the
 //!   reorg, then the next live ones.
+//! - The same while the client is disconnected (through a relay that is cut, so the node and
+//!   its states stay up): after the restore, the backfill's `eth_getLogs` shows the change, and
+//!   the removed logs and the new ones come in the same order.
 //!
 //! Interval mining is switched off (`evm_setIntervalMining 0`) and blocks are mined with
 //! `evm_mine`, so the chain moves only when a test says so. Needs anvil
 //! (`bash scripts/install-anvil.sh`); fails with that instruction when it is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nova_core::{ClientConfig, ReconnectStrategy, SubscriptionEvent};
@@ -26,7 +31,10 @@ use nova_ethereum::{
 };
 use nova_testkit::{Anvil, TICK_TOPIC};
 use serde_json::{Value, json};
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 fn config(node: &Anvil) -> ClientConfig {
     ClientConfig::builder(node.ws_url())
@@ -531,5 +539,163 @@ async fn logs_a_reorg_removed_come_flagged_then_their_replacements() {
     assert_eq!(got[11].block_number, Some(tip + 1));
     assert!(!got[11].removed);
     assert_eq!(got.len(), 12, "nothing else: {:#?}", story(&seen));
+    eth.client().close(1000, "done").await.ok();
+}
+
+/// A TCP relay to a port on 127.0.0.1 that can be cut: its connections closed, and new ones
+/// closed as soon as accepted, until it is restored. The client reaches anvil through it, so a
+/// test can disconnect the client while the node (and its chain's states) stays up.
+struct Relay {
+    port: u16,
+    up: Arc<AtomicBool>,
+    tunnels: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(target: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let tunnels: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (up_task, tunnels_task) = (Arc::clone(&up), Arc::clone(&tunnels));
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up_task.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let tunnel = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target)).await {
+                        let _ = copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tunnels_task.lock().unwrap().push(tunnel);
+            }
+        });
+        Self {
+            port,
+            up,
+            tunnels,
+            accept,
+        }
+    }
+
+    fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for tunnel in self.tunnels.lock().unwrap().drain(..) {
+            tunnel.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_a_reorg_removed_while_disconnected_come_flagged_after_the_restore() {
+    let node = Anvil::spawn().await.expect("start anvil");
+    let contract = node.deploy_tick_emitter().await.unwrap();
+    manual_mining(&node).await;
+    let accounts = node.accounts().await.unwrap();
+    let relay = Relay::start(node.port()).await;
+    let config = ClientConfig::builder(relay.ws_url())
+        .name("eth-reorg-test")
+        .reconnect_strategy(ReconnectStrategy::Constant)
+        .backoff(Duration::from_secs(1), Duration::from_secs(1))
+        .jitter(0.0)
+        .request_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let (eth, _messages) = EthClient::connect(config);
+    let filter = LogFilter::new()
+        .address(contract.clone())
+        .topic(0, TICK_TOPIC);
+    let sub = eth
+        .subscribe(SubscriptionKind::logs(filter.clone()))
+        .await
+        .unwrap();
+    let mut rx = collect(sub);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        node.rpc("eth_sendTransaction", json!([tick(&accounts, &contract)]))
+            .await
+            .unwrap();
+        mine(&node, 1).await;
+    }
+    gather(&mut rx, &mut seen, |s| logs(s).len() >= 5).await;
+    let before: Vec<Log> = logs(&seen).into_iter().cloned().collect();
+    let tip = before.last().unwrap().block_number.unwrap();
+
+    // Disconnected: the last two blocks are replaced by blocks with a Tick each, and one more
+    // block with a Tick follows; then the client may come back.
+    relay.cut();
+    let txs: Vec<Value> = (0..2)
+        .map(|i| json!([tick(&accounts, &contract), i]))
+        .collect();
+    node.rpc("anvil_reorg", json!([2, txs])).await.unwrap();
+    node.rpc("eth_sendTransaction", json!([tick(&accounts, &contract)]))
+        .await
+        .unwrap();
+    mine(&node, 1).await;
+    let truth: Vec<Log> = serde_json::from_value(
+        node.rpc(
+            "eth_getLogs",
+            json!([{"address": contract, "fromBlock": format!("{:#x}", tip - 1), "toBlock": "latest"}]),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(truth.len(), 3, "{truth:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    relay.restore();
+    gather(&mut rx, &mut seen, |s| {
+        restored(s) >= 1 && logs(s).last().and_then(|l| l.block_number) == Some(tip + 1)
+    })
+    .await;
+
+    eprintln!("{:#?}", story(&seen));
+    let got: Vec<Log> = logs(&seen).into_iter().cloned().collect();
+    let removed: Vec<Log> = before[3..]
+        .iter()
+        .cloned()
+        .map(|mut l| {
+            l.removed = true;
+            l
+        })
+        .collect();
+    assert_eq!(got[..5], before[..], "{:#?}", story(&seen));
+    assert_eq!(
+        got[5..7],
+        removed[..],
+        "the replaced blocks' logs, flagged removed"
+    );
+    let key = |l: &Log| {
+        (
+            l.block_number,
+            l.log_index,
+            l.block_hash.clone(),
+            l.transaction_hash.clone(),
+            l.removed,
+        )
+    };
+    assert_eq!(
+        got[7..].iter().map(key).collect::<Vec<_>>(),
+        truth.iter().map(key).collect::<Vec<_>>(),
+        "then the new chain's logs from the first replaced block on: {:#?}",
+        story(&seen)
+    );
     eth.client().close(1000, "done").await.ok();
 }
