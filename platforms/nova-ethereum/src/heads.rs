@@ -27,11 +27,11 @@
 //! when its parent is a delivered head, otherwise from `max_reorg_depth` heights below the last
 //! delivered head (to find a fork that happened while disconnected), up to the higher of the
 //! last delivered head and the head that showed the gap (at most `max_backfill_blocks` past the
-//! last delivered head). When every answer is in, the fetched blocks are compared with the
-//! chain: the newest height where both agree is the common ancestor. If it is the last
-//! delivered head, the fetched heads above it are delivered; otherwise a [`Reorg`] is delivered
-//! (on a new branch, valued just below the new heads), then the new chain's heads from the
-//! ancestor on. The held live heads then come through with values decided against the new
+//! last delivered head, and `max_reorg_depth + max_backfill_blocks` heights in all). When every
+//! answer is in, the fetched blocks are compared with the chain: the newest height where both
+//! agree is the common ancestor. If it is the last delivered head, the fetched heads above it
+//! are delivered; otherwise a [`Reorg`] is delivered (on a new branch, valued just below the new
+//! heads), then the new chain's heads from the ancestor on. The held live heads then come through with values decided against the new
 //! chain: duplicates of fetched heads are dropped, heads of a branch the fetch showed is not
 //! canonical are dropped, and a further fork shows a new gap.
 //!
@@ -294,12 +294,14 @@ impl HeadTracker {
                 Some((_, _)) if self.find(&held.hash).is_some() => self.classify(held, None),
                 Some((prev, value)) => {
                     let (branch, number) = head_sequence_parts(value);
-                    if held.extends(prev.number, &prev.hash) || held.number > number + 1 {
+                    if held.extends(prev.number, &prev.hash)
+                        || held.number > number.saturating_add(1)
+                    {
                         head_sequence(branch, held.number)
                     } else if held.hash == prev.hash {
                         value
                     } else {
-                        head_sequence(self.branches.max(branch) + 1, held.number)
+                        head_sequence(self.branches.max(branch).saturating_add(1), held.number)
                     }
                 }
             };
@@ -376,6 +378,10 @@ impl HeadTracker {
         ) else {
             return self.report(held, got);
         };
+        if held.len() > hold_cap {
+            // The runtime would give a backfill up while taking these back.
+            return self.report(held, got);
+        }
         let parent_known = self
             .link_at(revealer.number.saturating_sub(1))
             .is_some_and(|l| revealer.extends(l.head.number, &l.head.hash));
@@ -384,14 +390,18 @@ impl HeadTracker {
         } else {
             let remembered = u64::try_from(self.chain.len()).unwrap_or(u64::MAX);
             let lookback = self.depth.min(remembered);
-            (tip.number + 1)
+            tip.number
+                .saturating_add(1)
                 .saturating_sub(lookback)
                 .min(revealer.number)
         };
+        // At most `max_reorg_depth + max_backfill_blocks` heights, whatever the numbers say
+        // (a fork far below the remembered heads starts the fetch at the fork).
         let to = tip
             .number
             .max(revealer.number)
-            .min(tip.number.saturating_add(self.max_backfill));
+            .min(tip.number.saturating_add(self.max_backfill))
+            .min(from.saturating_add(self.depth.saturating_add(self.max_backfill) - 1));
         if from > to {
             return self.report(held, got);
         }
@@ -527,7 +537,9 @@ impl HeadTracker {
             }
         } else {
             // The heights from `base` on were replaced.
-            let base = ancestor.as_ref().map_or(from, |a| a.number + 1);
+            let base = ancestor
+                .as_ref()
+                .map_or(from, |a| a.number.saturating_add(1));
             let refs = |heads: &mut dyn Iterator<Item = &HeadId>| -> Vec<BlockRef> {
                 heads
                     .filter(|h| h.number >= base && h.number <= tip.head.number)
@@ -538,7 +550,7 @@ impl HeadTracker {
                     .collect()
             };
             let reorg = Reorg {
-                depth: (tip.head.number + 1).saturating_sub(base),
+                depth: tip.head.number.saturating_add(1).saturating_sub(base),
                 old: refs(&mut self.chain.iter().map(|l| &l.head)),
                 new: refs(&mut segment.iter().map(|(h, _)| h)),
                 common_ancestor: ancestor.map(|a| BlockRef {
@@ -562,7 +574,7 @@ impl HeadTracker {
             } else {
                 self.chain.clear();
             }
-            self.branches += 1;
+            self.branches = self.branches.saturating_add(1);
             let branch = self.branches;
             let position = head_sequence(branch, base.saturating_sub(1));
             self.last = Some(position);
@@ -666,10 +678,12 @@ impl HeadTracker {
                 .map_or(self.branches, |v| head_sequence_parts(v).0);
             return head_sequence(branch, head.number);
         };
-        if head.extends(tip.head.number, &tip.head.hash) || head.number > tip.head.number + 1 {
+        if head.extends(tip.head.number, &tip.head.hash)
+            || head.number > tip.head.number.saturating_add(1)
+        {
             head_sequence(tip.branch, head.number)
         } else {
-            head_sequence(self.branches + 1, head.number)
+            head_sequence(self.branches.saturating_add(1), head.number)
         }
     }
 
@@ -1065,6 +1079,89 @@ mod tests {
                 outcome = Some(t.on_answer(id, Ok(bad.clone())));
             }
             assert!(matches!(outcome, Some(Answer::Failed(_))), "{bad}");
+        }
+    }
+
+    /// A small deterministic generator (xorshift) for the chaos test.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    #[test]
+    fn any_order_of_heads_gaps_and_answers_never_panics_and_stays_bounded() {
+        let numbers = [0, 1, 2, 3, 4, 5, 6, 1 << 40, u64::MAX - 1, u64::MAX];
+        for seed in 1..=200u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut t = HeadTracker::new(1 + rng.below(4), 1 + rng.below(8));
+            let mut values = Vec::new();
+            let mut plans: Vec<RequestId> = Vec::new();
+            let mut next = 0u64;
+            for _ in 0..300 {
+                let random_head = |rng: &mut Rng| HeadId {
+                    number: numbers[usize::try_from(rng.below(10)).unwrap_or(0)],
+                    hash: format!("0x{}", rng.below(6)),
+                    parent: format!("0x{}", rng.below(6)),
+                };
+                match rng.below(5) {
+                    0 | 1 => {
+                        let head = random_head(&mut rng);
+                        if let Some(v) = t.on_live(head) {
+                            values.push(v);
+                        }
+                    }
+                    2 => {
+                        let got = match rng.below(3) {
+                            0 => None,
+                            1 => values.last().copied(),
+                            _ => Some(rng.next()),
+                        };
+                        let last = if rng.below(2) == 0 {
+                            t.last
+                        } else {
+                            Some(rng.next())
+                        };
+                        let cap = usize::try_from(1 + rng.below(4)).unwrap_or(1);
+                        if let Plan::Fetch(requests) = t.on_gap(last, got, cap, || {
+                            next += 1;
+                            RequestId::Num(next)
+                        }) {
+                            assert!(!requests.is_empty());
+                            assert!(requests.len() <= 4 + 8 + 1);
+                            plans.extend(requests.into_iter().map(|(id, _)| id));
+                        }
+                    }
+                    3 => {
+                        let id = RequestId::Num(rng.below(next + 2));
+                        let head = random_head(&mut rng);
+                        let answer = match rng.below(4) {
+                            0 => Ok(block(&head)),
+                            1 => Ok(Value::Null),
+                            2 => Ok(json!({"number": "0xzz"})),
+                            _ => Err("timeout".to_owned()),
+                        };
+                        let _ = t.on_answer(&id, answer);
+                    }
+                    _ => {
+                        let _ = t.value_of(&random_head(&mut rng));
+                    }
+                }
+                assert!(t.chain.len() <= 5);
+                assert!(t.decided.len() <= 64, "{}", t.decided.len());
+                if let State::Fetching(f) = &t.state {
+                    assert!(f.held.len() <= f.hold_cap + 1);
+                }
+            }
         }
     }
 }

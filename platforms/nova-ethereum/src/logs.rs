@@ -135,7 +135,7 @@ impl LogTracker {
     pub(crate) fn on_live(&mut self, log: &Log) -> Live {
         if let Some(fetch) = &mut self.fetch {
             let overflow = fetch.holding >= fetch.hold_cap;
-            fetch.holding += 1;
+            fetch.holding = fetch.holding.saturating_add(1);
             if !log.removed && position(log).is_some() {
                 fetch.held.push_back(log.clone());
             }
@@ -621,5 +621,52 @@ mod tests {
             serde_json::from_value(json!({"address":"0xab","topics":[],"data":"0x"}))
                 .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(t.on_live(&pending), Live::default());
+    }
+
+    #[test]
+    fn any_order_of_logs_reconnects_and_answers_never_panics_and_stays_bounded() {
+        let blocks = [0, 1, 2, 3, 4, 5, 1 << 40, u64::MAX];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut rng = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n.max(1)
+        };
+        let mut t = LogTracker::new(3);
+        for _ in 0..20_000 {
+            let block = blocks[usize::try_from(rng(8)).unwrap_or(0)];
+            let mut l = log(block, rng(3), u8::try_from(rng(3)).unwrap_or(0));
+            l.removed = rng(6) == 0;
+            match rng(4) {
+                0 | 1 => {
+                    let _ = t.on_live(&l);
+                }
+                2 => {
+                    let last = if rng(2) == 0 {
+                        t.last
+                    } else {
+                        Some(rng(u64::MAX))
+                    };
+                    let cap = usize::try_from(1 + rng(3)).unwrap_or(1);
+                    let _ = t.on_reconnect(last, cap, || RequestId::Num(7));
+                }
+                _ => {
+                    let answer = match rng(3) {
+                        0 => Ok(serde_json::to_value(vec![l.clone()]).unwrap_or_default()),
+                        1 => Ok(json!({})),
+                        _ => Err("x".to_owned()),
+                    };
+                    let _ = t.on_answer(&RequestId::Num(rng(9)), answer);
+                    let _ = t.sequence_of(&l);
+                }
+            }
+            assert!(t.seen.len() <= MAX_REMEMBERED_LOGS);
+            assert!(t.blocks.len() <= 4);
+            assert!(t.decided.len() <= 8);
+            if let Some(f) = &t.fetch {
+                assert!(f.held.len() <= f.hold_cap + 1);
+            }
+        }
     }
 }
