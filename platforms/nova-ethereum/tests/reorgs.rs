@@ -2,7 +2,8 @@
 //!
 //! - `anvil_reorg` of depth 1 and 3 on `newHeads`: the application gets a `Reorg` whose depth,
 //!   common ancestor, old hashes (what it had) and new hashes (`eth_getBlockByNumber` after the
-//!   reorg) are right, then the new chain's heads in order — every head's parent is the head
+//!   reorg; a prefix of them when the adapter fetched while anvil was still mining the new
+//!   blocks, which it does one by one) are right, then the new chain's heads in order — every head's parent is the head
 //!   before it (or, right after the reorg, the common ancestor), none repeated, none skipped.
 //! - `evm_snapshot` / `evm_revert` and one block mined: a reorg onto a shorter chain.
 //! - A reorg while the client is disconnected (the node restarted, then reorganised before the
@@ -293,8 +294,13 @@ async fn heads_reorg(depth: u64) {
         .iter()
         .map(|b| (b.number, b.hash.clone()))
         .collect();
+    // anvil mines the new blocks one after the other and answers requests meanwhile, so the
+    // adapter's fetch may see the new chain before it is complete: `new` is then a prefix, and
+    // the heads after the Reorg (checked below) bring the rest.
+    assert!(!reorg_new.is_empty(), "{:#?}", story(&seen));
     assert_eq!(
-        reorg_new, new,
+        reorg_new[..],
+        new[..reorg_new.len()],
         "the new hashes are the node's after the reorg"
     );
     assert!(new.iter().zip(&replaced).all(|(n, o)| n.1 != o.1));
