@@ -2,8 +2,10 @@
 //!
 //! Subscribes to `newHeads` over WebSocket through nova's Ethereum adapter. The stream survives
 //! reconnects and node restarts: heads mined while the connection was down are fetched
-//! (`eth_getBlockByNumber`) and printed in order before the live ones, none twice. What happens
-//! to the connection (restored, gaps and how they were closed) goes to stderr.
+//! (`eth_getBlockByNumber`) and printed in order before the live ones, none twice. When the
+//! chain replaces heads already printed (a reorg), the reorg is told on stderr (depth, common
+//! ancestor, the replaced and the new hashes) and the new chain's heads follow on stdout. What
+//! happens to the connection (restored, gaps and how they were closed) goes to stderr.
 //!
 //! ```text
 //! bash scripts/install-anvil.sh                  # a local dev node, from npm
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use nova::ClientConfig;
-use nova_ethereum::{EthClient, EthItem, SubscriptionKind};
+use nova_ethereum::{EthClient, EthEvent, EthItem, SubscriptionKind};
 
 const USAGE: &str = "usage: eth_heads [--url ws://127.0.0.1:8545] [--count N]";
 
@@ -78,6 +80,25 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut printed = 0u64;
     while let Some(item) = heads.recv().await {
         match item {
+            EthItem::Event(EthEvent::Reorg(reorg)) => {
+                let hashes = |blocks: &[nova_ethereum::BlockRef]| {
+                    blocks
+                        .iter()
+                        .map(|b| format!("{} {}", b.number, b.hash))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                eprintln!(
+                    "reorg: depth {}, common ancestor {}; replaced [{}] by [{}]",
+                    reorg.depth,
+                    reorg
+                        .common_ancestor
+                        .as_ref()
+                        .map_or("unknown".to_owned(), |a| format!("{} {}", a.number, a.hash)),
+                    hashes(&reorg.old),
+                    hashes(&reorg.new),
+                );
+            }
             EthItem::Event(head) => {
                 println!("{}", serde_json::to_string(&head)?);
                 printed += 1;

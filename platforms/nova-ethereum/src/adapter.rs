@@ -1,24 +1,25 @@
 //! [`EthereumAdapter`]: the nova behaviours for Ethereum JSON-RPC pub/sub, and how it keeps a
-//! subscription whole across reconnects and node restarts.
+//! subscription whole across reconnects, node restarts and reorgs.
 //!
 //! # Routing
 //!
-//! `message_type` reads only `id`, `method` and `params.subscription` ([`Peek`]): a response is
-//! routed to its request by id; an `eth_subscription` notification is routed by the *server's*
-//! subscription id, which [`handle_subscription_response`] hands to the runtime as the routing
-//! key. That id is new on every connection; the runtime maps each new one to the same
-//! application stream.
+//! `message_type` reads only `id`, `method` and `params.subscription` ([`Peek`]): a response
+//! is routed to its request by id; an `eth_subscription` notification is routed by the
+//! *server's* subscription id, which [`handle_subscription_response`] hands to the runtime as
+//! the routing key. That id is new on every connection; the runtime maps each new one to the
+//! same application stream.
 //!
-//! # No block lost, none twice
+//! # No block lost, none twice, reorgs told
 //!
 //! Notifications are only sent for new events, so whatever happened while the connection was
-//! down (or before the subscription was restored) has to be fetched. The adapter gives the
-//! runtime a sequence for each message and answers its gap callbacks:
+//! down (or before the subscription was restored) has to be fetched. And a reorg sends heads and
+//! logs at heights already delivered. The adapter gives the runtime a sequence for each message
+//! and answers its gap callbacks:
 //!
 //! | channel | sequence | gap noticed | backfill |
 //! |---|---|---|---|
-//! | `newHeads` | the block number, [`Sequence::next`] (each must be the last + 1) | the first live head after a reconnect is more than one past the last delivered | `eth_getBlockByNumber` for each missing number (at most `max_backfill_blocks`) |
-//! | `logs` | `(blockNumber, logIndex)` packed as `blockNumber << 24 \| logIndex`, [`Sequence::monotonic`] | right after every restore (logs have no counter to show a gap) | one `eth_getLogs` with the subscription's filter, from the last delivered block to `latest` |
+//! | `newHeads` | [`head_sequence`]`(branch, number)`, [`Sequence::next`]; the branch grows at every reorg | a head more than one past the last delivered, or not built on it | `eth_getBlockByNumber` for each height from the fork (or `max_reorg_depth` below the last delivered head) to the new head (at most `max_backfill_blocks` past the last delivered) |
+//! | `logs` | [`log_sequence`]`(blockNumber, logIndex)`, [`Sequence::monotonic`]; a snapshot at a log that replaces delivered ones | right after every restore (logs have no counter to show a gap) | one `eth_getLogs` with the subscription's filter, from the oldest remembered block to `latest` |
 //!
 //! The runtime holds live messages back while the backfill runs, delivers the fetched ones in
 //! sequence order, drops everything at or below the last delivered value (so a head or a log
@@ -27,13 +28,31 @@
 //! from live ones; a backfilled head is the block without its body (`transactions`, `uncles`,
 //! `withdrawals`).
 //!
-//! Limits: a reorg's replacement head at an already delivered height, and a log flagged
-//! `removed`, are not sequence-checked — the head is dropped as a duplicate; the removed log is
-//! delivered as is. A `logs` subscription that had delivered nothing before a reconnect has no
-//! position to backfill from. `newPendingTransactions` and `syncing` have no sequence: what
-//! happens while disconnected is not recoverable.
+//! A head that forks from the delivered chain — at a height already delivered with another
+//! hash, or whose parent is not the last delivered head — starts the same backfill; the fetched
+//! blocks are compared with the delivered heads by hash, and when they differ the application
+//! gets a [`Reorg`] (depth, common ancestor, old and new hashes) and then the new chain's heads
+//! in order from the first replaced height (see `heads.rs` for the whole algorithm). A reorg
+//! that happened while disconnected is found the same way: after a gap, the heights up to
+//! `max_reorg_depth` below the last delivered head are fetched again and compared.
+//!
+//! On `logs`, the delivered logs of the last `max_reorg_depth` blocks are remembered with their
+//! block hashes: a log in a block seen with another hash, or at a position already passed,
+//! replaces them — the application gets every delivered log from that height on flagged
+//! `removed: true` (unless the node sent those itself), then the new logs ([`LogReorg`]; see
+//! `logs.rs`).
+//!
+//! Limits: a `logs` subscription that had delivered nothing before a reconnect has no position
+//! to backfill from. A reorg deeper than `max_reorg_depth` is told with an unknown common
+//! ancestor. On a node that does not send removed logs (anvil), a reorg that leaves no matching
+//! log at an already passed height cannot be seen on a `logs` stream alone.
+//! `newPendingTransactions` and `syncing` have no sequence: what happens while disconnected is
+//! not recoverable.
 //!
 //! [`handle_subscription_response`]: SubscriptionHandler::handle_subscription_response
+//! [`Reorg`]: crate::Reorg
+//! [`LogReorg`]: crate::LogReorg
+//! [`head_sequence`]: crate::head_sequence
 
 use std::collections::HashMap;
 
@@ -45,9 +64,12 @@ use nova_core::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::heads::{self, HeadFields, HeadId, HeadTracker};
 use crate::jsonrpc::{ErrorCode, Id, JsonRpcRequest, JsonRpcResponse, Peek, SUBSCRIPTION_METHOD};
+use crate::logs::{self, LogTracker};
 use crate::methods::{self, GetBlockByNumber, GetLogs, Method};
 use crate::quantity::{BlockId, Quantity};
+use crate::reorg::{LogReorg, reorg_message, reorg_position};
 use crate::subscription::SubscriptionKind;
 use crate::types::{Header, Log};
 
@@ -58,6 +80,10 @@ const LOG_INDEX_MAX: u64 = (1 << LOG_INDEX_BITS) - 1;
 
 /// The default cap on heads fetched to close one gap.
 pub const DEFAULT_MAX_BACKFILL_BLOCKS: u64 = 1_000;
+
+/// The default depth of the reorgs the adapter resolves (see
+/// [`EthereumAdapter::max_reorg_depth`]).
+pub const DEFAULT_MAX_REORG_DEPTH: u64 = 16;
 
 /// The largest block number a log sequence holds (2^40 - 1, a trillion blocks); larger ones are
 /// clamped rather than wrapped.
@@ -95,11 +121,21 @@ impl From<&Gap> for GapView {
 }
 
 /// What the adapter remembers of one subscription.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct SubState {
     kind: SubscriptionKind,
     /// The server's id on the current connection, once acknowledged.
     server_id: Option<String>,
+    /// What was delivered, for gaps and reorgs (`newHeads` and `logs`).
+    tracker: Tracker,
+}
+
+/// The delivery state of a subscription kind that has one.
+#[derive(Debug)]
+enum Tracker {
+    Heads(HeadTracker),
+    Logs(LogTracker),
+    None,
 }
 
 /// The Ethereum JSON-RPC adapter: message routing, `eth_subscribe` / `eth_unsubscribe`, and
@@ -124,6 +160,7 @@ struct SubState {
 pub struct EthereumAdapter {
     subs: HashMap<String, SubState>,
     max_backfill_blocks: u64,
+    max_reorg_depth: u64,
 }
 
 impl Default for EthereumAdapter {
@@ -147,15 +184,6 @@ struct HeadPosition {
     number: Quantity,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LogPosition {
-    block_number: Option<Quantity>,
-    log_index: Option<Quantity>,
-    #[serde(default)]
-    removed: bool,
-}
-
 impl EthereumAdapter {
     /// An adapter with the default backfill cap.
     #[must_use]
@@ -163,6 +191,7 @@ impl EthereumAdapter {
         Self {
             subs: HashMap::new(),
             max_backfill_blocks: DEFAULT_MAX_BACKFILL_BLOCKS,
+            max_reorg_depth: DEFAULT_MAX_REORG_DEPTH,
         }
     }
 
@@ -171,6 +200,17 @@ impl EthereumAdapter {
     #[must_use]
     pub fn max_backfill_blocks(mut self, blocks: u64) -> Self {
         self.max_backfill_blocks = blocks.max(1);
+        self
+    }
+
+    /// The deepest reorg told with its common ancestor (default 16; at least 1): a `newHeads`
+    /// subscription remembers this many delivered heads (plus one) and, after a gap, fetches
+    /// again this many heights below the last delivered head to find a fork that happened
+    /// meanwhile; a `logs` subscription remembers the logs it delivered from this many blocks.
+    /// A deeper reorg is still told, without its common ancestor.
+    #[must_use]
+    pub fn max_reorg_depth(mut self, depth: u64) -> Self {
+        self.max_reorg_depth = depth.max(1);
         self
     }
 
@@ -195,13 +235,31 @@ impl EthereumAdapter {
             .map_err(|e| HandlerError::new(e.to_string()))?;
         let message =
             JsonRpcRequest::new(Id::from(id), methods::Subscribe::NAME, kind.params()).to_message();
-        self.subs.insert(
-            subscription.id.clone(),
-            SubState {
-                kind,
+        // A restore subscribes again: what was delivered stays.
+        let state = match self.subs.remove(&subscription.id) {
+            Some(state) if state.kind == kind => SubState {
                 server_id: None,
+                ..state
             },
-        );
+            _ => {
+                let tracker = match kind {
+                    SubscriptionKind::NewHeads => Tracker::Heads(HeadTracker::new(
+                        self.max_reorg_depth,
+                        self.max_backfill_blocks,
+                    )),
+                    SubscriptionKind::Logs(_) => {
+                        Tracker::Logs(LogTracker::new(self.max_reorg_depth))
+                    }
+                    _ => Tracker::None,
+                };
+                SubState {
+                    kind,
+                    server_id: None,
+                    tracker,
+                }
+            }
+        };
+        self.subs.insert(subscription.id.clone(), state);
         Ok(message)
     }
 
@@ -244,101 +302,125 @@ impl EthereumAdapter {
         Ok(server_id)
     }
 
-    /// The sequence of a message of `subscription` (see the module docs).
+    /// The sequence of a message of `subscription` (see the module docs): what the runtime
+    /// asks for messages the adapter did not give one when it classified them (held while a
+    /// backfill ran, or fetched by one).
     #[must_use]
     pub fn sequence_of(&self, subscription: &Subscription, message: &Message) -> Option<Sequence> {
+        let state = self.subs.get(&subscription.id);
         match subscription.channel.as_str() {
             crate::channel::NEW_HEADS => {
-                let head: NotificationEnvelope<HeadPosition> = message.json().ok()?;
-                Some(Sequence::next(head.params.result.number.0))
+                if let Some(position) = reorg_position(message) {
+                    return Some(Sequence::next(position));
+                }
+                match state.map(|s| &s.tracker) {
+                    Some(Tracker::Heads(tracker)) => {
+                        let head: NotificationEnvelope<HeadFields> = message.json().ok()?;
+                        let value = tracker.value_of(&HeadId::from(head.params.result));
+                        Some(Sequence::next(value))
+                    }
+                    _ => {
+                        let head: NotificationEnvelope<HeadPosition> = message.json().ok()?;
+                        Some(Sequence::next(head.params.result.number.0))
+                    }
+                }
             }
             crate::channel::LOGS => {
-                let log: NotificationEnvelope<LogPosition> = message.json().ok()?;
-                let log = log.params.result;
-                if log.removed {
-                    return None;
+                if let Some(position) = reorg_position(message) {
+                    return Some(Sequence::monotonic(position));
                 }
-                Some(Sequence::monotonic(log_sequence(
-                    log.block_number?.0,
-                    log.log_index?.0,
-                )))
+                let log: NotificationEnvelope<Log> = message.json().ok()?;
+                let log = log.params.result;
+                match state.map(|s| &s.tracker) {
+                    Some(Tracker::Logs(tracker)) => tracker.sequence_of(&log),
+                    _ if log.removed => None,
+                    _ => Some(Sequence::monotonic(log_sequence(
+                        log.block_number?,
+                        log.log_index?,
+                    ))),
+                }
             }
             _ => None,
         }
     }
 
-    /// What to do about a gap, with request ids from `next_id` (see the module docs).
+    /// What to do about a gap, with request ids from `next_id`, when the runtime gives up a
+    /// backfill after holding `hold_cap` messages (see the module docs).
     pub(crate) fn plan_gap(
-        &self,
+        &mut self,
         subscription: &Subscription,
         gap: GapView,
+        hold_cap: usize,
         mut next_id: impl FnMut() -> RequestId,
     ) -> GapAction {
-        let Some(state) = self.subs.get(&subscription.id) else {
+        let Some(state) = self.subs.get_mut(&subscription.id) else {
             return GapAction::Report;
         };
-        let Some(last) = gap.last else {
-            return GapAction::Ignore;
-        };
-        match (&state.kind, gap.got) {
-            (SubscriptionKind::NewHeads, Some(got)) => {
-                let first = last.saturating_add(1);
-                let end = got.min(first.saturating_add(self.max_backfill_blocks));
-                if first >= end {
-                    return GapAction::Ignore;
+        match (&mut state.tracker, &state.kind) {
+            (Tracker::Heads(tracker), _) => {
+                match tracker.on_gap(gap.last, gap.got, hold_cap, next_id) {
+                    heads::Plan::Ignore => GapAction::Ignore,
+                    heads::Plan::Report => GapAction::Report,
+                    heads::Plan::Fetch(requests) => GapAction::Backfill(
+                        requests
+                            .into_iter()
+                            .map(|(id, number)| {
+                                let message = JsonRpcRequest::new(
+                                    Id::from(&id),
+                                    GetBlockByNumber::NAME,
+                                    GetBlockByNumber::new(number, false).params(),
+                                )
+                                .to_message();
+                                (id, message)
+                            })
+                            .collect(),
+                    ),
                 }
-                let requests = (first..end)
-                    .map(|number| {
-                        let id = next_id();
+            }
+            (Tracker::Logs(tracker), SubscriptionKind::Logs(filter))
+                if gap.after_reconnect && gap.got.is_none() =>
+            {
+                match tracker.on_reconnect(gap.last, hold_cap, &mut next_id) {
+                    Some((id, from)) => {
+                        let filter = filter.without_range().blocks(from, BlockId::Latest);
                         let message = JsonRpcRequest::new(
                             Id::from(&id),
-                            GetBlockByNumber::NAME,
-                            GetBlockByNumber::new(number, false).params(),
+                            GetLogs::NAME,
+                            GetLogs(filter).params(),
                         )
                         .to_message();
-                        (id, message)
-                    })
-                    .collect();
-                GapAction::Backfill(requests)
-            }
-            // A head gap right after a reconnect shows itself with the next live head.
-            (SubscriptionKind::NewHeads, None) => GapAction::Ignore,
-            (SubscriptionKind::Logs(filter), None) if gap.after_reconnect => {
-                let id = next_id();
-                let filter = filter
-                    .without_range()
-                    .blocks(log_sequence_block(last), BlockId::Latest);
-                let message =
-                    JsonRpcRequest::new(Id::from(&id), GetLogs::NAME, GetLogs(filter).params())
-                        .to_message();
-                GapAction::Backfill(vec![(id, message)])
+                        GapAction::Backfill(vec![(id, message)])
+                    }
+                    None => GapAction::Ignore,
+                }
             }
             _ => GapAction::Ignore,
         }
     }
 
-    /// Turns a backfill response into notifications of the subscription's current server id.
+    /// Takes in a backfill response; returns the messages to deliver once the backfill is
+    /// complete (notifications of the subscription's current server id, and the reorg
+    /// messages of the [`REORG_METHOD`](crate::REORG_METHOD)), nothing while answers are awaited.
     ///
     /// # Errors
-    /// When the response is a JSON-RPC error, malformed, or a block the node does not have.
+    /// When the response is a JSON-RPC error, malformed, or not what was asked; the gap is then
+    /// reported as not closed.
     pub fn backfill_messages(
-        &self,
+        &mut self,
         subscription: &Subscription,
         response: &Message,
     ) -> Result<Vec<Message>, HandlerError> {
-        let state = self.subs.get(&subscription.id).ok_or_else(|| {
+        let state = self.subs.get_mut(&subscription.id).ok_or_else(|| {
             HandlerError::new(format!(
                 "backfill for unknown subscription {}",
                 subscription.id
             ))
         })?;
         let server_id = state.server_id.clone().unwrap_or_default();
-        let response: JsonRpcResponse = response
-            .json()
-            .map_err(|e| HandlerError::new(format!("malformed backfill response: {e}")))?;
-        let result = response
-            .into_result()
-            .map_err(|e| HandlerError::new(format!("backfill request failed: {e}")))?;
+        let (id, answer) = read_answer(response);
+        let Some(id) = id else {
+            return Err(HandlerError::new("a backfill response without an id"));
+        };
         let notification = |result: Value| {
             Message::text(
                 json!({
@@ -349,28 +431,64 @@ impl EthereumAdapter {
                 .to_string(),
             )
         };
-        match &state.kind {
-            SubscriptionKind::NewHeads => match result {
-                Value::Object(mut block) => {
-                    for body in ["transactions", "uncles", "withdrawals"] {
-                        block.remove(body);
-                    }
-                    Ok(vec![notification(Value::Object(block))])
+        match &mut state.tracker {
+            Tracker::Heads(tracker) => match tracker.on_answer(&id, answer) {
+                heads::Answer::NotOurs | heads::Answer::Pending => Ok(Vec::new()),
+                heads::Answer::Failed(reason) => {
+                    Err(HandlerError::new(format!("backfill: {reason}")))
                 }
-                Value::Null => Err(HandlerError::new(
-                    "backfill: the node does not have the block (null)",
-                )),
-                other => Err(HandlerError::new(format!(
-                    "backfill: a block was expected, got {other}"
-                ))),
+                heads::Answer::Done(delivery) => {
+                    let mut out = Vec::with_capacity(delivery.heads.len() + 1);
+                    if let Some((reorg, position)) = delivery.reorg {
+                        let result = serde_json::to_value(&reorg).unwrap_or(Value::Null);
+                        out.push(reorg_message(&server_id, position, result));
+                    }
+                    out.extend(
+                        delivery
+                            .heads
+                            .into_iter()
+                            .map(|(block, _)| notification(Value::Object(block))),
+                    );
+                    Ok(out)
+                }
             },
-            SubscriptionKind::Logs(_) => match result {
-                Value::Array(logs) => Ok(logs.into_iter().map(notification).collect()),
-                other => Err(HandlerError::new(format!(
-                    "backfill: a list of logs was expected, got {other}"
-                ))),
-            },
-            _ => Ok(Vec::new()),
+            Tracker::Logs(tracker) => {
+                match tracker.on_answer(&id, answer) {
+                    logs::Answer::NotOurs => Ok(Vec::new()),
+                    logs::Answer::Failed(reason) => {
+                        Err(HandlerError::new(format!("backfill: {reason}")))
+                    }
+                    logs::Answer::Done(delivery) => {
+                        let mut out = Vec::with_capacity(delivery.logs.len() + 1);
+                        if let Some((reorg, position)) = delivery.reorg {
+                            let result = serde_json::to_value(&reorg).unwrap_or(Value::Null);
+                            out.push(reorg_message(&server_id, position, result));
+                        }
+                        out.extend(delivery.logs.iter().map(|log| {
+                            notification(serde_json::to_value(log).unwrap_or(Value::Null))
+                        }));
+                        Ok(out)
+                    }
+                }
+            }
+            Tracker::None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// A response's request id and its result (or why there is none).
+fn read_answer(response: &Message) -> (Option<RequestId>, Result<Value, String>) {
+    match response.json::<JsonRpcResponse>() {
+        Ok(response) => (
+            response.id.to_request_id(),
+            response.into_result().map_err(|e| e.to_string()),
+        ),
+        Err(e) => {
+            let id = match Peek::of(response.as_bytes()) {
+                Peek::Response(id) => id.to_request_id(),
+                _ => None,
+            };
+            (id, Err(format!("malformed response: {e}")))
         }
     }
 }
@@ -378,44 +496,47 @@ impl EthereumAdapter {
 impl MessageHandler for EthereumAdapter {
     /// One look per message: a notification's server subscription id (its route) and its
     /// `result` are borrowed from the message; a `newHeads` result is parsed into a [`Header`]
-    /// and a `logs` result into a [`Log`], handed to the stream with the message and its
-    /// sequence position, so nothing is parsed again.
+    /// and a `logs` result into a [`Log`] (a [`LogReorg`] when it replaces delivered logs),
+    /// handed to the stream with the message and its sequence position, so nothing is parsed
+    /// again.
     fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
         let bytes = message.as_bytes();
         if let Some((route, result)) = crate::jsonrpc::notification(bytes) {
-            let kind = self
+            let tracker = self
                 .subs
-                .values()
+                .values_mut()
                 .find(|s| s.server_id.as_deref() == Some(route))
-                .map(|s| &s.kind);
-            return match kind {
-                Some(SubscriptionKind::NewHeads) => {
+                .map(|s| &mut s.tracker);
+            return match tracker {
+                Some(Tracker::Heads(tracker)) => {
                     match serde_json::from_str::<Header>(result.get()) {
                         Ok(head) => {
-                            let position = Sequence::next(head.number);
-                            MessageType::data(route, Data::new(head)).with_sequence(position)
-                        }
-                        Err(_) => MessageType::subscription(route),
-                    }
-                }
-                Some(SubscriptionKind::Logs(_)) => {
-                    match serde_json::from_str::<Log>(result.get()) {
-                        Ok(log) => {
-                            let position = match (log.removed, log.block_number, log.log_index) {
-                                (false, Some(block), Some(index)) => {
-                                    Some(Sequence::monotonic(log_sequence(block, index)))
-                                }
-                                _ => None,
-                            };
-                            let typed = MessageType::data(route, Data::new(log));
-                            match position {
-                                Some(position) => typed.with_sequence(position),
+                            let value = tracker.on_live(HeadId::of(&head));
+                            let typed = MessageType::data(route, Data::new(head));
+                            match value {
+                                Some(value) => typed.with_sequence(Sequence::next(value)),
                                 None => typed,
                             }
                         }
                         Err(_) => MessageType::subscription(route),
                     }
                 }
+                Some(Tracker::Logs(tracker)) => match serde_json::from_str::<Log>(result.get()) {
+                    Ok(log) => {
+                        let live = tracker.on_live(&log);
+                        let data = if live.removed.is_empty() {
+                            Data::new(log)
+                        } else {
+                            Data::new(LogReorg::new(live.removed, vec![log]))
+                        };
+                        let typed = MessageType::data(route, data);
+                        match live.sequence {
+                            Some(sequence) => typed.with_sequence(sequence),
+                            None => typed,
+                        }
+                    }
+                    Err(_) => MessageType::subscription(route),
+                },
                 _ => MessageType::subscription(route),
             };
         }
@@ -468,7 +589,8 @@ impl SubscriptionHandler for EthereumAdapter {
         gap: &Gap,
         ctx: &mut Context<'_>,
     ) -> GapAction {
-        self.plan_gap(subscription, gap.into(), || ctx.next_request_id())
+        let hold_cap = ctx.config().inbound_buffer();
+        self.plan_gap(subscription, gap.into(), hold_cap, || ctx.next_request_id())
     }
 
     fn handle_backfill_response(
@@ -500,6 +622,7 @@ impl HeartbeatHandler for EthereumAdapter {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::subscription::EthEvent;
     use crate::types::LogFilter;
 
     fn sub(id: &str, channel: &str) -> Subscription {
@@ -510,13 +633,59 @@ mod tests {
         m.json().unwrap_or(Value::Null)
     }
 
+    /// An adapter with an acknowledged `newHeads` subscription (server id `0xh`) that
+    /// delivered heads `1..=tip` (hashes `0x01`, `0x02`, …).
+    fn heads_adapter(tip: u64) -> (EthereumAdapter, Subscription) {
+        let mut a = EthereumAdapter::new().max_reorg_depth(2);
+        let heads = sub("sub-1", "newHeads");
+        let _ = a.subscribe_message(&heads, &Value::Null, &RequestId::Num(1));
+        let _ = a.subscription_response(
+            &heads,
+            &Message::text(r#"{"jsonrpc":"2.0","id":1,"result":"0xh"}"#),
+        );
+        for n in 1..=tip {
+            let m = hashed_head("0xh", n, "");
+            let MessageType::Subscription { sequence, .. } = a.message_type(&m) else {
+                panic!("not routed")
+            };
+            assert_eq!(sequence, Some(Sequence::next(n)));
+        }
+        (a, heads)
+    }
+
+    /// A head notification with hash `0x<fork><number>` and parent `0x<fork'><number - 1>`
+    /// (forks start at height 10).
+    fn hashed_head(server: &str, number: u64, fork: &str) -> Message {
+        let parent_fork = if number > 10 { fork } else { "" };
+        Message::text(
+            json!({"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":server,
+                "result":{"number":format!("{number:#x}"),"hash":format!("0x{fork}{number:02}"),
+                "parentHash":format!("0x{parent_fork}{:02}", number - 1),"timestamp":"0x1"}}})
+            .to_string(),
+        )
+    }
+
+    fn block_answer(id: u64, number: u64, fork: &str) -> Message {
+        let parent_fork = if number > 10 { fork } else { "" };
+        Message::text(
+            json!({"jsonrpc":"2.0","id":id,"result":{"number":format!("{number:#x}"),
+                "hash":format!("0x{fork}{number:02}"),"parentHash":format!("0x{parent_fork}{:02}", number - 1),
+                "timestamp":"0x1","transactions":["0x1"],"uncles":[]}})
+            .to_string(),
+        )
+    }
+
     #[test]
     fn a_heads_gap_is_backfilled_with_request_ids_from_the_context() {
-        let mut a = EthereumAdapter::new();
+        let (mut a, heads) = heads_adapter(10);
         let mut t = nova_core::testing::TestContext::new();
-        let heads = sub("sub-1", "newHeads");
-        t.run(|ctx| a.subscribe(&heads, &Value::Null, RequestId::Num(1), ctx))
-            .expect("a newHeads subscription");
+        // After a reconnect, head 13 shows that 11 and 12 were missed.
+        let MessageType::Subscription { sequence, .. } =
+            a.message_type(&hashed_head("0xh", 13, ""))
+        else {
+            panic!()
+        };
+        assert_eq!(sequence, Some(Sequence::next(13)));
         let gap = Gap::in_stream(Some(10), 13, None);
         let GapAction::Backfill(requests) = t.run(|ctx| a.on_gap(&heads, &gap, ctx)) else {
             panic!("not a backfill");
@@ -528,12 +697,99 @@ mod tests {
         assert_eq!(
             fetched,
             [
-                (RequestId::Num(1), json!("0xb")),
-                (RequestId::Num(2), json!("0xc"))
+                (RequestId::Num(1), json!("0x9")),
+                (RequestId::Num(2), json!("0xa")),
+                (RequestId::Num(3), json!("0xb")),
+                (RequestId::Num(4), json!("0xc")),
+                (RequestId::Num(5), json!("0xd")),
             ],
-            "blocks 11 and 12, each with a fresh id from the context"
+            "2 heights below the last head (to see a reorg), then 11..=13, each with a fresh id"
         );
-        assert_eq!(t.last_request_id(), Some(RequestId::Num(2)));
+        assert_eq!(t.last_request_id(), Some(RequestId::Num(5)));
+        // The answers, in any order; the last one completes the backfill.
+        let mut out = Vec::new();
+        for (id, number) in [(3, 11), (1, 9), (5, 13), (2, 10), (4, 12)] {
+            let got =
+                t.run(|ctx| a.handle_backfill_response(&heads, &block_answer(id, number, ""), ctx));
+            out = got.unwrap_or_else(|e| panic!("{e}"));
+        }
+        let numbers: Vec<Value> = out
+            .iter()
+            .map(|m| text(m)["params"]["result"]["number"].clone())
+            .collect();
+        assert_eq!(numbers, [json!("0xb"), json!("0xc"), json!("0xd")]);
+        assert!(
+            out.iter()
+                .all(|m| text(m)["params"]["subscription"] == "0xh"
+                    && text(m)["params"]["result"].get("transactions").is_none())
+        );
+        assert_eq!(a.sequence_of(&heads, &out[2]), Some(Sequence::next(13)));
+    }
+
+    #[test]
+    fn a_fork_is_told_as_a_reorg_then_the_new_heads() {
+        let (mut a, heads) = heads_adapter(11);
+        let mut t = nova_core::testing::TestContext::new();
+        // 10' and 11' (fork "f") replace 10 and 11; 10' arrives first.
+        let MessageType::Subscription { sequence, .. } =
+            a.message_type(&hashed_head("0xh", 10, "f"))
+        else {
+            panic!()
+        };
+        let got = sequence.map(|s| s.value).unwrap_or_default();
+        assert_eq!(got, crate::head_sequence(1, 10));
+        let GapAction::Backfill(requests) =
+            t.run(|ctx| a.on_gap(&heads, &Gap::in_stream(Some(11), got, None), ctx))
+        else {
+            panic!("not a backfill")
+        };
+        assert_eq!(requests.len(), 2, "10 and 11");
+        // 11' arrives live meanwhile: no sequence yet.
+        let MessageType::Subscription { sequence, .. } =
+            a.message_type(&hashed_head("0xh", 11, "f"))
+        else {
+            panic!()
+        };
+        assert_eq!(sequence, None);
+        let mut out = Vec::new();
+        for ((id, _), number) in requests.iter().zip([10, 11]) {
+            let RequestId::Num(id) = id else { panic!() };
+            out = t
+                .run(|ctx| a.handle_backfill_response(&heads, &block_answer(*id, number, "f"), ctx))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(out.len(), 3, "the reorg, 10' and 11'");
+        let reorg = text(&out[0]);
+        assert_eq!(reorg["method"], crate::REORG_METHOD);
+        assert_eq!(reorg["params"]["result"]["depth"], 2);
+        assert_eq!(reorg["params"]["result"]["commonAncestor"]["hash"], "0x09");
+        assert_eq!(reorg["params"]["result"]["old"][1]["hash"], "0x11");
+        assert_eq!(reorg["params"]["result"]["new"][1]["hash"], "0xf11");
+        let values: Vec<Option<u64>> = out
+            .iter()
+            .map(|m| a.sequence_of(&heads, m).map(|s| s.value))
+            .collect();
+        assert_eq!(
+            values,
+            [9, 10, 11].map(|n| Some(crate::head_sequence(1, n))),
+            "the reorg sorts first"
+        );
+        let typed = EthEvent::from_message(&SubscriptionKind::NewHeads, &out[0]);
+        assert!(
+            matches!(&typed, Ok(EthEvent::Reorg(r)) if r.depth == 2),
+            "{typed:?}"
+        );
+        // The held 11' is a duplicate now; 12' follows.
+        assert_eq!(
+            a.sequence_of(&heads, &hashed_head("0xh", 11, "f")),
+            Some(Sequence::next(crate::head_sequence(1, 11)))
+        );
+        let MessageType::Subscription { sequence, .. } =
+            a.message_type(&hashed_head("0xh", 12, "f"))
+        else {
+            panic!()
+        };
+        assert_eq!(sequence, Some(Sequence::next(crate::head_sequence(1, 12))));
     }
 
     fn ids() -> impl FnMut() -> RequestId {
@@ -666,18 +922,25 @@ mod tests {
 
     #[test]
     fn head_gaps_fetch_each_missing_block_up_to_the_cap() {
-        let mut a = EthereumAdapter::new().max_backfill_blocks(3);
+        let mut a = EthereumAdapter::new()
+            .max_backfill_blocks(3)
+            .max_reorg_depth(1);
         let s = sub("sub-1", "newHeads");
         let _ = a.subscribe_message(&s, &Value::Null, &RequestId::Num(1));
+        let _ = a.subscription_response(
+            &s,
+            &Message::text(r#"{"jsonrpc":"2.0","id":1,"result":"0xh"}"#),
+        );
+        for n in 1..=10 {
+            let _ = a.message_type(&hashed_head("0xh", n, ""));
+        }
         assert_eq!(
-            a.plan_gap(&s, gap(Some(10), None, true), ids()),
+            a.plan_gap(&s, gap(Some(10), None, true), 100, ids()),
             GapAction::Ignore
         );
-        assert_eq!(
-            a.plan_gap(&s, gap(None, Some(12), false), ids()),
-            GapAction::Ignore
-        );
-        let GapAction::Backfill(requests) = a.plan_gap(&s, gap(Some(10), Some(13), false), ids())
+        let _ = a.message_type(&hashed_head("0xh", 100, ""));
+        let GapAction::Backfill(requests) =
+            a.plan_gap(&s, gap(Some(10), Some(100), false), 100, ids())
         else {
             panic!("no backfill")
         };
@@ -685,14 +948,18 @@ mod tests {
             .iter()
             .map(|(_, m)| text(m)["params"].clone())
             .collect();
-        assert_eq!(params, vec![json!(["0xb", false]), json!(["0xc", false])]);
+        // The last delivered height again (depth 1), then 3 new ones.
+        assert_eq!(
+            params,
+            vec![
+                json!(["0xa", false]),
+                json!(["0xb", false]),
+                json!(["0xc", false]),
+                json!(["0xd", false])
+            ]
+        );
         assert_eq!(requests[0].0, RequestId::Num(101));
         assert_eq!(text(&requests[1].1)["id"], json!(102));
-        let GapAction::Backfill(capped) = a.plan_gap(&s, gap(Some(10), Some(100), false), ids())
-        else {
-            panic!("no backfill")
-        };
-        assert_eq!(capped.len(), 3);
     }
 
     #[test]
@@ -702,7 +969,7 @@ mod tests {
         let options = SubscriptionKind::logs(LogFilter::new().address("0xab")).options();
         let _ = a.subscribe_message(&s, &options, &RequestId::Num(1));
         let last = log_sequence(0x20, 1);
-        let GapAction::Backfill(requests) = a.plan_gap(&s, gap(Some(last), None, true), ids())
+        let GapAction::Backfill(requests) = a.plan_gap(&s, gap(Some(last), None, true), 100, ids())
         else {
             panic!("no backfill")
         };
@@ -711,52 +978,90 @@ mod tests {
             json!([{"address":"0xab","fromBlock":"0x20","toBlock":"latest"}])
         );
         assert_eq!(
-            a.plan_gap(&s, gap(None, None, true), ids()),
+            a.plan_gap(&s, gap(None, None, true), 100, ids()),
             GapAction::Ignore
         );
     }
 
     #[test]
-    fn backfill_responses_become_notifications_of_the_current_id() {
+    fn log_backfills_become_notifications_of_the_current_id() {
         let mut a = EthereumAdapter::new();
-        let heads = sub("sub-1", "newHeads");
-        let _ = a.subscribe_message(&heads, &Value::Null, &RequestId::Num(1));
-        let _ = a.subscription_response(
-            &heads,
-            &Message::text(r#"{"jsonrpc":"2.0","id":1,"result":"0xnew"}"#),
-        );
-        let block = Message::text(
-            r#"{"jsonrpc":"2.0","id":101,"result":{"number":"0xb","hash":"0xh","parentHash":"0xp","timestamp":"0x1","transactions":["0x1"],"uncles":[]}}"#,
-        );
-        let out = a.backfill_messages(&heads, &block).unwrap_or_default();
-        assert_eq!(out.len(), 1);
-        let v = text(&out[0]);
-        assert_eq!(v["params"]["subscription"], "0xnew");
-        assert_eq!(v["params"]["result"]["number"], "0xb");
-        assert!(v["params"]["result"].get("transactions").is_none());
-        assert_eq!(a.sequence_of(&heads, &out[0]), Some(Sequence::next(11)));
-        for bad in [
-            r#"{"jsonrpc":"2.0","id":101,"result":null}"#,
-            r#"{"jsonrpc":"2.0","id":101,"error":{"code":-32000,"message":"x"}}"#,
-            r#"{"jsonrpc":"2.0","id":101,"result":[]}"#,
-            "garbage",
-        ] {
-            assert!(
-                a.backfill_messages(&heads, &Message::text(bad)).is_err(),
-                "{bad}"
-            );
-        }
-
         let logs = sub("sub-2", "logs");
         let _ = a.subscribe_message(&logs, &Value::Null, &RequestId::Num(2));
+        let _ = a.subscription_response(
+            &logs,
+            &Message::text(r#"{"jsonrpc":"2.0","id":2,"result":"0xnew"}"#),
+        );
+        // Not an answer to a backfill under way: nothing.
+        let stray = Message::text(r#"{"jsonrpc":"2.0","id":101,"result":[]}"#);
+        assert_eq!(a.backfill_messages(&logs, &stray).ok(), Some(Vec::new()));
+        let GapAction::Backfill(requests) =
+            a.plan_gap(&logs, gap(Some(log_sequence(4, 0)), None, true), 100, ids())
+        else {
+            panic!("no backfill")
+        };
+        assert_eq!(requests[0].0, RequestId::Num(101));
         let fetched = Message::text(
-            r#"{"jsonrpc":"2.0","id":102,"result":[{"address":"0xab","topics":[],"data":"0x","blockNumber":"0x5","logIndex":"0x0"},{"address":"0xab","topics":[],"data":"0x","blockNumber":"0x6","logIndex":"0x0"}]}"#,
+            r#"{"jsonrpc":"2.0","id":101,"result":[{"address":"0xab","topics":[],"data":"0x","blockNumber":"0x5","logIndex":"0x0","blockHash":"0xb5"},{"address":"0xab","topics":[],"data":"0x","blockNumber":"0x6","logIndex":"0x0","blockHash":"0xb6"}]}"#,
         );
         let out = a.backfill_messages(&logs, &fetched).unwrap_or_default();
         assert_eq!(out.len(), 2);
+        assert_eq!(text(&out[1])["params"]["subscription"], "0xnew");
         assert_eq!(
             a.sequence_of(&logs, &out[1]),
             Some(Sequence::monotonic(log_sequence(6, 0)))
+        );
+        // A failed backfill is an error (the gap is reported as not closed).
+        let _ = a.plan_gap(&logs, gap(Some(log_sequence(6, 0)), None, true), 100, ids());
+        for bad in [
+            r#"{"jsonrpc":"2.0","id":101,"error":{"code":-32000,"message":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":101,"result":{}}"#,
+        ] {
+            let _ = a.plan_gap(&logs, gap(Some(log_sequence(6, 0)), None, true), 100, ids());
+            assert!(
+                a.backfill_messages(&logs, &Message::text(bad)).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(
+            a.backfill_messages(&logs, &Message::text("garbage"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_replacing_log_carries_the_removed_ones() {
+        let mut a = EthereumAdapter::new();
+        let logs = sub("sub-2", "logs");
+        let _ = a.subscribe_message(&logs, &Value::Null, &RequestId::Num(2));
+        let _ = a.subscription_response(
+            &logs,
+            &Message::text(r#"{"jsonrpc":"2.0","id":2,"result":"0xl"}"#),
+        );
+        let log = |block: u64, hash: &str| {
+            Message::text(
+                json!({"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"0xl",
+                    "result":{"address":"0xab","topics":[],"data":"0x","blockNumber":format!("{block:#x}"),
+                    "logIndex":"0x0","blockHash":hash}}})
+                .to_string(),
+            )
+        };
+        for (block, hash) in [(5, "0xb5"), (6, "0xb6")] {
+            let MessageType::Subscription { sequence, .. } = a.message_type(&log(block, hash))
+            else {
+                panic!()
+            };
+            assert_eq!(sequence, Some(Sequence::monotonic(log_sequence(block, 0))));
+        }
+        let m = log(6, "0xc6");
+        let MessageType::Subscription { sequence, data, .. } = a.message_type(&m) else {
+            panic!()
+        };
+        assert_eq!(sequence, Some(Sequence::snapshot(log_sequence(6, 0))));
+        let reorg = data.as_ref().and_then(|d| d.get::<LogReorg>());
+        assert_eq!(
+            reorg.map(|r| (r.removed.len(), r.removed[0].removed, r.logs.len())),
+            Some((1, true, 1))
         );
     }
 

@@ -5,6 +5,8 @@
 //! rather than failed) and decodes its result; [`EthClient::subscribe`] opens a subscription
 //! whose stream survives reconnects and yields typed [`EthEvent`]s.
 
+use std::collections::VecDeque;
+
 use nova_core::{
     Client, ClientConfig, Messages, Request, RequestId, SubscriptionEvent, SubscriptionStream,
 };
@@ -16,6 +18,7 @@ use crate::methods::{
     BlockNumber, Call, ChainId, GetBlockByNumber, GetLogs, Method, decode_response,
 };
 use crate::quantity::BlockId;
+use crate::reorg::LogReorg;
 use crate::subscription::{EthEvent, EventDecodeError, SubscriptionKind};
 use crate::types::{Block, CallRequest, Header, Log, LogFilter};
 
@@ -153,7 +156,11 @@ impl EthClient {
             .client
             .subscribe(kind.channel(), kind.options())
             .await?;
-        Ok(EthSubscription { kind, stream })
+        Ok(EthSubscription {
+            kind,
+            stream,
+            pending: VecDeque::new(),
+        })
     }
 }
 
@@ -161,7 +168,8 @@ impl EthClient {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum EthItem {
-    /// A head, log, transaction or sync state, live or backfilled.
+    /// A head, a reorg, a log (`removed: true` when a reorg took it out), a transaction or a
+    /// sync state, live or backfilled.
     Event(EthEvent),
     /// Something about the subscription itself: restored, gap, gap closed, lagged.
     Status(SubscriptionEvent),
@@ -175,10 +183,16 @@ pub enum EthItem {
 }
 
 /// A typed subscription stream; stays the same across reconnects. Dropping it unsubscribes.
+///
+/// On a `newHeads` subscription, a reorg comes as an [`EthEvent::Reorg`] followed by the new
+/// chain's heads; on a `logs` subscription, as the removed logs (`removed: true`) followed by
+/// the new ones, one event each.
 #[derive(Debug)]
 pub struct EthSubscription {
     kind: SubscriptionKind,
     stream: SubscriptionStream,
+    /// Events of one message not handed out yet (the logs of a reorg).
+    pending: VecDeque<EthEvent>,
 }
 
 impl EthSubscription {
@@ -190,23 +204,31 @@ impl EthSubscription {
 
     /// The next item; `None` once the client has stopped.
     pub async fn recv(&mut self) -> Option<EthItem> {
-        Some(match self.stream.recv().await? {
-            SubscriptionEvent::Message(mut delivery) => {
-                // The adapter parsed heads and logs already; everything else is decoded here.
-                if let Some(head) = delivery.take::<Header>() {
-                    return Some(EthItem::Event(EthEvent::Head(Box::new(head))));
-                }
-                if let Some(log) = delivery.take::<Log>() {
-                    return Some(EthItem::Event(EthEvent::Log(Box::new(log))));
-                }
-                let message = delivery.into_message();
-                match EthEvent::from_message(&self.kind, &message) {
-                    Ok(event) => EthItem::Event(event),
-                    Err(error) => EthItem::Malformed { error, message },
-                }
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(EthItem::Event(event));
             }
-            other => EthItem::Status(other),
-        })
+            let mut delivery = match self.stream.recv().await? {
+                SubscriptionEvent::Message(delivery) => delivery,
+                other => return Some(EthItem::Status(other)),
+            };
+            // The adapter parsed live heads and logs already; everything else is decoded here.
+            if let Some(head) = delivery.take::<Header>() {
+                return Some(EthItem::Event(EthEvent::Head(Box::new(head))));
+            }
+            if let Some(log) = delivery.take::<Log>() {
+                return Some(EthItem::Event(EthEvent::Log(Box::new(log))));
+            }
+            if let Some(reorg) = delivery.take::<LogReorg>() {
+                self.pending.extend(EthEvent::from_log_reorg(reorg));
+                continue;
+            }
+            let message = delivery.into_message();
+            match EthEvent::all_from_message(&self.kind, &message) {
+                Ok(events) => self.pending.extend(events),
+                Err(error) => return Some(EthItem::Malformed { error, message }),
+            }
+        }
     }
 
     /// The next event, skipping status items and malformed notifications; `None` once the

@@ -9,6 +9,10 @@
 //!   recovery of what was missed while disconnected: `newHeads` backfilled block by block with
 //!   `eth_getBlockByNumber`, `logs` with `eth_getLogs`, delivered in order, without duplicates,
 //!   before the live ones.
+//! - Reorgs, live or while disconnected: a `newHeads` stream gets a [`Reorg`] event (depth,
+//!   common ancestor, old and new hashes) and then the new chain's heads in order; a `logs`
+//!   stream gets the logs the reorg removed flagged `removed: true`, then their replacements
+//!   ([`LogReorg`]).
 //! - [`EthClient`]: typed calls ([`EthClient::block_number`], [`EthClient::logs`], any
 //!   [`methods::Method`] through [`EthClient::call`]) and typed subscriptions
 //!   ([`EthClient::subscribe`] → [`EthSubscription`] of [`EthEvent`]s).
@@ -40,13 +44,19 @@
 mod adapter;
 mod client;
 mod error;
+mod heads;
 mod jsonrpc;
+mod logs;
 pub mod methods;
 mod quantity;
+mod reorg;
 mod subscription;
 mod types;
 
-pub use adapter::{DEFAULT_MAX_BACKFILL_BLOCKS, EthereumAdapter, log_sequence, log_sequence_block};
+pub use adapter::{
+    DEFAULT_MAX_BACKFILL_BLOCKS, DEFAULT_MAX_REORG_DEPTH, EthereumAdapter, log_sequence,
+    log_sequence_block,
+};
 pub use client::{EthClient, EthItem, EthSubscription};
 pub use error::EthError;
 pub use jsonrpc::{
@@ -56,6 +66,7 @@ pub use jsonrpc::{
 pub use quantity::{
     BlockId, Quantity, QuantityError, parse_quantity, parse_quantity_u128, to_quantity,
 };
+pub use reorg::{BlockRef, LogReorg, REORG_METHOD, Reorg, head_sequence, head_sequence_parts};
 pub use subscription::{
     EthEvent, EventDecodeError, SubscriptionKind, SubscriptionKindError, channel,
 };
@@ -63,3 +74,8 @@ pub use types::{
     AddressFilter, Block, BlockTransactions, CallRequest, Header, Log, LogFilter, SyncStatus,
     TopicFilter, Transaction,
 };
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

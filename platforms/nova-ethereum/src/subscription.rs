@@ -2,7 +2,7 @@
 //!
 //! | kind | `eth_subscribe` params | each notification's `result` |
 //! |---|---|---|
-//! | [`SubscriptionKind::NewHeads`] | `["newHeads"]` | a block [`Header`] |
+//! | [`SubscriptionKind::NewHeads`] | `["newHeads"]` | a block [`Header`] (and, from the adapter, a [`Reorg`]) |
 //! | [`SubscriptionKind::Logs`] | `["logs", {"address": .., "topics": [..]}]` | a [`Log`] (`removed: true` on a reorg) |
 //! | [`SubscriptionKind::NewPendingTransactions`] | `["newPendingTransactions"]` (`, true` for whole transactions where supported) | a transaction hash, or a [`Transaction`] |
 //! | [`SubscriptionKind::Syncing`] | `["syncing"]` | a [`SyncStatus`] |
@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::jsonrpc::Notification;
+use crate::reorg::{LogReorg, Reorg, reorg_result};
 use crate::types::{Header, Log, LogFilter, SyncStatus, Transaction};
 
 /// A kind of `eth_subscribe` subscription, with its parameters.
@@ -155,6 +156,9 @@ impl SubscriptionKind {
 pub enum EthEvent {
     /// A new block header (`newHeads`).
     Head(Box<Header>),
+    /// The heads delivered from some height on were replaced (`newHeads`); the new chain's
+    /// heads follow.
+    Reorg(Box<Reorg>),
     /// A log (`logs`).
     Log(Box<Log>),
     /// A pending transaction's hash (`newPendingTransactions`).
@@ -206,23 +210,80 @@ impl EthEvent {
         })
     }
 
-    /// Decodes a whole `eth_subscription` notification message for `kind`.
+    /// Decodes a whole `eth_subscription` notification message for `kind`, or the adapter's
+    /// reorg message of a `newHeads` subscription (see [`REORG_METHOD`](crate::REORG_METHOD)).
     ///
     /// # Errors
-    /// When the message is not a notification, or its payload does not match the kind.
+    /// When the message is not a notification, its payload does not match the kind, or it is a
+    /// `logs` reorg message (several events: see [`all_from_message`](Self::all_from_message)).
     pub fn from_message(
         kind: &SubscriptionKind,
         message: &nova_core::Message,
     ) -> Result<Self, EventDecodeError> {
+        let mut events = Self::all_from_message(kind, message)?;
+        if events.len() == 1 {
+            if let Some(event) = events.pop() {
+                return Ok(event);
+            }
+        }
+        Err(EventDecodeError {
+            kind: kind.channel(),
+            source: serde::de::Error::custom(format!(
+                "the message holds {} events; use EthEvent::all_from_message",
+                events.len()
+            )),
+        })
+    }
+
+    /// Decodes a message of a subscription of `kind` into its events: one for a notification,
+    /// and for the adapter's reorg messages (see [`REORG_METHOD`](crate::REORG_METHOD)) a
+    /// [`EthEvent::Reorg`] on `newHeads`, or on `logs` every removed log (flagged) and then
+    /// every replacing one.
+    ///
+    /// # Errors
+    /// When the message is not a notification, or its payload does not match the kind.
+    pub fn all_from_message(
+        kind: &SubscriptionKind,
+        message: &nova_core::Message,
+    ) -> Result<Vec<Self>, EventDecodeError> {
+        let err = |source| EventDecodeError {
+            kind: kind.channel(),
+            source,
+        };
+        match kind {
+            SubscriptionKind::NewHeads => {
+                if let Some(reorg) = reorg_result::<Reorg>(message) {
+                    return Ok(vec![Self::Reorg(Box::new(reorg.map_err(err)?))]);
+                }
+            }
+            SubscriptionKind::Logs(_) => {
+                if let Some(reorg) = reorg_result::<LogReorg>(message) {
+                    return Ok(Self::from_log_reorg(reorg.map_err(err)?));
+                }
+            }
+            _ => {}
+        }
         #[derive(Deserialize)]
         struct Wrapper {
             params: Notification,
         }
-        let wrapper: Wrapper = message.json().map_err(|source| EventDecodeError {
-            kind: kind.channel(),
-            source,
-        })?;
-        Self::decode(kind, &wrapper.params.result)
+        let wrapper: Wrapper = message.json().map_err(err)?;
+        Ok(vec![Self::decode(kind, &wrapper.params.result)?])
+    }
+
+    /// The events of a [`LogReorg`], in order: the removed logs (flagged), then the new ones.
+    #[must_use]
+    pub fn from_log_reorg(reorg: LogReorg) -> Vec<Self> {
+        reorg
+            .removed
+            .into_iter()
+            .map(|mut log| {
+                log.removed = true;
+                log
+            })
+            .chain(reorg.logs)
+            .map(|log| Self::Log(Box::new(log)))
+            .collect()
     }
 }
 
@@ -231,6 +292,7 @@ impl Serialize for EthEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Self::Head(h) => h.serialize(serializer),
+            Self::Reorg(r) => r.serialize(serializer),
             Self::Log(l) => l.serialize(serializer),
             Self::PendingTransactionHash(h) => h.serialize(serializer),
             Self::PendingTransaction(t) => t.serialize(serializer),
