@@ -49,7 +49,7 @@ pub use config::{ClientConfig, ClientConfigBuilder, OverflowPolicy};
 pub use endpoint::{
     ConnectPurpose, EndpointError, EndpointFuture, EndpointRequest, EndpointSource,
 };
-pub use error::{ConfigError, Error, HandlerError};
+pub use error::{BoxError, ConfigError, Error, HandlerError};
 pub use handler::{
     AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, Data, DefaultHandler,
     ErrorAction, ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap, GapAction, Handler,
