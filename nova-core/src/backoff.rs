@@ -92,7 +92,7 @@ impl Backoff {
 
     /// The delay before attempt `attempt`, jitter drawn from `rng` (for reproducible tests).
     #[must_use]
-    pub fn delay_with(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+    pub(crate) fn delay_with(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
         let base = self.base_delay(attempt);
         if self.jitter == 0.0 {
             return base;

@@ -238,8 +238,9 @@ pub enum ConfigError {
     Parse {
         /// The file.
         path: String,
-        /// The parse error, with line and column.
-        source: Box<toml::de::Error>,
+        /// The parse error, with line and column (the TOML parser's error, kept opaque so
+        /// that its type is not part of nova's API).
+        source: BoxError,
     },
     /// An environment variable named by the configuration is missing or not valid.
     #[error("environment variable {name}: {reason}")]

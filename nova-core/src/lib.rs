@@ -73,6 +73,6 @@ pub use types::{
 
 mod transport;
 pub use transport::{
-    AdaptiveStream, ClientIdentity, ConnectStage, Connected, NovaStream, ProxyAuth, ProxyConfig,
-    TlsConfig, TlsRoots, Transport, TransportConfig, TransportError, WsStream, connect,
+    ClientIdentity, ConnectStage, Connected, ProxyAuth, ProxyConfig, TlsConfig, TlsRoots,
+    Transport, TransportConfig, TransportError, connect,
 };

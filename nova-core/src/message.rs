@@ -68,12 +68,6 @@ impl From<&str> for Text {
     }
 }
 
-impl From<Utf8Bytes> for Text {
-    fn from(s: Utf8Bytes) -> Self {
-        Self(s)
-    }
-}
-
 /// A complete WebSocket data message.
 ///
 /// ```

@@ -153,9 +153,10 @@ pub enum TransportError {
     /// subprotocol mismatch, connection closed mid-handshake.
     #[error("WebSocket handshake failed: {source}")]
     Handshake {
-        /// tungstenite's error.
+        /// The WebSocket layer's error (an `io::Error` when the connection broke; find it
+        /// with [`Error::io_error`](crate::Error::io_error)).
         #[source]
-        source: Box<tokio_tungstenite::tungstenite::Error>,
+        source: crate::BoxError,
     },
     /// Another I/O error, such as failing to set a socket option.
     #[error("I/O error: {0}")]
@@ -240,6 +241,10 @@ impl TransportError {
                     response,
                 }
             }
+            // The io::Error itself, when there is one, so `source()` reaches it directly.
+            WsError::Io(io) => TransportError::Handshake {
+                source: Box::new(io),
+            },
             other => TransportError::Handshake {
                 source: Box::new(other),
             },
