@@ -13,6 +13,7 @@ use rand::Rng;
 /// How reconnect delays grow with consecutive attempts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ReconnectStrategy {
     /// `initial * 2^attempt`, capped.
     #[default]

@@ -16,6 +16,7 @@ use sha2::Sha256;
 
 /// Which grant authenticates a new connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Grant {
     /// `client_credentials`: the secret goes over the (TLS) connection.
     ClientCredentials,
