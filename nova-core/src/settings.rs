@@ -1,5 +1,6 @@
 //! Global settings (the seed's application config): reconnect defaults, connect timeout and one
-//! section per platform, loaded from a TOML file and the environment.
+//! section per platform, loaded from a TOML file (with the `settings` feature, on by default)
+//! and the environment.
 //!
 //! ```toml
 //! default_reconnect_delay = 1000   # milliseconds, as in the seed
@@ -20,9 +21,11 @@
 //! `Debug` of the settings never shows them.
 
 use std::collections::BTreeMap;
+#[cfg(feature = "settings")]
 use std::path::Path;
 use std::time::Duration;
 
+#[cfg(feature = "settings")]
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -60,6 +63,7 @@ pub struct PlatformSettings {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+#[cfg(feature = "settings")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -71,6 +75,7 @@ struct RawSettings {
     platforms: BTreeMap<String, RawPlatform>,
 }
 
+#[cfg(feature = "settings")]
 #[derive(Deserialize)]
 struct RawPlatform {
     endpoint: Option<String>,
@@ -80,6 +85,7 @@ struct RawPlatform {
     extra: BTreeMap<String, toml::Value>,
 }
 
+#[cfg(feature = "settings")]
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RawSecret {
@@ -92,6 +98,7 @@ impl Settings {
     ///
     /// # Errors
     /// When the file cannot be read or parsed, or a named environment variable is missing.
+    #[cfg(feature = "settings")]
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -133,6 +140,7 @@ impl Settings {
     /// # Errors
     /// When the text is not valid settings TOML, or a named environment variable is missing or
     /// not a number where one is needed.
+    #[cfg(feature = "settings")]
     pub fn from_toml(
         text: &str,
         origin: &str,
@@ -209,6 +217,7 @@ impl Settings {
 
 /// A TOML value as JSON: tables become objects, date-times their RFC 3339 text; a float that
 /// JSON cannot hold (NaN, infinity) becomes `null`.
+#[cfg(feature = "settings")]
 fn to_json(value: toml::Value) -> serde_json::Value {
     use serde_json::Value as Json;
     match value {
@@ -224,6 +233,7 @@ fn to_json(value: toml::Value) -> serde_json::Value {
     }
 }
 
+#[cfg(feature = "settings")]
 fn resolve(
     raw: Option<RawSecret>,
     default_env: &str,
@@ -242,7 +252,7 @@ fn resolve(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "settings"))]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;

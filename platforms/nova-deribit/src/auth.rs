@@ -130,7 +130,7 @@ pub(crate) fn now_ms() -> u64 {
 
 /// A fresh nonce: 16 random alphanumerics.
 pub(crate) fn nonce() -> String {
-    use rand::Rng;
+    use rand::RngExt as _;
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     (0..16)

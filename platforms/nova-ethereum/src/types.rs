@@ -400,14 +400,12 @@ impl CallRequest {
     }
 
     /// Sets the gas limit.
-    #[must_use]
     pub fn gas(mut self, gas: u64) -> Self {
         self.gas = Some(gas);
         self
     }
 
     /// Sets the value in wei (hex).
-    #[must_use]
     pub fn value(mut self, value: impl Into<String>) -> Self {
         self.value = Some(value.into());
         self
