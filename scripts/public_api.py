@@ -187,10 +187,7 @@ class Api:
         return json.dumps(t)
 
     def sig(self, s):
-        inputs = ", ".join(
-            name if name == "self" else f"{name}: {self.ty(t)}" for name, t in s["inputs"]
-        )
-        # `self` by value is `self: Self`; show the type of other receivers.
+        # `self`, `&self`, `&mut self` as written; other receivers with their type.
         inputs = ", ".join(
             self.receiver(name, t) if name == "self" else f"{name}: {self.ty(t)}"
             for name, t in s["inputs"]
