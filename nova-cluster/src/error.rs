@@ -20,8 +20,10 @@ pub enum BackendError {
     Refused(String),
 }
 
-impl From<redis::RedisError> for BackendError {
-    fn from(e: redis::RedisError) -> Self {
+impl BackendError {
+    /// Classifies a Redis client error. A function rather than `From`, so that the Redis
+    /// client's error type is not part of this crate's public API.
+    pub(crate) fn from_redis(e: redis::RedisError) -> Self {
         if e.is_io_error()
             || e.is_connection_dropped()
             || e.is_connection_refusal()

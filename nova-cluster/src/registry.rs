@@ -54,14 +54,6 @@ fn lock(m: &Mutex<Table>) -> MutexGuard<'_, Table> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn status_name(s: SubscriptionStatus) -> &'static str {
-    match s {
-        SubscriptionStatus::Pending => "pending",
-        SubscriptionStatus::Active => "active",
-        SubscriptionStatus::Error => "error",
-    }
-}
-
 impl Cluster {
     /// A shared registry for the client named `client` on this node.
     #[must_use]
@@ -138,7 +130,7 @@ async fn publish_loop(
             .map(|(s, options)| RegistryEntry {
                 id: s.id.clone(),
                 channel: s.channel.clone(),
-                status: status_name(s.status).to_owned(),
+                status: s.status.as_str().to_owned(),
                 error: s.error.clone(),
                 options: options.clone(),
             })

@@ -8,11 +8,12 @@
 
 use std::time::Duration;
 
-use rand::Rng;
+use rand::{Rng, RngExt as _};
 
 /// How reconnect delays grow with consecutive attempts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ReconnectStrategy {
     /// `initial * 2^attempt`, capped.
     #[default]
@@ -92,7 +93,7 @@ impl Backoff {
 
     /// The delay before attempt `attempt`, jitter drawn from `rng` (for reproducible tests).
     #[must_use]
-    pub fn delay_with(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+    pub(crate) fn delay_with(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
         let base = self.base_delay(attempt);
         if self.jitter == 0.0 {
             return base;

@@ -17,6 +17,7 @@ use crate::transport::{ProxyConfig, TlsConfig, TransportConfig};
 /// queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum OverflowPolicy {
     /// Stop reading the socket until there is room: TCP backpressure slows the server down.
     /// Nothing is lost. The default.

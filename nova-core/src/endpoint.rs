@@ -150,7 +150,7 @@ impl EndpointError {
 pub type EndpointFuture<'a> =
     Pin<Box<dyn Future<Output = Result<String, EndpointError>> + Send + 'a>>;
 
-/// Gives the URL of each connection attempt (see the [module docs](self)).
+/// Gives the URL of each connection attempt.
 ///
 /// Implemented for closures `Fn(EndpointRequest) -> impl Future<Output = Result<String,
 /// EndpointError>>`. A handler's [`ConnectionHandler::connect_url`](crate::ConnectionHandler::connect_url),

@@ -6,6 +6,11 @@ use crate::endpoint::EndpointError;
 use crate::transport::TransportError;
 use crate::types::StopReason;
 
+/// The error underneath a lost connection or a protocol violation: an `io::Error` or the
+/// WebSocket layer's error, kept as a trait object so that no dependency's type is part of
+/// nova's API. Find an `io::Error` with [`Error::io_error`], or `downcast_ref` it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong in nova.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -20,13 +25,33 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The connection broke while reading or writing.
-    #[error("connection lost: {0}")]
-    ConnectionLost(String),
+    ///
+    /// `source` is the error underneath when there is one: the socket's `io::Error` (a reset,
+    /// a broken pipe, a TLS alert wrapped by rustls), reachable through
+    /// [`std::error::Error::source`] and [`Error::io_error`].
+    #[error("connection lost: {reason}")]
+    #[non_exhaustive]
+    ConnectionLost {
+        /// What happened, readable.
+        reason: String,
+        /// The error that broke the connection, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The peer broke the WebSocket protocol (garbage frames, invalid UTF-8 in a text message,
     /// a frame over the size limit). RFC 6455 requires failing the connection; nova reconnects
     /// per policy.
-    #[error("protocol violation by the peer: {0}")]
-    Protocol(String),
+    ///
+    /// `source` is the WebSocket layer's error, when there is one.
+    #[error("protocol violation by the peer: {reason}")]
+    #[non_exhaustive]
+    Protocol {
+        /// What the peer did wrong, readable.
+        reason: String,
+        /// The WebSocket layer's error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A message was larger than the configured limit.
     #[error("message too large: {size} bytes, limit {limit}")]
     MessageTooLarge {
@@ -91,8 +116,8 @@ impl Error {
             },
             Self::Endpoint(_) => "endpoint",
             Self::Config(_) => "config",
-            Self::ConnectionLost(_) => "connection_lost",
-            Self::Protocol(_) => "protocol",
+            Self::ConnectionLost { .. } => "connection_lost",
+            Self::Protocol { .. } => "protocol",
             Self::MessageTooLarge { .. } => "message_too_large",
             Self::SendBufferFull { .. } => "send_buffer_full",
             Self::Stopped(_) => "stopped",
@@ -103,6 +128,78 @@ impl Error {
             Self::SubscriptionRefused { .. } => "subscription_refused",
             Self::RateLimited { .. } => "rate_limited",
         }
+    }
+
+    /// A lost connection without an underlying error (for tests of handlers, or an adapter
+    /// that decides a connection is dead).
+    ///
+    /// ```
+    /// let e = nova_core::Error::connection_lost("no pong within 10s");
+    /// assert_eq!(e.to_string(), "connection lost: no pong within 10s");
+    /// assert_eq!(e.kind(), "connection_lost");
+    /// ```
+    #[must_use]
+    pub fn connection_lost(reason: impl Into<String>) -> Self {
+        Self::ConnectionLost {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// A protocol violation by the peer, without an underlying error.
+    #[must_use]
+    pub fn protocol(reason: impl Into<String>) -> Self {
+        Self::Protocol {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// A lost connection caused by `source`.
+    pub(crate) fn connection_lost_by(
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::ConnectionLost {
+            reason: reason.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// A protocol violation reported by `source`.
+    pub(crate) fn protocol_by(
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Protocol {
+            reason: reason.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The first `io::Error` in this error's [`source`](std::error::Error::source) chain: the
+    /// socket error of a lost connection, of a failed DNS lookup or TCP connect, the I/O error
+    /// wrapping a TLS failure. Match on its [`kind`](std::io::Error::kind).
+    ///
+    /// ```
+    /// use std::io;
+    ///
+    /// use nova_core::{Error, TransportError};
+    ///
+    /// let e = Error::from(TransportError::from(io::Error::from(io::ErrorKind::PermissionDenied)));
+    /// assert_eq!(e.io_error().map(io::Error::kind), Some(io::ErrorKind::PermissionDenied));
+    /// assert!(Error::Disconnected.io_error().is_none());
+    /// ```
+    #[must_use]
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        let mut next = std::error::Error::source(self);
+        while let Some(error) = next {
+            if let Some(io) = error.downcast_ref::<std::io::Error>() {
+                return Some(io);
+            }
+            next = error.source();
+        }
+        None
     }
 
     /// The delay the server asked for (an HTTP `Retry-After` on a refused handshake), if any.
@@ -141,8 +238,9 @@ pub enum ConfigError {
     Parse {
         /// The file.
         path: String,
-        /// The parse error, with line and column.
-        source: Box<toml::de::Error>,
+        /// The parse error, with line and column (the TOML parser's error, kept opaque so
+        /// that its type is not part of nova's API).
+        source: BoxError,
     },
     /// An environment variable named by the configuration is missing or not valid.
     #[error("environment variable {name}: {reason}")]

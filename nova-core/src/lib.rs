@@ -24,6 +24,9 @@
 //! | feature | default | what it does |
 //! |---|---|---|
 //! | `webpki-roots` | yes | trust Mozilla's root certificates, compiled in |
+//! | `ring` | yes | TLS crypto provider: rustls's *ring* backend |
+//! | `aws-lc-rs` | no | TLS crypto provider: rustls's aws-lc-rs backend (FIPS-capable; needs cmake and a C compiler); ring wins when both are on, a process default installed by the application wins over both |
+//! | `settings` | yes | [`Settings::load`] and [`Settings::from_toml`]: settings from a TOML file (the `toml` crate); [`Settings`] itself and [`Settings::from_env`] need no feature |
 //! | `native-roots` | no | allow [`TlsRoots::Native`]: the operating system's certificate store |
 //! | `testing` | no | `nova_core::testing`: run handler callbacks in unit tests without a socket |
 //!
@@ -53,7 +56,7 @@ pub use config::{ClientConfig, ClientConfigBuilder, OverflowPolicy};
 pub use endpoint::{
     ConnectPurpose, EndpointError, EndpointFuture, EndpointRequest, EndpointSource,
 };
-pub use error::{ConfigError, Error, HandlerError};
+pub use error::{BoxError, ConfigError, Error, HandlerError};
 pub use handler::{
     AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, Data, DefaultHandler,
     ErrorAction, ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap, GapAction, Handler,
@@ -77,6 +80,6 @@ pub use types::{
 
 mod transport;
 pub use transport::{
-    AdaptiveStream, ClientIdentity, ConnectStage, Connected, NovaStream, ProxyAuth, ProxyConfig,
-    TlsConfig, TlsRoots, Transport, TransportConfig, TransportError, WsStream, connect,
+    ClientIdentity, ConnectStage, Connected, ProxyAuth, ProxyConfig, TlsConfig, TlsRoots,
+    Transport, TransportConfig, TransportError, connect,
 };

@@ -68,13 +68,10 @@ impl From<&str> for Text {
     }
 }
 
-impl From<Utf8Bytes> for Text {
-    fn from(s: Utf8Bytes) -> Self {
-        Self(s)
-    }
-}
-
 /// A complete WebSocket data message.
+///
+/// Not `#[non_exhaustive]`: RFC 6455 has exactly these two kinds of data message, so a
+/// `match` on a message can stay exhaustive.
 ///
 /// ```
 /// use nova_core::Message;
@@ -233,6 +230,9 @@ pub struct CloseFrame {
 }
 
 /// Anything the connection reads: data messages and control frames.
+///
+/// Not `#[non_exhaustive]`: these are RFC 6455's frames (the protocol's reserved opcodes are
+/// errors, not new frames).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
     /// A text message.

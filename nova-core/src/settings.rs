@@ -1,5 +1,6 @@
 //! Global settings (the seed's application config): reconnect defaults, connect timeout and one
-//! section per platform, loaded from a TOML file and the environment.
+//! section per platform, loaded from a TOML file (with the `settings` feature, on by default)
+//! and the environment.
 //!
 //! ```toml
 //! default_reconnect_delay = 1000   # milliseconds, as in the seed
@@ -20,9 +21,11 @@
 //! `Debug` of the settings never shows them.
 
 use std::collections::BTreeMap;
+#[cfg(feature = "settings")]
 use std::path::Path;
 use std::time::Duration;
 
+#[cfg(feature = "settings")]
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -54,10 +57,13 @@ pub struct PlatformSettings {
     pub api_key: Option<Secret>,
     /// The API secret.
     pub api_secret: Option<Secret>,
-    /// Every other key of the section, for the platform adapter to read.
-    pub extra: BTreeMap<String, toml::Value>,
+    /// Every other key of the section, for the platform adapter to read, as JSON values (a
+    /// TOML date-time becomes its RFC 3339 string), so the TOML parser's types are not part of
+    /// nova's API.
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+#[cfg(feature = "settings")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -69,6 +75,7 @@ struct RawSettings {
     platforms: BTreeMap<String, RawPlatform>,
 }
 
+#[cfg(feature = "settings")]
 #[derive(Deserialize)]
 struct RawPlatform {
     endpoint: Option<String>,
@@ -78,6 +85,7 @@ struct RawPlatform {
     extra: BTreeMap<String, toml::Value>,
 }
 
+#[cfg(feature = "settings")]
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RawSecret {
@@ -90,6 +98,7 @@ impl Settings {
     ///
     /// # Errors
     /// When the file cannot be read or parsed, or a named environment variable is missing.
+    #[cfg(feature = "settings")]
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -131,6 +140,7 @@ impl Settings {
     /// # Errors
     /// When the text is not valid settings TOML, or a named environment variable is missing or
     /// not a number where one is needed.
+    #[cfg(feature = "settings")]
     pub fn from_toml(
         text: &str,
         origin: &str,
@@ -156,7 +166,7 @@ impl Settings {
                 endpoint: p.endpoint,
                 api_key,
                 api_secret,
-                extra: p.extra,
+                extra: p.extra.into_iter().map(|(k, v)| (k, to_json(v))).collect(),
             };
             settings.platforms.insert(name, platform);
         }
@@ -205,6 +215,25 @@ impl Settings {
     }
 }
 
+/// A TOML value as JSON: tables become objects, date-times their RFC 3339 text; a float that
+/// JSON cannot hold (NaN, infinity) becomes `null`.
+#[cfg(feature = "settings")]
+fn to_json(value: toml::Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        toml::Value::String(s) => Json::String(s),
+        toml::Value::Integer(i) => Json::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number),
+        toml::Value::Boolean(b) => Json::Bool(b),
+        toml::Value::Datetime(d) => Json::String(d.to_string()),
+        toml::Value::Array(a) => Json::Array(a.into_iter().map(to_json).collect()),
+        toml::Value::Table(t) => {
+            Json::Object(t.into_iter().map(|(k, v)| (k, to_json(v))).collect())
+        }
+    }
+}
+
+#[cfg(feature = "settings")]
 fn resolve(
     raw: Option<RawSecret>,
     default_env: &str,
@@ -223,7 +252,7 @@ fn resolve(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "settings"))]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
@@ -265,5 +294,34 @@ mod tests {
         let s = Settings::from_toml(toml, "t", |_| None).unwrap();
         assert_eq!(s.platforms["slack"].extra["currency"].as_str(), Some("BTC"));
         assert!(!format!("{s:?}").contains("xapp-123"));
+    }
+
+    #[test]
+    fn extra_keys_of_every_toml_type_become_json() {
+        let toml = r#"
+            [platforms.deribit]
+            depth = 10
+            ratio = 0.5
+            testnet = true
+            since = 1979-05-27T07:32:00Z
+            channels = ["book", "trades"]
+            limits = { per_second = 20 }
+        "#;
+        let s = Settings::from_toml(toml, "t", |_| None).unwrap();
+        let extra = &s.platforms["deribit"].extra;
+        assert_eq!(extra["depth"], serde_json::json!(10));
+        assert_eq!(extra["ratio"], serde_json::json!(0.5));
+        assert_eq!(extra["testnet"], serde_json::json!(true));
+        assert_eq!(extra["since"], serde_json::json!("1979-05-27T07:32:00Z"));
+        assert_eq!(extra["channels"], serde_json::json!(["book", "trades"]));
+        assert_eq!(extra["limits"], serde_json::json!({ "per_second": 20 }));
+    }
+
+    #[test]
+    fn a_parse_error_keeps_the_toml_error_as_its_source() {
+        let err = Settings::from_toml("max_reconnect_attempts = \"x\"\n", "t.toml", |_| None)
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }));
+        assert!(std::error::Error::source(&err).is_some());
     }
 }

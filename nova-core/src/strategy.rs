@@ -319,7 +319,7 @@ mod tests {
                 "{d:?}"
             );
         }
-        let error = Error::ConnectionLost("x".into());
+        let error = Error::connection_lost("x");
         let (r, _) = with_ctx(0, 0.0, |ctx| {
             AlwaysReconnect.should_reconnect(&error, 2, ctx)
         });
@@ -335,7 +335,7 @@ mod tests {
     fn fail_fast_stops_with_the_reason() {
         let (d, _) = with_ctx(0, 0.2, |ctx| FailFast.handle_disconnect(&lost(), ctx));
         assert_eq!(d, ReconnectDecision::stop("connection lost: reset"));
-        let error = Error::ConnectionLost("x".into());
+        let error = Error::connection_lost("x");
         let (r, _) = with_ctx(0, 0.2, |ctx| FailFast.should_reconnect(&error, 0, ctx));
         assert_eq!(
             r,

@@ -9,6 +9,7 @@ use crate::endpoint::ConnectPurpose;
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ConnectionStatus {
     /// No connection (before the first connect, between reconnects, or after stopping).
     #[default]
@@ -45,6 +46,7 @@ impl ConnectionStatus {
 
 /// State of one subscription in [`ConnectionState::subscription_status`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SubscriptionStatus {
     /// Requested; the acknowledgement has not arrived yet.
     Pending,
@@ -52,6 +54,24 @@ pub enum SubscriptionStatus {
     Active,
     /// Refused or failed.
     Error,
+}
+
+impl SubscriptionStatus {
+    /// A short lowercase label: `"pending"`, `"active"`, `"error"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for SubscriptionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The state of a connection, as published through the client handle's `watch`.

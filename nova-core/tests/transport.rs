@@ -3,14 +3,12 @@
 
 use std::{net::Ipv4Addr, time::Duration};
 
-use futures_util::{SinkExt as _, StreamExt as _};
 use nova_core::{
-    ClientIdentity, ConnectStage, Connected, ProxyConfig, TlsConfig, TlsRoots, Transport,
-    TransportConfig, TransportError, connect,
+    ClientIdentity, ConnectStage, Connected, Frame, Message, ProxyConfig, TlsConfig, TlsRoots,
+    Transport, TransportConfig, TransportError, connect,
 };
 use nova_testkit::{ConnectProxy, ServerOptions, Socks5Proxy, TestCa, TestServer};
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::Message;
 
 type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -34,10 +32,10 @@ async fn tls_server(ca: &TestCa) -> std::io::Result<TestServer> {
 
 /// Sends one text message and expects the server's echo.
 async fn assert_echo(connected: &mut Connected) -> TestResult {
-    connected.stream.send(Message::text("ping?")).await?;
-    let reply = tokio::time::timeout(Duration::from_secs(5), connected.stream.next()).await?;
+    connected.send(Message::text("ping?")).await?;
+    let reply = tokio::time::timeout(Duration::from_secs(5), connected.recv()).await?;
     match reply {
-        Some(Ok(Message::Text(text))) => assert_eq!(text.as_str(), "ping?"),
+        Some(Ok(Frame::Text(text))) => assert_eq!(text.as_str(), "ping?"),
         other => panic!("expected the echo, got {other:?}"),
     }
     Ok(())
@@ -59,10 +57,10 @@ async fn ws_sends_headers_and_subprotocols() -> TestResult {
         .with_subprotocol("v2.nova")
         .with_subprotocol("v1.nova");
     let mut connected = connect(&server.url(), &config).await?;
-    assert_eq!(connected.protocol.as_deref(), Some("v2.nova"));
-    assert_eq!(connected.response.status().as_u16(), 101);
-    assert_eq!(connected.peer_addr, Some(server.addr()));
-    assert!(!connected.stream.get_ref().is_tls());
+    assert_eq!(connected.protocol(), Some("v2.nova"));
+    assert_eq!(connected.response().status().as_u16(), 101);
+    assert_eq!(connected.peer_addr(), Some(server.addr()));
+    assert!(!connected.is_tls());
     assert_echo(&mut connected).await?;
 
     let seen = server.handshake_headers();
@@ -99,11 +97,8 @@ async fn wss_with_the_test_ca_connects() -> TestResult {
     let server = tls_server(&ca).await?;
     let transport = Transport::new(trusting(&ca))?;
     let mut connected = transport.connect(&server.url()).await?;
-    assert!(connected.stream.get_ref().is_tls());
-    assert_eq!(
-        connected.stream.get_ref().alpn_protocol(),
-        Some(&b"http/1.1"[..])
-    );
+    assert!(connected.is_tls());
+    assert_eq!(connected.alpn_protocol(), Some(&b"http/1.1"[..]));
     assert_echo(&mut connected).await?;
 
     // Same transport again (cached TLS config), by IP literal this time (IP SAN).
@@ -351,14 +346,14 @@ async fn http_connect_proxy_ws_and_wss() -> TestResult {
     let config = TransportConfig::default()
         .with_proxy(proxy_config.clone().with_auth("alice", "pr0xy-pass"));
     let mut connected = connect(&plain.url(), &config).await?;
-    assert_eq!(connected.peer_addr, None);
+    assert_eq!(connected.peer_addr(), None);
     assert_echo(&mut connected).await?;
 
     let ca = TestCa::new();
     let secure = tls_server(&ca).await?;
     let config = trusting(&ca).with_proxy(proxy_config.with_auth("alice", "pr0xy-pass"));
     let mut connected = connect(&secure.url(), &config).await?;
-    assert!(connected.stream.get_ref().is_tls());
+    assert!(connected.is_tls());
     assert_echo(&mut connected).await?;
 
     assert_eq!(proxy.tunnels_opened(), 2);
@@ -529,11 +524,11 @@ async fn socket_options_are_applied() -> TestResult {
     let server = TestServer::start().await?;
     let config = TransportConfig::default().with_tcp_keepalive(Some(Duration::from_secs(30)));
     let connected = connect(&server.url(), &config).await?;
-    assert!(connected.stream.get_ref().tcp().nodelay()?);
+    assert!(connected.tcp().nodelay()?);
 
     let config = config.with_tcp_nodelay(false).with_tcp_keepalive(None);
     let connected = connect(&server.url(), &config).await?;
-    assert!(!connected.stream.get_ref().tcp().nodelay()?);
+    assert!(!connected.tcp().nodelay()?);
     Ok(())
 }
 
@@ -623,5 +618,49 @@ async fn per_connect_headers() -> TestResult {
         matches!(err, Some(TransportError::InvalidConfig { .. })),
         "{err:?}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reset_is_a_lost_connection_whose_source_is_the_io_error() -> TestResult {
+    let server = TestServer::start().await?;
+    let mut connected = connect(&server.url(), &TransportConfig::default()).await?;
+    let conn = server.next_connection().await;
+    conn.drop_tcp();
+    let read = tokio::time::timeout(Duration::from_secs(5), connected.recv()).await?;
+    let err = match read {
+        Some(Err(err)) => err,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    assert_eq!(err.kind(), "connection_lost", "{err}");
+    let source = std::error::Error::source(&err).ok_or("no source")?;
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .ok_or("the source is not the io::Error")?;
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionReset);
+    assert_eq!(
+        err.io_error().map(std::io::Error::kind),
+        Some(std::io::ErrorKind::ConnectionReset)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_close_completes_the_closing_handshake() -> TestResult {
+    let server = TestServer::start().await?;
+    let mut connected = connect(&server.url(), &TransportConfig::default()).await?;
+    connected
+        .close(Some(nova_core::CloseFrame {
+            code: 1000,
+            reason: "done".into(),
+        }))
+        .await?;
+    let until_closed = async {
+        while let Some(frame) = connected.recv().await {
+            frame?;
+        }
+        Ok::<_, nova_core::Error>(())
+    };
+    tokio::time::timeout(Duration::from_secs(5), until_closed).await??;
     Ok(())
 }

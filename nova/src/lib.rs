@@ -163,6 +163,9 @@
 //! |---|---|---|
 //! | `macros` | yes | `#[nova::client]` (the `nova-macros` crate) |
 //! | `webpki-roots` | yes | trust Mozilla's root certificates, compiled in |
+//! | `ring` | yes | TLS crypto provider: rustls's *ring* backend |
+//! | `aws-lc-rs` | no | TLS crypto provider: rustls's aws-lc-rs backend (needs cmake and a C compiler); ring wins when both are on |
+//! | `settings` | yes | [`Settings::load`] and [`Settings::from_toml`]: settings from a TOML file |
 //! | `native-roots` | no | allow [`TlsRoots::Native`]: the operating system's certificate store |
 //! | `testing` | no | `nova::testing`: run handler callbacks in unit tests without a socket |
 

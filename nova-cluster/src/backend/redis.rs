@@ -397,7 +397,8 @@ impl RedisBackend {
         let commands = ConnectionManager::new_lazy_with_config(
             client.clone(),
             manager_config(Some(DEFAULT_OP_TIMEOUT)),
-        )?;
+        )
+        .map_err(BackendError::from_redis)?;
         let cluster = name.into();
         Ok(Self {
             inner: Arc::new(Inner {
@@ -441,7 +442,7 @@ impl RedisBackend {
     ) -> Result<T, BackendError> {
         let mut con = self.inner.commands.clone();
         match tokio::time::timeout(self.inner.op_timeout, invocation.invoke_async(&mut con)).await {
-            Ok(result) => result.map_err(BackendError::from),
+            Ok(result) => result.map_err(BackendError::from_redis),
             Err(_) => Err(BackendError::Timeout(self.inner.op_timeout)),
         }
     }
@@ -452,7 +453,7 @@ impl RedisBackend {
     ) -> Result<T, BackendError> {
         let mut con = self.inner.commands.clone();
         match tokio::time::timeout(self.inner.op_timeout, cmd.query_async(&mut con)).await {
-            Ok(result) => result.map_err(BackendError::from),
+            Ok(result) => result.map_err(BackendError::from_redis),
             Err(_) => Err(BackendError::Timeout(self.inner.op_timeout)),
         }
     }
@@ -469,7 +470,8 @@ impl RedisBackend {
             None => Ok(ConnectionManager::new_lazy_with_config(
                 self.inner.client.clone(),
                 manager_config(None),
-            )?),
+            )
+            .map_err(BackendError::from_redis)?),
         }
     }
 
@@ -844,7 +846,7 @@ impl Backend for RedisBackend {
             let reply: Option<StreamReadReply> =
                 match tokio::time::timeout(deadline, cmd.query_async(&mut con)).await {
                     Ok(Ok(reply)) => reply,
-                    Ok(Err(e)) => return Err(e.into()),
+                    Ok(Err(e)) => return Err(BackendError::from_redis(e)),
                     // The connection may still be blocked: drop it rather than pool it.
                     Err(_) => return Err(BackendError::Timeout(deadline)),
                 };

@@ -26,6 +26,7 @@ impl AuthRequest {
 
 /// The verdict on an authentication response.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthOutcome {
     /// Accepted: the connection is authenticated.
     Authenticated,

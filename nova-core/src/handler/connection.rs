@@ -13,6 +13,7 @@ use crate::types::{ConnectInfo, DisconnectReason};
 /// [`ConnectionHandler::handle_disconnect`] and
 /// [`ErrorHandler::should_reconnect`](crate::ErrorHandler::should_reconnect).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReconnectDecision {
     /// Connect again after `after`; `None` waits the configured backoff for this attempt. A
     /// server's `Retry-After` (on a refused handshake) lengthens the wait either way, and the
@@ -52,6 +53,7 @@ impl ReconnectDecision {
 
 /// What the runtime does with a frame after `handle_frame`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FrameAction {
     /// Go on: a data frame goes to the message callbacks.
     #[default]

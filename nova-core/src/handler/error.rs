@@ -61,6 +61,7 @@ pub struct ErrorContext {
 /// backoff, a platform's "too many requests" is resent after `handle_rate_limited`'s delay, an
 /// idempotent request cut off by a disconnect is replayed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorAction {
     /// Carry on: skip what failed, keep the connection.
     Continue,

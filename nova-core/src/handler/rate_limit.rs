@@ -62,6 +62,7 @@ impl Operation {
 
 /// Whether an operation may go now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RateLimitDecision {
     /// Go ahead.
     Allow,
@@ -71,6 +72,7 @@ pub enum RateLimitDecision {
 
 /// What to do after the platform answered "too many requests".
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RateLimitAction {
     /// Retry after this delay.
     Retry {

@@ -28,6 +28,7 @@ use crate::types::Subscription;
 
 /// How a sequence value relates to the last one delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SequenceCheck {
     /// A fresh starting point: accepted whatever came before.
     Snapshot,
@@ -41,6 +42,7 @@ pub enum SequenceCheck {
 
 /// The sequence position of one subscription message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Sequence {
     /// This message's value.
     pub value: u64,
@@ -128,6 +130,7 @@ impl Gap {
 
 /// What the runtime does about a gap.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GapAction {
     /// Unsubscribe (when the handler builds an unsubscribe message) and subscribe again; the
     /// gap is closed by the next [`SequenceCheck::Snapshot`].

@@ -93,8 +93,8 @@ pub(crate) fn classify(
 ) -> Classified {
     use tungstenite::Error as E;
     use tungstenite::error::CapacityError;
-    let lost = |reason: DisconnectReason, why: String| Classified {
-        error: Error::ConnectionLost(why),
+    let lost = |reason: DisconnectReason, error: Error| Classified {
+        error,
         reason,
         close_code: None,
     };
@@ -107,18 +107,20 @@ pub(crate) fn classify(
         E::ConnectionClosed | E::AlreadyClosed => {
             let reason = closed_reason(peer_close, "connection closed");
             let why = reason.to_string();
-            lost(reason, why)
+            lost(reason, Error::connection_lost(why))
         }
         E::Io(io) => {
+            let why = io.to_string();
             let reason = match peer_close {
                 Some(_) => closed_reason(peer_close, ""),
-                None => DisconnectReason::ConnectionLost(io.to_string()),
+                None => DisconnectReason::ConnectionLost(why.clone()),
             };
-            lost(reason, io.to_string())
+            lost(reason, Error::connection_lost_by(why, io))
         }
-        E::Utf8(_) => {
+        E::Utf8(detail) => {
             let why = "invalid UTF-8 in a text message".to_owned();
-            peer_fault(Error::Protocol(why.clone()), why, 1007)
+            let error = Error::protocol_by(why.clone(), E::Utf8(detail));
+            peer_fault(error, why, 1007)
         }
         E::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
             let why = format!("message of {size} bytes over the limit of {max_size}");
@@ -136,21 +138,22 @@ pub(crate) fn classify(
                 1009,
             )
         }
-        E::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
+        E::Protocol(p @ tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
             let why = "connection reset without a closing handshake".to_owned();
             let reason = match peer_close {
                 Some(_) => closed_reason(peer_close, ""),
                 None => DisconnectReason::ConnectionLost(why.clone()),
             };
-            lost(reason, why)
+            lost(reason, Error::connection_lost_by(why, p))
         }
         E::Protocol(p) => {
             let why = p.to_string();
-            peer_fault(Error::Protocol(why.clone()), why, 1002)
+            peer_fault(Error::protocol_by(why.clone(), p), why, 1002)
         }
         other => {
             let why = other.to_string();
-            lost(DisconnectReason::ConnectionLost(why.clone()), why)
+            let reason = DisconnectReason::ConnectionLost(why.clone());
+            lost(reason, Error::connection_lost_by(why, other))
         }
     }
 }
@@ -206,10 +209,48 @@ mod tests {
     }
 
     #[test]
-    fn a_plain_reset_is_a_lost_connection() {
-        let e = tungstenite::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
-        let c = classify(e, &config(), None);
+    fn a_plain_reset_is_a_lost_connection_caused_by_the_io_error() {
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let readable = format!("connection lost: {io}");
+        let c = classify(tungstenite::Error::Io(io), &config(), None);
         assert!(matches!(c.reason, DisconnectReason::ConnectionLost(_)));
-        assert!(matches!(c.error, Error::ConnectionLost(_)));
+        assert!(matches!(c.error, Error::ConnectionLost { .. }));
+        assert_eq!(c.error.to_string(), readable);
+        assert_eq!(c.error.kind(), "connection_lost");
+        // The cause is kept: source() is the io::Error itself, so callers match its kind.
+        let source = std::error::Error::source(&c.error);
+        let io = source.and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            io.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionReset)
+        );
+        assert_eq!(
+            c.error.io_error().map(std::io::Error::kind),
+            Some(std::io::ErrorKind::ConnectionReset)
+        );
+    }
+
+    #[test]
+    fn a_protocol_violation_keeps_the_websocket_error_as_its_source() {
+        let e =
+            tungstenite::Error::Protocol(tungstenite::error::ProtocolError::NonZeroReservedBits);
+        let c = classify(e, &config(), None);
+        assert_eq!(c.close_code, Some(1002));
+        assert_eq!(c.error.kind(), "protocol");
+        assert!(
+            c.error
+                .to_string()
+                .starts_with("protocol violation by the peer: "),
+            "{}",
+            c.error
+        );
+        let source = std::error::Error::source(&c.error).map(ToString::to_string);
+        assert_eq!(
+            source,
+            Some(tungstenite::error::ProtocolError::NonZeroReservedBits.to_string())
+        );
+        let e = tungstenite::Error::Utf8("bad".into());
+        let c = classify(e, &config(), None);
+        assert!(std::error::Error::source(&c.error).is_some());
     }
 }

@@ -56,8 +56,8 @@ pub struct TransportConfig {
     ///
     /// This buffer fits the traffic: an idle or quiet connection reads through a 2 KiB buffer
     /// (tungstenite's, resident for every connection); once a read fills that, a burst buffer
-    /// of this size is allocated and used until traffic calms down, then released (see
-    /// [`AdaptiveStream`](super::AdaptiveStream)). Values up to 2 KiB keep a single buffer.
+    /// of this size is allocated and used until traffic calms down, then released. Values up
+    /// to 2 KiB keep a single buffer.
     pub read_buffer_size: usize,
     /// Bytes tungstenite buffers before writing to the socket (0 writes every message at
     /// once). Default 128 KiB.

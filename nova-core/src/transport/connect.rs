@@ -22,6 +22,7 @@ use std::{
     time::Duration,
 };
 
+use futures_util::{SinkExt as _, StreamExt as _};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
@@ -35,19 +36,138 @@ use super::{
     AdaptiveStream, ConnectStage, NovaStream, ProxyConfig, TlsRoots, TransportConfig,
     TransportError, WsStream, proxy, stream::SMALL_READ_BUFFER, tls,
 };
+use crate::error::Error;
+use crate::message::{CloseFrame, Frame, Message};
 
 /// An established WebSocket connection and what the handshake said.
-#[non_exhaustive]
+///
+/// Sends and receives nova's [`Message`]s and [`Frame`]s; the socket libraries underneath are
+/// not part of nova's API. This is the transport alone: no reconnect, no heartbeat, no handler
+/// (the [`Client`](crate::Client) runtime adds those). Pings are answered by the WebSocket
+/// layer while [`recv`](Self::recv) is being called.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use nova_core::{Frame, Message, TransportConfig};
+///
+/// let mut connected = nova_core::connect("wss://example.com/ws", &TransportConfig::default()).await?;
+/// connected.send(Message::text("hello")).await?;
+/// if let Some(Frame::Text(reply)) = connected.recv().await.transpose()? {
+///     println!("{reply}");
+/// }
+/// connected.close(None).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Connected {
     /// The WebSocket stream, ready for messages.
-    pub stream: WsStream,
+    pub(crate) stream: WsStream,
     /// The server's `101 Switching Protocols` response (status and headers).
-    pub response: Response,
+    pub(crate) response: Response,
     /// The server's socket address; `None` when connected through a proxy.
-    pub peer_addr: Option<SocketAddr>,
+    pub(crate) peer_addr: Option<SocketAddr>,
     /// The subprotocol the server selected from the offered ones, if any.
-    pub protocol: Option<String>,
+    pub(crate) protocol: Option<String>,
+}
+
+impl Connected {
+    /// The server's `101 Switching Protocols` response (status and headers).
+    #[must_use]
+    pub fn response(&self) -> &http::Response<Option<Vec<u8>>> {
+        &self.response
+    }
+
+    /// The server's socket address; `None` when connected through a proxy.
+    #[must_use]
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// The subprotocol the server selected from the offered ones, if any.
+    #[must_use]
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// `true` for `wss://`.
+    #[must_use]
+    pub fn is_tls(&self) -> bool {
+        self.stream.get_ref().is_tls()
+    }
+
+    /// The ALPN protocol the TLS server selected, if any.
+    #[must_use]
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.stream.get_ref().alpn_protocol()
+    }
+
+    /// The TCP socket underneath (to the server, or to the proxy when tunnelled).
+    #[must_use]
+    pub fn tcp(&self) -> &TcpStream {
+        self.stream.get_ref().tcp()
+    }
+
+    /// Sends a data message and flushes it.
+    ///
+    /// # Errors
+    /// [`Error::ConnectionLost`] when the socket broke (the `io::Error` is the source),
+    /// [`Error::MessageTooLarge`] over the configured limit.
+    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.stream.send(message.into_ws()).await.map_err(ws_error)
+    }
+
+    /// Sends any frame (a ping, a pong, a close) and flushes it.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_frame(&mut self, frame: Frame) -> Result<(), Error> {
+        self.stream.send(frame.into_ws()).await.map_err(ws_error)
+    }
+
+    /// The next frame from the server; `None` once the connection is closed.
+    ///
+    /// # Errors
+    /// [`Error::ConnectionLost`] when the socket broke, [`Error::Protocol`] when the server
+    /// broke the WebSocket protocol, [`Error::MessageTooLarge`] over the configured limit.
+    pub async fn recv(&mut self) -> Option<Result<Frame, Error>> {
+        loop {
+            match self.stream.next().await? {
+                Ok(message) => match Frame::from_ws(message) {
+                    Some(frame) => return Some(Ok(frame)),
+                    None => continue,
+                },
+                Err(WsError::ConnectionClosed) => return None,
+                Err(e) => return Some(Err(ws_error(e))),
+            }
+        }
+    }
+
+    /// Starts the closing handshake with `frame` (or a plain close) and flushes it; keep calling
+    /// [`recv`](Self::recv) until it returns `None` to complete it.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        self.send_frame(Frame::Close(frame)).await
+    }
+}
+
+/// nova's error for a WebSocket error on an open connection (the cause kept as the source).
+fn ws_error(e: WsError) -> Error {
+    use tokio_tungstenite::tungstenite::error::CapacityError;
+    match e {
+        WsError::Io(io) => Error::connection_lost_by(io.to_string(), io),
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+            Error::MessageTooLarge {
+                size,
+                limit: max_size,
+            }
+        }
+        e @ (WsError::Protocol(_) | WsError::Utf8(_) | WsError::Capacity(_)) => {
+            Error::protocol_by(e.to_string(), e)
+        }
+        other => Error::connection_lost_by(other.to_string(), other),
+    }
 }
 
 /// Connects WebSocket clients with one validated [`TransportConfig`].
@@ -134,11 +254,6 @@ impl Transport {
     /// The configuration this transport was built from.
     pub fn config(&self) -> &TransportConfig {
         &self.inner.config
-    }
-
-    /// The tungstenite configuration handed to every connection.
-    pub fn websocket_config(&self) -> WebSocketConfig {
-        self.inner.ws_config
     }
 
     /// Connects to a `ws://` or `wss://` URL and completes the WebSocket handshake, all within

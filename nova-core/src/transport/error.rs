@@ -7,12 +7,13 @@
 //! `Retry-After` from a refused handshake, and [`TransportError::kind`] is a short,
 //! bounded-cardinality label for metrics. Sources are kept for `Error::source` chains.
 //!
-//! `Retry-After` is parsed as delay-seconds or as an IMF-fixdate HTTP-date (RFC 9110 §10.2.3);
-//! a date in the past means "retry now" (zero).
+//! `Retry-After` is parsed as delay-seconds or as an HTTP-date in any of its three forms
+//! (RFC 9110 §10.2.3, through the `httpdate` crate); a date in the past means "retry now"
+//! (zero).
 
 use std::{
     fmt, io,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
 /// The step of a connect that was running, reported by [`TransportError::Timeout`].
@@ -152,9 +153,10 @@ pub enum TransportError {
     /// subprotocol mismatch, connection closed mid-handshake.
     #[error("WebSocket handshake failed: {source}")]
     Handshake {
-        /// tungstenite's error.
+        /// The WebSocket layer's error (an `io::Error` when the connection broke; find it
+        /// with [`Error::io_error`](crate::Error::io_error)).
         #[source]
-        source: Box<tokio_tungstenite::tungstenite::Error>,
+        source: crate::BoxError,
     },
     /// Another I/O error, such as failing to set a socket option.
     #[error("I/O error: {0}")]
@@ -239,6 +241,10 @@ impl TransportError {
                     response,
                 }
             }
+            // The io::Error itself, when there is one, so `source()` reaches it directly.
+            WsError::Io(io) => TransportError::Handshake {
+                source: Box::new(io),
+            },
             other => TransportError::Handshake {
                 source: Box::new(other),
             },
@@ -246,67 +252,22 @@ impl TransportError {
     }
 }
 
-/// Parses a `Retry-After` value: delay-seconds, or an IMF-fixdate relative to `now`.
+/// Parses a `Retry-After` value (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date in any of
+/// the three forms a recipient must accept (IMF-fixdate, RFC 850, asctime), relative to `now`.
+/// A date in the past means "retry now".
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let at = parse_imf_fixdate(value)?;
-    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(at.saturating_sub(now)))
-}
-
-/// Parses `Sun, 06 Nov 1994 08:49:37 GMT` into seconds since the Unix epoch.
-fn parse_imf_fixdate(value: &str) -> Option<u64> {
-    let mut parts = value.split_ascii_whitespace();
-    let weekday = parts.next()?;
-    if !weekday.ends_with(',') {
-        return None;
-    }
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: u64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':');
-    let hour: u64 = hms.next()?.parse().ok()?;
-    let minute: u64 = hms.next()?.parse().ok()?;
-    let second: u64 = hms.next()?.parse().ok()?;
-    if parts.next()? != "GMT" || parts.next().is_some() || hms.next().is_some() {
-        return None;
-    }
-    if !(1..=31).contains(&day) || !(1970..=9999).contains(&year) {
-        return None;
-    }
-    if hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm), for years >= 1970.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     #[test]
@@ -322,29 +283,46 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_http_date() {
-        assert_eq!(
-            parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
-        );
-        assert_eq!(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(
-            parse_imf_fixdate("Tue, 29 Feb 2028 12:00:00 GMT"),
-            Some(1_835_438_400)
-        );
+    fn retry_after_http_date_in_all_three_forms() {
+        // RFC 9110 §5.6.7: the same instant, 784_111_777 s after the epoch, three ways.
         let now = UNIX_EPOCH + Duration::from_secs(784_111_770);
+        for form in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",  // IMF-fixdate
+            "Sunday, 06-Nov-94 08:49:37 GMT", // RFC 850
+            "Sun Nov  6 08:49:37 1994",       // asctime
+        ] {
+            assert_eq!(
+                parse_retry_after(form, now),
+                Some(Duration::from_secs(7)),
+                "{form}"
+            );
+            assert_eq!(
+                parse_retry_after(&format!("  {form} "), now),
+                Some(Duration::from_secs(7)),
+                "{form} with surrounding spaces"
+            );
+        }
+        // A leap day, from the epoch.
         assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
-            Some(Duration::from_secs(7))
+            parse_retry_after("Tue, 29 Feb 2028 12:00:00 GMT", UNIX_EPOCH),
+            Some(Duration::from_secs(1_835_438_400))
         );
+        // A date in the past: retry now.
         let later = UNIX_EPOCH + Duration::from_secs(784_111_800);
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", later),
             Some(Duration::ZERO)
         );
-        assert_eq!(parse_imf_fixdate("Sunday, 06-Nov-94 08:49:37 GMT"), None);
-        assert_eq!(parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 PST"), None);
-        assert_eq!(parse_imf_fixdate("Sun, 06 Nov 1994 25:49:37 GMT"), None);
+        // Not dates: another zone, an impossible hour, garbage.
+        for bad in [
+            "Sun, 06 Nov 1994 08:49:37 PST",
+            "Sun, 06 Nov 1994 25:49:37 GMT",
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "",
+            "tomorrow",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //! 5. the WebSocket handshake through tokio-tungstenite, with the configured headers,
 //!    subprotocols and frame limits.
 //!
-//! The result is a [`Connected`] holding a [`WsStream`] over a [`NovaStream`] (plain or TLS,
-//! an enum rather than a trait object), or a typed [`TransportError`] naming the failed step.
+//! The result is a [`Connected`]: a WebSocket over a `NovaStream` (plain or TLS, an enum
+//! rather than a trait object), or a typed [`TransportError`] naming the failed step. The
+//! socket libraries underneath (tokio-tungstenite, rustls) stay inside: `Connected` sends and
+//! receives nova's [`Message`](crate::Message)s and [`Frame`](crate::Frame)s.
 //! Build a [`Transport`] once per configuration and call [`Transport::connect`] for every
 //! (re)connect; the free function [`connect`] is the one-shot form.
 
@@ -25,4 +27,4 @@ mod tls;
 pub use config::{ClientIdentity, ProxyAuth, ProxyConfig, TlsConfig, TlsRoots, TransportConfig};
 pub use connect::{Connected, Transport, connect};
 pub use error::{ConnectStage, TransportError};
-pub use stream::{AdaptiveStream, NovaStream, WsStream};
+pub(crate) use stream::{AdaptiveStream, NovaStream, WsStream};

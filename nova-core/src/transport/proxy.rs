@@ -168,7 +168,12 @@ pub(crate) async fn socks5_connect(
     match result {
         Ok(tunnel) => Ok(tunnel.into_inner()),
         Err(tokio_socks::Error::Io(e)) => Err(proxy_io_error(proxy, "SOCKS5 negotiation", e)),
-        Err(e) => Err(proxy_error(proxy, None, format!("SOCKS5: {e}"))),
+        Err(e) => Err(TransportError::Proxy {
+            proxy: proxy.to_owned(),
+            status: None,
+            reason: format!("SOCKS5: {e}"),
+            source: Some(std::io::Error::other(e)),
+        }),
     }
 }
 

@@ -24,16 +24,18 @@ use tokio::{
     net::TcpStream,
 };
 
-/// A WebSocket connection's underlying stream.
-pub enum NovaStream {
+/// A WebSocket connection's underlying stream. Internal: the public API shows what it needs
+/// of it through [`Connected`](super::Connected), so no rustls type is part of nova's API.
+pub(crate) enum NovaStream {
     /// `ws://`: plain TCP.
     Plain(TcpStream),
     /// `wss://`: TLS (rustls) over TCP. Boxed: the TLS state is large.
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
-/// A WebSocket connection over a [`NovaStream`] (through an [`AdaptiveStream`]).
-pub type WsStream = tokio_tungstenite::WebSocketStream<AdaptiveStream>;
+/// A WebSocket connection over a [`NovaStream`] (through an [`AdaptiveStream`]). Internal: the
+/// runtime's socket; tokio-tungstenite is not part of nova's API.
+pub(crate) type WsStream = tokio_tungstenite::WebSocketStream<AdaptiveStream>;
 
 /// The most tungstenite reads at once (it zero-fills that much before every read): small, since
 /// under load the burst buffer serves its reads from memory. 2 KiB costs fewer instructions per
@@ -46,7 +48,7 @@ const CALM_READS: u32 = 4;
 
 /// A [`NovaStream`] whose reads use a buffer that grows with the traffic and is released when
 /// the connection is quiet. Dereferences to the [`NovaStream`].
-pub struct AdaptiveStream {
+pub(crate) struct AdaptiveStream {
     inner: NovaStream,
     /// The burst buffer (empty when released); `buf[start..end]` is read but not handed out.
     buf: Box<[u8]>,
@@ -73,7 +75,11 @@ impl AdaptiveStream {
 
     /// Bytes held by the burst buffer now (0 when released).
     #[must_use]
-    pub fn burst_capacity(&self) -> usize {
+    #[allow(
+        dead_code,
+        reason = "a diagnostic kept for memory work; no caller today"
+    )]
+    pub(crate) fn burst_capacity(&self) -> usize {
         self.buf.len()
     }
 
@@ -187,7 +193,7 @@ impl AsyncWrite for AdaptiveStream {
 
 impl NovaStream {
     /// The TCP socket underneath (to the server, or to the proxy when tunnelled).
-    pub fn tcp(&self) -> &TcpStream {
+    pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             NovaStream::Plain(tcp) => tcp,
             NovaStream::Tls(tls) => tls.get_ref().0,
@@ -195,12 +201,12 @@ impl NovaStream {
     }
 
     /// `true` for `wss://`.
-    pub fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         matches!(self, NovaStream::Tls(_))
     }
 
     /// The ALPN protocol the TLS server selected, if any.
-    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+    pub(crate) fn alpn_protocol(&self) -> Option<&[u8]> {
         match self {
             NovaStream::Plain(_) => None,
             NovaStream::Tls(tls) => tls.get_ref().1.alpn_protocol(),

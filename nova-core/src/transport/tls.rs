@@ -2,8 +2,10 @@
 //!
 //! The trust store is the configured [`TlsRoots`] plus every certificate found in
 //! [`TlsConfig::extra_ca_pem`]; a client identity, when set, is offered for mutual TLS. The
-//! crypto provider is always `rustls::crypto::ring` (passed explicitly, so no process-wide
-//! default provider is needed), protocol versions are rustls' safe defaults (TLS 1.2 and 1.3),
+//! crypto provider is the process-wide default when the application installed one
+//! (`rustls::crypto::CryptoProvider::install_default`), else the one nova-core's feature names:
+//! `ring` (the default) or `aws-lc-rs` (ring when both are on); it is passed explicitly, so
+//! no process-wide default is needed. Protocol versions are rustls' safe defaults (TLS 1.2 and 1.3),
 //! and ALPN offers `http/1.1`, the protocol WebSocket upgrades from. The server name checked
 //! (and sent as SNI) is the URL host; an IP literal is checked against IP SANs.
 //!
@@ -38,6 +40,26 @@ pub(crate) fn build_client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, 
         return Ok(Arc::clone(SHARED.get_or_init(|| config)));
     }
     build_uncached(tls)
+}
+
+/// The crypto provider: the process default if the application installed one, else the one
+/// nova-core's `ring` or `aws-lc-rs` feature brings.
+fn crypto_provider() -> Result<Arc<rustls::crypto::CryptoProvider>, TransportError> {
+    if let Some(installed) = rustls::crypto::CryptoProvider::get_default() {
+        return Ok(Arc::clone(installed));
+    }
+    #[cfg(feature = "ring")]
+    let provider = Some(rustls::crypto::ring::default_provider());
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+    let provider = Some(rustls::crypto::aws_lc_rs::default_provider());
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    let provider: Option<rustls::crypto::CryptoProvider> = None;
+    provider.map(Arc::new).ok_or_else(|| {
+        TransportError::invalid_config(
+            "no TLS crypto provider: enable nova-core's `ring` or `aws-lc-rs` feature, or \
+             install a process default with rustls::crypto::CryptoProvider::install_default",
+        )
+    })
 }
 
 fn build_uncached(tls: &TlsConfig) -> Result<Arc<ClientConfig>, TransportError> {
@@ -87,8 +109,7 @@ fn build_uncached(tls: &TlsConfig) -> Result<Arc<ClientConfig>, TransportError> 
         ));
     }
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(crypto_provider()?)
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError::invalid_config(format!("TLS provider: {e}")))?
         .with_root_certificates(roots);

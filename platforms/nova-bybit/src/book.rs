@@ -37,6 +37,7 @@ use serde::Deserialize;
 
 /// How a delta's `u` must follow the last one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BookContinuity {
     /// The last `u` plus one (what Bybit sends per subscription).
     #[default]
@@ -94,6 +95,7 @@ pub enum BookError {
 
 /// A price level: price and size exactly as Bybit sent them.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Level {
     /// The price.
     pub price: String,
@@ -138,6 +140,7 @@ impl Ord for Price {
 
 /// An `orderbook.*` push, parsed.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
+#[non_exhaustive]
 pub struct BookMessage {
     /// The topic.
     pub topic: String,
@@ -156,6 +159,7 @@ pub struct BookMessage {
 
 /// The `data` of an `orderbook.*` push.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
+#[non_exhaustive]
 pub struct BookData {
     /// The symbol.
     #[serde(rename = "s")]
@@ -199,6 +203,7 @@ impl BookMessage {
 
 /// What [`OrderBook::apply`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Applied {
     /// The book was replaced by a snapshot.
     Snapshot,

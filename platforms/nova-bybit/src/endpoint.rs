@@ -17,6 +17,7 @@ use std::fmt;
 /// assert!(Endpoint::Trade.needs_auth());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Endpoint {
     /// Spot market data.
     Spot,

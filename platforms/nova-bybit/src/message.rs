@@ -45,6 +45,7 @@ struct Envelope<'a> {
 
 /// What a message is, from its envelope.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Peek {
     /// A push on this topic.
     Push(String),
@@ -150,6 +151,7 @@ pub fn peek_book(message: &Message) -> Option<(u64, bool)> {
 
 /// A subscribe or unsubscribe ack, in any endpoint's shape.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Ack {
     /// Whether the request succeeded.
     pub success: bool,

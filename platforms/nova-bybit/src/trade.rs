@@ -31,6 +31,7 @@ use crate::error::{BybitError, RetCode};
 
 /// `Buy` or `Sell`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Side {
     /// Buy.
     Buy,
@@ -40,6 +41,7 @@ pub enum Side {
 
 /// `Limit` or `Market`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum OrderType {
     /// A limit order (needs a price).
     Limit,
@@ -108,6 +110,7 @@ impl OrderCreate {
 
 /// Names an existing order: by Bybit's `orderId` or the client's `orderLinkId`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OrderRef {
     /// Bybit's order id.
     OrderId(String),

@@ -16,6 +16,7 @@ use crate::subscription::Topic;
 
 /// A topic push: the envelope, and the message as received.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Push {
     /// The topic.
     pub topic: String,

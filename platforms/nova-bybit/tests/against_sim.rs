@@ -32,6 +32,7 @@ fn connect(sim: &BybitHandle, config: BybitConfig) -> BybitClient {
         Endpoint::Option => SimEndpoint::Option,
         Endpoint::Private => SimEndpoint::Private,
         Endpoint::Trade => SimEndpoint::Trade,
+        other => panic!("no simulator endpoint for {other:?}"),
     });
     let client_config = BybitClient::config_builder(&url, &config)
         .backoff(Duration::from_millis(10), Duration::from_millis(100))

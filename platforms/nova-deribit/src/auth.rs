@@ -16,6 +16,7 @@ use sha2::Sha256;
 
 /// Which grant authenticates a new connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Grant {
     /// `client_credentials`: the secret goes over the (TLS) connection.
     ClientCredentials,
@@ -129,7 +130,7 @@ pub(crate) fn now_ms() -> u64 {
 
 /// A fresh nonce: 16 random alphanumerics.
 pub(crate) fn nonce() -> String {
-    use rand::Rng;
+    use rand::RngExt as _;
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     (0..16)

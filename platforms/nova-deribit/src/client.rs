@@ -46,6 +46,7 @@ pub enum OrderType {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[must_use]
+#[non_exhaustive]
 pub struct OrderRequest {
     /// The instrument.
     pub instrument_name: String,

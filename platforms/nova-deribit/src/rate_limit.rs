@@ -58,6 +58,7 @@ pub fn operation_of(method: &str) -> Operation {
 
 /// A credit bucket: cost per request, size, refill per second.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Credits {
     /// Credits one request costs.
     pub cost: u32,
@@ -68,6 +69,17 @@ pub struct Credits {
 }
 
 impl Credits {
+    /// A bucket: `cost` credits per request, `max` credits held, `refill_per_sec` added per
+    /// second.
+    #[must_use]
+    pub const fn new(cost: u32, max: u32, refill_per_sec: u32) -> Self {
+        Self {
+            cost,
+            max,
+            refill_per_sec,
+        }
+    }
+
     /// Requests a full bucket allows at once.
     #[must_use]
     pub fn burst(&self) -> u32 {
@@ -111,6 +123,7 @@ impl Credits {
 /// assert!(rate.capacity() < 50_000); // the margin
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DeribitLimits {
     /// Non-matching-engine credits (default: 500 per request, 50,000, 10,000 per second).
     pub credits: Credits,
@@ -139,6 +152,24 @@ impl Default for DeribitLimits {
 }
 
 impl DeribitLimits {
+    /// Limits with these buckets and the default margin (0.9); change it with
+    /// [`margin`](Self::margin).
+    #[must_use]
+    pub fn new(credits: Credits, matching_engine: Credits) -> Self {
+        Self {
+            credits,
+            matching_engine,
+            ..Self::default()
+        }
+    }
+
+    /// The fraction of each bucket's size and refill the client uses.
+    #[must_use]
+    pub fn margin(mut self, margin: f64) -> Self {
+        self.margin = margin;
+        self
+    }
+
     /// The runtime's limiter for the non-matching-engine credits, with the margin applied.
     /// Orders cost nothing here: they draw on the matching-engine bucket.
     #[must_use]

@@ -13,6 +13,7 @@ use crate::types::Kind;
 
 /// How often a channel sends: every change (`raw`, needs auth), every 100 ms, or aggregated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Interval {
     /// Every change; only for authenticated connections.
     Raw,

@@ -49,6 +49,7 @@ impl std::fmt::Debug for AuthResult {
 /// Buy or sell.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Direction {
     /// Buy.
     Buy,
@@ -193,6 +194,7 @@ pub struct Ticker {
 /// What happened to a price level.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum LevelAction {
     /// A new level.
     New,

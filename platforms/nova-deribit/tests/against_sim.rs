@@ -327,14 +327,10 @@ async fn a_burst_of_500_requests_with_the_limiter_never_gets_10028() {
     };
     let options = DeribitSimOptions::default().with_credits(Some(sim_credits));
     let sim = DeribitSim::start_with(options).await.unwrap();
-    let limits = DeribitLimits {
-        credits: Credits {
-            cost: 500,
-            max: 50_000,
-            refill_per_sec: 50_000,
-        },
-        ..DeribitLimits::default()
-    };
+    let limits = DeribitLimits::new(
+        Credits::new(500, 50_000, 50_000),
+        DeribitLimits::default().matching_engine,
+    );
     let deribit = connect(
         &sim,
         DeribitConfig::default().credentials(creds()).limits(limits),

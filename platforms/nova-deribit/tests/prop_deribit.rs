@@ -235,6 +235,7 @@ proptest! {
             AuthOutcome::Authenticated => prop_assert_eq!(adapter.refreshes(), 1),
             AuthOutcome::Retrying { .. } => prop_assert_eq!(t.take_sent().len(), 1),
             AuthOutcome::Rejected(reason) => prop_assert!(!reason.is_empty()),
+            other => prop_assert!(false, "an outcome this test does not know: {other:?}"),
         }
     }
 }

@@ -77,6 +77,7 @@ impl Method for ChainId {
 
 /// `eth_getBlockByNumber`: a block, `None` when the node does not have it (yet).
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct GetBlockByNumber {
     /// The block.
     pub block: BlockId,
@@ -123,11 +124,23 @@ impl Method for GetLogs {
 
 /// `eth_call`: executes a call against a block's state; the result is the returned data (hex).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Call {
     /// The call.
     pub call: CallRequest,
     /// The state to run it on.
     pub block: BlockId,
+}
+
+impl Call {
+    /// `call` run on the state of `block`.
+    #[must_use]
+    pub fn new(call: CallRequest, block: impl Into<BlockId>) -> Self {
+        Self {
+            call,
+            block: block.into(),
+        }
+    }
 }
 
 impl Method for Call {

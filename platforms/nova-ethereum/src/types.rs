@@ -16,6 +16,7 @@ use crate::quantity::{BlockId, hex_u64, hex_u64_opt};
 /// A block header, as `newHeads` notifications carry it (and the header part of a block).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Header {
     /// The block number.
     #[serde(with = "hex_u64")]
@@ -64,6 +65,7 @@ pub struct Header {
 /// A transaction, as blocks with full transactions and `eth_getTransactionByHash` return it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Transaction {
     /// The transaction hash.
     pub hash: String,
@@ -98,6 +100,7 @@ pub struct Transaction {
 /// The `transactions` of a block: hashes, or whole transactions when asked for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum BlockTransactions {
     /// Transaction hashes (`eth_getBlockByNumber(.., false)`).
     Hashes(Vec<String>),
@@ -130,6 +133,7 @@ impl BlockTransactions {
 
 /// A block (`eth_getBlockByNumber`): its header and its transactions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Block {
     /// The transactions.
     #[serde(default)]
@@ -148,6 +152,7 @@ pub struct Block {
 /// A log entry (`eth_getLogs`, `logs` notifications).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Log {
     /// The contract that emitted it.
     pub address: String,
@@ -189,6 +194,7 @@ impl Log {
 /// Addresses a log filter matches: one or any of several.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum AddressFilter {
     /// One address.
     One(String),
@@ -199,6 +205,7 @@ pub enum AddressFilter {
 /// What one topic position of a log filter matches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum TopicFilter {
     /// Exactly this topic.
     One(String),
@@ -226,6 +233,7 @@ pub enum TopicFilter {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[must_use]
+#[non_exhaustive]
 pub struct LogFilter {
     /// The contract address(es); `None` matches every address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -345,6 +353,7 @@ impl LogFilter {
 /// The node's sync state (`eth_syncing`, `syncing` notifications): `false`, or progress.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum SyncStatus {
     /// `true` / `false` (false: in sync).
     Flag(bool),
@@ -356,6 +365,7 @@ pub enum SyncStatus {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[must_use]
+#[non_exhaustive]
 pub struct CallRequest {
     /// The caller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -386,6 +396,18 @@ impl CallRequest {
     /// Sets the caller.
     pub fn from(mut self, from: impl Into<String>) -> Self {
         self.from = Some(from.into());
+        self
+    }
+
+    /// Sets the gas limit.
+    pub fn gas(mut self, gas: u64) -> Self {
+        self.gas = Some(gas);
+        self
+    }
+
+    /// Sets the value in wei (hex).
+    pub fn value(mut self, value: impl Into<String>) -> Self {
+        self.value = Some(value.into());
         self
     }
 }

@@ -73,10 +73,7 @@ async fn typed_methods_decode_real_answers() {
     // The emitter returns nothing.
     let out = call(
         &node,
-        &Call {
-            call: CallRequest::new(contract.clone(), "0x"),
-            block: BlockId::Latest,
-        },
+        &Call::new(CallRequest::new(contract.clone(), "0x"), BlockId::Latest),
     )
     .await;
     assert_eq!(out, "0x");

@@ -62,9 +62,10 @@ pub enum OpenError {
         /// The status code.
         status: u16,
     },
-    /// The request failed: DNS, connect, TLS, timeout, or the connection dropped.
+    /// The request failed: DNS, connect, TLS, timeout, or the connection dropped. The source
+    /// is the HTTP client's error (kept opaque, so the HTTP client is not part of the API).
     #[error("apps.connections.open: {0}")]
-    Transport(#[source] reqwest::Error),
+    Transport(#[source] nova_core::BoxError),
     /// The answer was not what Slack sends (not JSON, no `url`, not a `ws(s)://` URL, too large).
     #[error("apps.connections.open: unexpected answer: {0}")]
     InvalidResponse(String),
@@ -105,6 +106,10 @@ impl OpenError {
     }
 }
 
+fn transport_error(e: reqwest::Error) -> OpenError {
+    OpenError::Transport(Box::new(e))
+}
+
 /// Why a [`SocketModeApi`] could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -120,9 +125,9 @@ pub enum ConfigError {
     /// The TLS configuration could not be built.
     #[error("TLS: {0}")]
     Tls(String),
-    /// The HTTP client could not be built.
+    /// The HTTP client could not be built (its error, kept opaque, is the source).
     #[error("HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
+    Client(#[source] nova_core::BoxError),
 }
 
 /// Makes `apps.connections.open` calls for one app.
@@ -204,7 +209,7 @@ impl SocketModeApiBuilder {
             .timeout(self.timeout)
             .connect_timeout(self.timeout)
             .build()
-            .map_err(ConfigError::Client)?;
+            .map_err(|e| ConfigError::Client(Box::new(e)))?;
         Ok(SocketModeApi {
             http,
             endpoint,
@@ -285,7 +290,7 @@ impl SocketModeApi {
             .body("")
             .send()
             .await
-            .map_err(OpenError::Transport)?;
+            .map_err(transport_error)?;
         let status = response.status();
         if status.as_u16() == 429 {
             let retry_after = response
@@ -297,7 +302,7 @@ impl SocketModeApi {
             return Err(OpenError::RateLimited { retry_after });
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(OpenError::Transport)? {
+        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(OpenError::InvalidResponse(format!(
                     "answer larger than {MAX_BODY} bytes"

@@ -99,7 +99,7 @@ fn application_sends_leave_the_reserve_for_what_the_adapter_sends() {
                 "{wait:?}"
             );
         }
-        RateLimitDecision::Allow => panic!("the window is full"),
+        other => panic!("the window is full: {other:?}"),
     }
     // A new connection has a window of its own.
     discord.on_connect(Instant::now(), 1);
