@@ -444,6 +444,12 @@ const METRICS: [(Kind, &str, Unit, &str); 25] = [
         "Make-before-break handovers, by outcome: started, switched, completed, failed.",
     ),
     (
+        Kind::Counter,
+        "nova_subscriptions_stale_total",
+        Unit::Count,
+        "Subscriptions silent past their bound, subscribed again on their own.",
+    ),
+    (
         Kind::Histogram,
         "nova_handover_overlap_seconds",
         Unit::Seconds,
