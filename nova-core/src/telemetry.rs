@@ -298,7 +298,7 @@ const TYPE_LABELS: [&str; 5] = [
 ];
 
 /// Every metric nova records: name, unit and help text (the table in the module docs).
-const METRICS: [(Kind, &str, Unit, &str); 25] = [
+const METRICS: [(Kind, &str, Unit, &str); 26] = [
     (
         Kind::Counter,
         "nova_connections_started_total",
