@@ -181,7 +181,7 @@ fn ws_error(e: WsError) -> Error {
 ///
 /// let transport = Transport::new(TransportConfig::default().with_subprotocol("json"))?;
 /// let connected = transport.connect("wss://example.com/ws").await?;
-/// println!("selected subprotocol: {:?}", connected.protocol);
+/// println!("selected subprotocol: {:?}", connected.protocol());
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
