@@ -674,7 +674,7 @@ async fn rpc_call(port: u16, method: &str, params: Value) -> Result<Value, Anvil
         method: method.to_owned(),
         detail,
     };
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+    let body = nova_core::jsonrpc::Request::new(1, method, params).to_json();
     let exchange = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
         let request = format!(

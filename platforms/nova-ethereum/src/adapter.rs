@@ -3,7 +3,8 @@
 //!
 //! # Routing
 //!
-//! `message_type` reads only `id`, `method` and `params.subscription` ([`Peek`]): a response is
+//! `message_type` reads only `id`, `method` and `params` (one pass over nova-core's
+//! [`Envelope`](nova_core::jsonrpc::Envelope), everything borrowed): a response is
 //! routed to its request by id; an `eth_subscription` notification is routed by the *server's*
 //! subscription id, which [`handle_subscription_response`] hands to the runtime as the routing
 //! key. That id is new on every connection; the runtime maps each new one to the same
@@ -37,6 +38,7 @@
 
 use std::collections::HashMap;
 
+use nova_core::jsonrpc::Notification;
 use nova_core::{
     AuthHandler, ConnectionHandler, Context, Data, ErrorHandler, Gap, GapAction, HandlerError,
     HeartbeatHandler, Message, MessageHandler, MessageType, RateLimitHandler, RequestId, Sequence,
@@ -45,7 +47,7 @@ use nova_core::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::jsonrpc::{ErrorCode, Id, JsonRpcRequest, JsonRpcResponse, Peek, SUBSCRIPTION_METHOD};
+use crate::jsonrpc::{ErrorCode, Id, JsonRpcRequest, JsonRpcResponse, Route, SUBSCRIPTION_METHOD};
 use crate::methods::{self, GetBlockByNumber, GetLogs, Method};
 use crate::quantity::{BlockId, Quantity};
 use crate::subscription::SubscriptionKind;
@@ -340,14 +342,11 @@ impl EthereumAdapter {
             .into_result()
             .map_err(|e| HandlerError::new(format!("backfill request failed: {e}")))?;
         let notification = |result: Value| {
-            Message::text(
-                json!({
-                    "jsonrpc": "2.0",
-                    "method": SUBSCRIPTION_METHOD,
-                    "params": { "subscription": server_id, "result": result }
-                })
-                .to_string(),
+            Notification::new(
+                SUBSCRIPTION_METHOD,
+                json!({ "subscription": server_id, "result": result }),
             )
+            .to_message()
         };
         match &state.kind {
             SubscriptionKind::NewHeads => match result {
@@ -381,50 +380,48 @@ impl MessageHandler for EthereumAdapter {
     /// and a `logs` result into a [`Log`], handed to the stream with the message and its
     /// sequence position, so nothing is parsed again.
     fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
-        let bytes = message.as_bytes();
-        if let Some((route, result)) = crate::jsonrpc::notification(bytes) {
-            let kind = self
-                .subs
-                .values()
-                .find(|s| s.server_id.as_deref() == Some(route))
-                .map(|s| &s.kind);
-            return match kind {
-                Some(SubscriptionKind::NewHeads) => {
-                    match serde_json::from_str::<Header>(result.get()) {
-                        Ok(head) => {
-                            let position = Sequence::next(head.number);
-                            MessageType::data(route, Data::new(head)).with_sequence(position)
+        let (route, result) = match crate::jsonrpc::route(message.as_bytes()) {
+            Route::Notification(route, result) => (route, result),
+            Route::Response(id) => {
+                return match id.into_request_id() {
+                    Some(id) => MessageType::Response { id },
+                    None => MessageType::Unknown,
+                };
+            }
+            Route::Other => return MessageType::Unknown,
+        };
+        let kind = self
+            .subs
+            .values()
+            .find(|s| s.server_id.as_deref() == Some(route))
+            .map(|s| &s.kind);
+        match kind {
+            Some(SubscriptionKind::NewHeads) => {
+                match serde_json::from_str::<Header>(result.get()) {
+                    Ok(head) => {
+                        let position = Sequence::next(head.number);
+                        MessageType::data(route, Data::new(head)).with_sequence(position)
+                    }
+                    Err(_) => MessageType::subscription(route),
+                }
+            }
+            Some(SubscriptionKind::Logs(_)) => match serde_json::from_str::<Log>(result.get()) {
+                Ok(log) => {
+                    let position = match (log.removed, log.block_number, log.log_index) {
+                        (false, Some(block), Some(index)) => {
+                            Some(Sequence::monotonic(log_sequence(block, index)))
                         }
-                        Err(_) => MessageType::subscription(route),
+                        _ => None,
+                    };
+                    let typed = MessageType::data(route, Data::new(log));
+                    match position {
+                        Some(position) => typed.with_sequence(position),
+                        None => typed,
                     }
                 }
-                Some(SubscriptionKind::Logs(_)) => {
-                    match serde_json::from_str::<Log>(result.get()) {
-                        Ok(log) => {
-                            let position = match (log.removed, log.block_number, log.log_index) {
-                                (false, Some(block), Some(index)) => {
-                                    Some(Sequence::monotonic(log_sequence(block, index)))
-                                }
-                                _ => None,
-                            };
-                            let typed = MessageType::data(route, Data::new(log));
-                            match position {
-                                Some(position) => typed.with_sequence(position),
-                                None => typed,
-                            }
-                        }
-                        Err(_) => MessageType::subscription(route),
-                    }
-                }
-                _ => MessageType::subscription(route),
-            };
-        }
-        match Peek::of(bytes) {
-            Peek::Response(id) => match id.to_request_id() {
-                Some(id) => MessageType::Response { id },
-                None => MessageType::Unknown,
+                Err(_) => MessageType::subscription(route),
             },
-            _ => MessageType::Unknown,
+            _ => MessageType::subscription(route),
         }
     }
 }

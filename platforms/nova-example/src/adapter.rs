@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use nova_core::jsonrpc;
 use nova_core::{
     AuthHandler, AuthOutcome, AuthRequest, ClientConfig, ConnectInfo, ConnectionHandler, Context,
     DisconnectReason, Error, ErrorAction, ErrorContext, ErrorHandler, ErrorSource, Frame,
@@ -19,7 +20,7 @@ use nova_core::{
 use serde_json::{Value, json};
 
 use crate::message::{Incoming, parse};
-use crate::types::{Credentials, RpcRequest};
+use crate::types::Credentials;
 
 /// The method that authenticates.
 pub const AUTH_METHOD: &str = "public/auth";
@@ -32,13 +33,13 @@ pub const TOO_MANY_REQUESTS: i64 = 10028;
 
 /// The authentication request: the client-credentials grant with the API key and secret.
 #[must_use]
-pub fn auth_request(id: &RequestId, credentials: &Credentials) -> RpcRequest {
+pub fn auth_request(id: &RequestId, credentials: &Credentials) -> jsonrpc::Request {
     let params = json!({
         "grant_type": "client_credentials",
         "client_id": credentials.api_key.expose(),
         "client_secret": credentials.api_secret.expose(),
     });
-    RpcRequest::new(id, AUTH_METHOD, params)
+    jsonrpc::Request::new(id, AUTH_METHOD, params)
 }
 
 /// The Example platform adapter: give it to `nova_core::Client::connect`, or use
@@ -206,9 +207,9 @@ impl HeartbeatHandler for ExampleAdapter {
         let Incoming::Heartbeat(heartbeat) = parse(message)? else {
             return Ok(());
         };
-        if heartbeat.is_test_request() {
+        if heartbeat.params.is_test_request() {
             let id = ctx.next_request_id();
-            ctx.send(RpcRequest::new(&id, TEST_METHOD, Value::Null).to_message());
+            ctx.send(jsonrpc::request(&id, TEST_METHOD, &Value::Null));
         }
         Ok(())
     }

@@ -5,7 +5,8 @@
 //!   sends requests.
 //! - [`ExampleAdapter`] implements nova's seven behaviours for the platform; every
 //!   callback is a place to change how the platform is handled.
-//! - [`parse`] reads what the platform sends into an [`Incoming`].
+//! - [`parse`] reads what the platform sends into an [`Incoming`]; the JSON-RPC 2.0 envelopes
+//!   are nova-core's ([`nova_core::jsonrpc`]).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -40,10 +41,7 @@ pub use message::{Incoming, parse, parse_data};
 pub use subscription::{
     SUBSCRIBE_METHOD, UNSUBSCRIBE_METHOD, subscribe_request, unsubscribe_request,
 };
-pub use types::{
-    Credentials, Heartbeat, HeartbeatParams, JSONRPC_VERSION, Notification, NotificationParams,
-    RpcError, RpcRequest, RpcResponse, id_value,
-};
+pub use types::{Credentials, Heartbeat, HeartbeatParams, Notification, NotificationParams};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

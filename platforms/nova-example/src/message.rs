@@ -6,22 +6,23 @@
 //! waiting for its `id`, a notification to the subscription of its `params.channel`, and a
 //! heartbeat to `handle_heartbeat`. It looks at each message once. A notification written in
 //! the usual field order is recognised by its first bytes and its channel read without parsing
-//! anything; any other message has its envelope parsed with the channel borrowed from it
-//! (routing allocates nothing). A notification's typed value, if [`parse_data`] gives one, is
-//! parsed in one pass and handed to the application with the message, so nothing is parsed
-//! twice.
+//! anything; any other message has its envelope parsed (nova-core's [`Envelope`]) with the
+//! channel borrowed from it (routing allocates nothing). A notification's typed value, if
+//! [`parse_data`] gives one, is parsed in one pass and handed to the application with the
+//! message, so nothing is parsed twice.
 
-use nova_core::{Context, Data, HandlerError, Message, MessageHandler, MessageType, RequestId};
+use nova_core::jsonrpc::{self, Envelope, Kind};
+use nova_core::{Context, Data, HandlerError, Message, MessageHandler, MessageType};
 use serde::Deserialize;
 
 use crate::adapter::ExampleAdapter;
-use crate::types::{Heartbeat, JSONRPC_VERSION, Notification, RpcResponse};
+use crate::types::{Heartbeat, Notification};
 
 /// A message from the Example API.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Incoming {
     /// The answer to a request.
-    Response(RpcResponse),
+    Response(jsonrpc::Response),
     /// Data on a subscribed channel.
     Notification(Notification),
     /// A heartbeat from the server; a `test_request` must be answered (the adapter does).
@@ -33,7 +34,7 @@ pub enum Incoming {
 /// # Errors
 /// When the message is not JSON, or is JSON-RPC of a kind this platform does not send.
 pub fn parse(message: &Message) -> Result<Incoming, HandlerError> {
-    match envelope(message)?.method {
+    match envelope(message)?.method.as_deref() {
         None => Ok(Incoming::Response(message.json()?)),
         Some("subscription") => Ok(Incoming::Notification(message.json()?)),
         Some("heartbeat") => Ok(Incoming::Heartbeat(message.json()?)),
@@ -43,29 +44,17 @@ pub fn parse(message: &Message) -> Result<Incoming, HandlerError> {
     }
 }
 
-/// The fields that tell messages apart, borrowed from the message; the rest is skipped.
+/// The part of `params` that routes a notification, borrowed from the message.
 #[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    jsonrpc: Option<&'a str>,
-    /// Numeric, as the runtime numbers requests.
-    #[serde(default)]
-    id: Option<u64>,
-    #[serde(borrow, default)]
-    method: Option<&'a str>,
-    #[serde(borrow, default)]
-    params: Option<EnvelopeParams<'a>>,
-}
-
-/// The part of `params` that routes a notification.
-#[derive(Default, Deserialize)]
 struct EnvelopeParams<'a> {
     #[serde(borrow, default)]
     channel: Option<&'a str>,
 }
 
-fn envelope(message: &Message) -> Result<Envelope<'_>, HandlerError> {
-    Ok(serde_json::from_slice(message.as_bytes())?)
+/// The members that tell messages apart (`jsonrpc`, `id`, `method`, `params.channel`),
+/// borrowed from the message; the rest is skipped.
+fn envelope(message: &Message) -> Result<Envelope<'_, EnvelopeParams<'_>>, HandlerError> {
+    Ok(Envelope::parse(message.as_bytes())?)
 }
 
 /// How a notification starts when the server writes its fields in the usual order, up to the
@@ -133,16 +122,20 @@ impl MessageHandler for ExampleAdapter {
             Ok(envelope) => envelope,
             Err(error) => return MessageType::Invalid(error),
         };
-        if envelope.jsonrpc != Some(JSONRPC_VERSION) {
+        if !envelope.is_v2() {
             return MessageType::Invalid(HandlerError::new("not a JSON-RPC 2.0 message"));
         }
-        let params = envelope.params.unwrap_or_default();
-        match (envelope.id, envelope.method, params.channel) {
-            (Some(id), None, _) => MessageType::Response {
-                id: RequestId::Num(id),
+        let channel = envelope.params.as_ref().and_then(|params| params.channel);
+        match envelope.kind() {
+            Kind::Response { id } => match id.to_request_id() {
+                Some(id) => MessageType::Response { id },
+                None => MessageType::Unknown,
             },
-            (None, Some("subscription"), Some(channel)) => notification(channel, message),
-            (None, Some("heartbeat"), _) => MessageType::Heartbeat,
+            Kind::Notification { method } => match (method, channel) {
+                ("subscription", Some(channel)) => notification(channel, message),
+                ("heartbeat", _) => MessageType::Heartbeat,
+                _ => MessageType::Unknown,
+            },
             _ => MessageType::Unknown,
         }
     }

@@ -8,6 +8,7 @@
 //! acknowledgement with `handle_subscription_response`. Channels of one's own account usually
 //! need authentication and `private/subscribe`.
 
+use nova_core::jsonrpc;
 use nova_core::{
     Context, Gap, GapAction, HandlerError, Message, RequestId, Sequence, Subscription,
     SubscriptionHandler,
@@ -16,7 +17,6 @@ use serde_json::{Value, json};
 
 use crate::adapter::ExampleAdapter;
 use crate::message::{Incoming, parse};
-use crate::types::RpcRequest;
 
 /// The method that subscribes.
 pub const SUBSCRIBE_METHOD: &str = "public/subscribe";
@@ -26,14 +26,14 @@ pub const UNSUBSCRIBE_METHOD: &str = "public/unsubscribe";
 
 /// The request that subscribes to `channels`.
 #[must_use]
-pub fn subscribe_request(id: &RequestId, channels: &[&str]) -> RpcRequest {
-    RpcRequest::new(id, SUBSCRIBE_METHOD, json!({ "channels": channels }))
+pub fn subscribe_request(id: &RequestId, channels: &[&str]) -> jsonrpc::Request {
+    jsonrpc::Request::new(id, SUBSCRIBE_METHOD, json!({ "channels": channels }))
 }
 
 /// The request that unsubscribes from `channels`.
 #[must_use]
-pub fn unsubscribe_request(id: &RequestId, channels: &[&str]) -> RpcRequest {
-    RpcRequest::new(id, UNSUBSCRIBE_METHOD, json!({ "channels": channels }))
+pub fn unsubscribe_request(id: &RequestId, channels: &[&str]) -> jsonrpc::Request {
+    jsonrpc::Request::new(id, UNSUBSCRIBE_METHOD, json!({ "channels": channels }))
 }
 
 impl SubscriptionHandler for ExampleAdapter {

@@ -1,133 +1,22 @@
-//! The Example API's wire types: JSON-RPC 2.0 requests, responses, errors, subscription
-//! notifications and server heartbeats; and the credentials the client authenticates with.
+//! The Example API's wire types: the parameters of its subscription notifications and
+//! server heartbeats, and the credentials the client authenticates with.
 //!
-//! Every message is a JSON object with `"jsonrpc": "2.0"`. A request carries an `id` that its
-//! response repeats (the nova runtime numbers requests and matches the responses); a
-//! notification (data on a subscribed channel) and a heartbeat carry a `method` and no `id`.
-//! Add a type here for each payload you want to read typed: [`NotificationParams::data`] and
-//! [`RpcResponse::result`] are left as JSON values.
+//! Every message is a JSON-RPC 2.0 object, read and written with nova-core's envelope types
+//! ([`nova_core::jsonrpc`]): a request ([`jsonrpc::Request`]) carries an `id` that its
+//! response ([`jsonrpc::Response`], with an [`jsonrpc::ErrorObject`] on failure) repeats (the
+//! nova runtime numbers requests and matches the responses); a notification (data on a
+//! subscribed channel) and a heartbeat carry a `method` and no `id`. Add a type here for each
+//! payload you want to read typed: [`NotificationParams::data`] and a response's `result` are
+//! left as JSON values.
 
-use std::fmt;
-
-use nova_core::{Message, RequestId, Secret, Settings};
+use nova_core::jsonrpc;
+use nova_core::{Secret, Settings};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-
-/// The protocol version every message carries.
-pub const JSONRPC_VERSION: &str = "2.0";
-
-/// The JSON form of a request id: a number, or a string.
-#[must_use]
-pub fn id_value(id: &RequestId) -> Value {
-    match id {
-        RequestId::Num(n) => Value::from(*n),
-        RequestId::Str(s) => Value::from(s.as_str()),
-    }
-}
-
-/// A JSON-RPC 2.0 request.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RpcRequest {
-    /// Always `"2.0"`.
-    pub jsonrpc: String,
-    /// The id the response repeats.
-    pub id: Value,
-    /// The method, e.g. `public/subscribe`.
-    pub method: String,
-    /// The parameters, by name; left out when null.
-    #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub params: Value,
-}
-
-impl RpcRequest {
-    /// A request with the id `id` for `method` with `params` (`Value::Null` for none).
-    #[must_use]
-    pub fn new(id: &RequestId, method: impl Into<String>, params: Value) -> Self {
-        Self {
-            jsonrpc: JSONRPC_VERSION.to_owned(),
-            id: id_value(id),
-            method: method.into(),
-            params,
-        }
-    }
-
-    /// The request as a text message.
-    #[must_use]
-    pub fn to_message(&self) -> Message {
-        let mut body = json!({"jsonrpc": self.jsonrpc, "id": self.id, "method": self.method});
-        if !self.params.is_null() {
-            body["params"] = self.params.clone();
-        }
-        Message::text(body.to_string())
-    }
-}
-
-/// A JSON-RPC 2.0 response: `result` on success, `error` on failure.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RpcResponse {
-    /// Always `"2.0"`.
-    pub jsonrpc: String,
-    /// The id of the request answered; `None` when the request could not be read at all.
-    #[serde(default)]
-    pub id: Option<Value>,
-    /// The result, on success.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
-    /// The error, on failure.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<RpcError>,
-}
-
-impl RpcResponse {
-    /// Whether this answers the request with the id `id`.
-    #[must_use]
-    pub fn answers(&self, id: &RequestId) -> bool {
-        self.id.as_ref() == Some(&id_value(id))
-    }
-
-    /// The result, or the error the platform answered with.
-    ///
-    /// # Errors
-    /// The platform's error.
-    pub fn into_result(self) -> Result<Value, RpcError> {
-        match (self.result, self.error) {
-            (_, Some(error)) => Err(error),
-            (result, None) => Ok(result.unwrap_or(Value::Null)),
-        }
-    }
-}
-
-/// A JSON-RPC 2.0 error object.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RpcError {
-    /// The error code: negative codes are JSON-RPC's own, others the platform's.
-    pub code: i64,
-    /// What went wrong.
-    pub message: String,
-    /// More detail, when the platform gives any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
-}
-
-impl fmt::Display for RpcError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error {}: {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for RpcError {}
+use serde_json::Value;
 
 /// Data on a subscribed channel:
 /// `{"jsonrpc": "2.0", "method": "subscription", "params": {"channel": ..., "data": ...}}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Notification {
-    /// Always `"2.0"`.
-    pub jsonrpc: String,
-    /// `"subscription"`.
-    pub method: String,
-    /// The channel and its data.
-    pub params: NotificationParams,
-}
+pub type Notification = jsonrpc::Notification<NotificationParams>;
 
 /// The parameters of a [`Notification`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,24 +29,7 @@ pub struct NotificationParams {
 
 /// A heartbeat from the server:
 /// `{"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Heartbeat {
-    /// Always `"2.0"`.
-    pub jsonrpc: String,
-    /// `"heartbeat"`.
-    pub method: String,
-    /// What kind of heartbeat.
-    pub params: HeartbeatParams,
-}
-
-impl Heartbeat {
-    /// Whether the server asks for an answer (`test_request`); unanswered, it closes the
-    /// connection.
-    #[must_use]
-    pub fn is_test_request(&self) -> bool {
-        self.params.kind == "test_request"
-    }
-}
+pub type Heartbeat = jsonrpc::Notification<HeartbeatParams>;
 
 /// The parameters of a [`Heartbeat`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -165,6 +37,15 @@ pub struct HeartbeatParams {
     /// `"heartbeat"` (nothing to do) or `"test_request"` (answer with `public/test`).
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+impl HeartbeatParams {
+    /// Whether the server asks for an answer (`test_request`); unanswered, it closes the
+    /// connection.
+    #[must_use]
+    pub fn is_test_request(&self) -> bool {
+        self.kind == "test_request"
+    }
 }
 
 /// API credentials. `Debug` never shows them.

@@ -97,7 +97,7 @@ fn server_heartbeats_are_recognised() {
     let Incoming::Heartbeat(heartbeat) = parse(&message).unwrap() else {
         panic!("not a heartbeat");
     };
-    assert!(heartbeat.is_test_request());
+    assert!(heartbeat.params.is_test_request());
 }
 
 #[test]
