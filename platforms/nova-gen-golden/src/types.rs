@@ -1,4 +1,4 @@
-//! The Example API's wire types: the parameters of its subscription notifications and
+//! The Gen Golden API's wire types: the parameters of its subscription notifications and
 //! server heartbeats, and the credentials the client authenticates with.
 //!
 //! Every message is a JSON-RPC 2.0 object, read and written with nova-core's envelope types
@@ -59,9 +59,9 @@ pub struct Credentials {
 
 impl Credentials {
     /// The environment variable holding the API key.
-    pub const API_KEY_VAR: &'static str = "EXAMPLE_API_KEY";
+    pub const API_KEY_VAR: &'static str = "GEN_GOLDEN_API_KEY";
     /// The environment variable holding the API secret.
-    pub const API_SECRET_VAR: &'static str = "EXAMPLE_API_SECRET";
+    pub const API_SECRET_VAR: &'static str = "GEN_GOLDEN_API_SECRET";
 
     /// Credentials from a key and a secret.
     #[must_use]
@@ -72,7 +72,7 @@ impl Credentials {
         }
     }
 
-    /// Credentials from `EXAMPLE_API_KEY` and `EXAMPLE_API_SECRET`, when both are set.
+    /// Credentials from `GEN_GOLDEN_API_KEY` and `GEN_GOLDEN_API_SECRET`, when both are set.
     #[must_use]
     pub fn from_env() -> Option<Self> {
         let api_key = std::env::var(Self::API_KEY_VAR).ok()?;
@@ -80,11 +80,11 @@ impl Credentials {
         Some(Self::new(api_key, api_secret))
     }
 
-    /// Credentials from the `[platforms.example]` section of nova's settings, which falls back
+    /// Credentials from the `[platforms.gen-golden]` section of nova's settings, which falls back
     /// to the same environment variables.
     #[must_use]
     pub fn from_settings(settings: &Settings) -> Option<Self> {
-        let platform = settings.platforms.get("example")?;
+        let platform = settings.platforms.get("gen-golden")?;
         Some(Self {
             api_key: platform.api_key.clone()?,
             api_secret: platform.api_secret.clone()?,

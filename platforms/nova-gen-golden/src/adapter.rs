@@ -1,4 +1,4 @@
-//! [`ExampleAdapter`]: nova's seven behaviours for the Example API.
+//! [`GenGoldenAdapter`]: nova's seven behaviours for the Gen Golden API.
 //!
 //! The adapter is sans-IO: each callback gets a message and the connection's [`Context`],
 //! updates the adapter's own state and queues what should be sent; the nova runtime does all
@@ -42,17 +42,17 @@ pub fn auth_request(id: &RequestId, credentials: &Credentials) -> jsonrpc::Reque
     jsonrpc::Request::new(id, AUTH_METHOD, params)
 }
 
-/// The Example platform adapter: give it to `nova_core::Client::connect`, or use
-/// [`ExampleClient`](crate::ExampleClient), which does.
+/// The Gen Golden platform adapter: give it to `nova_core::Client::connect`, or use
+/// [`GenGoldenClient`](crate::GenGoldenClient), which does.
 #[derive(Debug, Default)]
-pub struct ExampleAdapter {
+pub struct GenGoldenAdapter {
     /// API credentials; without them the client connects without authenticating.
     pub(crate) credentials: Option<Credentials>,
     /// The id of the authentication request awaiting its answer.
     pub(crate) auth_request: Option<RequestId>,
 }
 
-impl ExampleAdapter {
+impl GenGoldenAdapter {
     /// An adapter that authenticates with `credentials`, when given.
     #[must_use]
     pub fn new(credentials: Option<Credentials>) -> Self {
@@ -63,7 +63,7 @@ impl ExampleAdapter {
     }
 }
 
-impl ConnectionHandler for ExampleAdapter {
+impl ConnectionHandler for GenGoldenAdapter {
     /// Called once, before the first connect. Check the configuration here (e.g. that the URL
     /// is one of the platform's endpoints) or prepare state; an error stops the client.
     fn init(&mut self, _config: &ClientConfig) -> Result<(), HandlerError> {
@@ -101,7 +101,7 @@ impl ConnectionHandler for ExampleAdapter {
     }
 }
 
-impl ErrorHandler for ExampleAdapter {
+impl ErrorHandler for GenGoldenAdapter {
     /// Decides what follows an error: a broken read or write reconnects; rejected credentials
     /// stop the client (retrying cannot fix them), an unanswered authentication reconnects;
     /// anything else (a message that failed validation, a callback's error) is skipped and the
@@ -145,7 +145,7 @@ impl ErrorHandler for ExampleAdapter {
     }
 }
 
-impl AuthHandler for ExampleAdapter {
+impl AuthHandler for GenGoldenAdapter {
     /// The authentication request, sent after every connect before subscriptions are restored
     /// (and again whenever `needs_reauthentication` says so); `None` without credentials. Sign
     /// the request here if the platform wants a signature instead of the secret.
@@ -189,7 +189,7 @@ impl AuthHandler for ExampleAdapter {
     }
 }
 
-impl HeartbeatHandler for ExampleAdapter {
+impl HeartbeatHandler for GenGoldenAdapter {
     /// Called on every connect with the configured heartbeat interval; returns how often
     /// `generate_heartbeat` runs. This platform's server sends the heartbeats (and the runtime
     /// pings at the WebSocket level regardless), so the client sends none.
@@ -220,7 +220,7 @@ impl HeartbeatHandler for ExampleAdapter {
     }
 }
 
-impl RateLimitHandler for ExampleAdapter {
+impl RateLimitHandler for GenGoldenAdapter {
     /// Whether `operation` may be sent now: always (the runtime's own limiter, configured with
     /// `ClientConfigBuilder::rate_limit`, paces sends). Add the platform's own rules here.
     fn check_rate_limit(&mut self, _operation: Operation) -> RateLimitDecision {

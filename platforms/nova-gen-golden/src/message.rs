@@ -1,4 +1,4 @@
-//! Reading the Example API's messages, and [`ExampleAdapter`]'s message callbacks.
+//! Reading the Gen Golden API's messages, and [`GenGoldenAdapter`]'s message callbacks.
 //!
 //! [`parse`] turns a message into an [`Incoming`]: a response to a request, a notification on
 //! a subscribed channel, or a heartbeat from the server. The adapter's `message_type`
@@ -15,10 +15,10 @@ use nova_core::jsonrpc::{self, Envelope, Kind};
 use nova_core::{Context, Data, HandlerError, Message, MessageHandler, MessageType};
 use serde::Deserialize;
 
-use crate::adapter::ExampleAdapter;
+use crate::adapter::GenGoldenAdapter;
 use crate::types::{Heartbeat, Notification};
 
-/// A message from the Example API.
+/// A message from the Gen Golden API.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Incoming {
     /// The answer to a request.
@@ -29,7 +29,7 @@ pub enum Incoming {
     Heartbeat(Heartbeat),
 }
 
-/// Reads a message from the Example API.
+/// Reads a message from the Gen Golden API.
 ///
 /// # Errors
 /// When the message is not JSON, or is JSON-RPC of a kind this platform does not send.
@@ -107,7 +107,7 @@ fn notification<'m>(channel: &'m str, message: &Message) -> MessageType<'m> {
     }
 }
 
-impl MessageHandler for ExampleAdapter {
+impl MessageHandler for GenGoldenAdapter {
     /// Looks at a message once, for the runtime: a notification in the usual field order is
     /// routed by its first bytes; any other message must be a JSON-RPC 2.0 object (otherwise
     /// it is invalid: by default logged and skipped, the connection kept), and is then the

@@ -1,4 +1,4 @@
-//! Subscribing to the Example API's channels, and [`ExampleAdapter`]'s subscription
+//! Subscribing to the Gen Golden API's channels, and [`GenGoldenAdapter`]'s subscription
 //! callbacks.
 //!
 //! A subscription is a `public/subscribe` request naming channels; the response's `result`
@@ -15,7 +15,7 @@ use nova_core::{
 };
 use serde_json::{Value, json};
 
-use crate::adapter::ExampleAdapter;
+use crate::adapter::GenGoldenAdapter;
 use crate::message::{Incoming, parse};
 
 /// The method that subscribes.
@@ -36,7 +36,7 @@ pub fn unsubscribe_request(id: &RequestId, channels: &[&str]) -> jsonrpc::Reques
     jsonrpc::Request::new(id, UNSUBSCRIBE_METHOD, json!({ "channels": channels }))
 }
 
-impl SubscriptionHandler for ExampleAdapter {
+impl SubscriptionHandler for GenGoldenAdapter {
     /// The message that subscribes to `subscription.channel`, with the request id `id` its
     /// acknowledgement repeats; sent when the application subscribes and again after every
     /// reconnect. `options` (a JSON object) are added to the request's `params`. Choose
