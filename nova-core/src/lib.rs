@@ -39,6 +39,7 @@ mod config;
 mod endpoint;
 mod error;
 mod handler;
+pub mod jsonrpc;
 mod message;
 mod rate_limit;
 mod request;

@@ -71,18 +71,11 @@ impl Request {
         }
     }
 
-    /// A JSON-RPC 2.0 request: `{"jsonrpc":"2.0","id":<id>,"method":..,"params":..}`.
+    /// A JSON-RPC 2.0 request: `{"jsonrpc":"2.0","id":<id>,"method":..,"params":..}`, written by
+    /// [`jsonrpc::request`](crate::jsonrpc::request) (`params` left out when it is `null`).
     pub fn json_rpc(method: impl Into<String>, params: serde_json::Value) -> Self {
         let method = method.into();
-        Self::new(move |id| {
-            let id = match id {
-                RequestId::Num(n) => serde_json::Value::from(*n),
-                RequestId::Str(s) => serde_json::Value::from(s.as_str()),
-            };
-            let body =
-                serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-            Message::text(body.to_string())
-        })
+        Self::new(move |id| crate::jsonrpc::request(id, &method, &params))
     }
 
     /// Overrides the configured `request_timeout`.

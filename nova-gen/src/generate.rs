@@ -162,7 +162,7 @@ impl Generator {
         }
     }
 
-    /// A generator with the template set in `dir` (the layout of nova's
+    /// A generator with the template set in `dir` (the layout of nova-gen's
     /// `templates/integration`: `common/` and a directory per kind).
     ///
     /// # Errors

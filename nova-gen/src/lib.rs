@@ -25,8 +25,8 @@
 //!
 //! # Template sets
 //!
-//! The templates live in `templates/integration/` of the nova repository and are compiled into
-//! the binary; `--templates DIR` renders a set of one's own with the same layout: `common/`
+//! The templates live in `templates/integration/` of this package (`nova-gen/templates/` in the
+//! nova repository, shipped in the published crate) and are compiled into the binary; `--templates DIR` renders a set of one's own with the same layout: `common/`
 //! for every kind, a directory per kind, each `PATH.j2` rendering to `PATH`, files starting
 //! with `_` only included by others (`_next_steps.txt.j2` is the message printed at the end).
 //! Rendering is strict: an undefined variable is an error. Every template sees:
@@ -54,7 +54,7 @@
 //!
 //! - `tests/snapshots.rs`: every rendered file of every kind is an `insta` snapshot, and the
 //!   rendered Rust must already be `rustfmt`-clean.
-//! - `tests/golden.rs`: `platforms/nova-example` (the `jsonrpc` kind, generated inside the
+//! - `tests/golden.rs`: `platforms/nova-gen-golden` (the `jsonrpc` kind, generated inside the
 //!   workspace) is regenerated and compared; the workspace builds, lints and tests it like any
 //!   crate, so a change in nova-core that breaks the templates breaks CI. Refresh it after a
 //!   template change with `NOVA_GEN_BLESS=1 cargo test -p nova-gen --test golden`.

@@ -60,7 +60,7 @@ struct IntegrationArgs {
     #[arg(long, value_name = "DIR")]
     nova_path: Option<PathBuf>,
 
-    /// Render the template set in DIR instead of the built-in one (same layout as nova's
+    /// Render the template set in DIR instead of the built-in one (same layout as nova-gen's
     /// templates/integration: common/ and a directory per kind)
     #[arg(long, value_name = "DIR")]
     templates: Option<PathBuf>,

@@ -30,11 +30,11 @@ const COMMON: &str = "common";
 
 macro_rules! embedded {
     ($($path:literal),* $(,)?) => {
-        &[$(($path, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../templates/integration/", $path)))),*]
+        &[$(($path, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/integration/", $path)))),*]
     };
 }
 
-/// The templates compiled into the binary (`templates/integration/` in the nova repository).
+/// The templates compiled into the binary (`templates/integration/` of this package).
 /// A test checks this list against the directory.
 pub(crate) static EMBEDDED: &[(&str, &str)] = embedded![
     "common/Cargo.toml.j2",
@@ -267,7 +267,7 @@ mod tests {
     /// Every file under `templates/integration` is embedded, and nothing else.
     #[test]
     fn the_embedded_list_matches_the_directory() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/integration");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/integration");
         let on_disk = TemplateSet::load(&dir).unwrap();
         let embedded = TemplateSet::embedded();
         let names = |set: &TemplateSet| set.templates.keys().cloned().collect::<Vec<_>>();

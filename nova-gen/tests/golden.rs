@@ -1,4 +1,4 @@
-//! The golden copy: `platforms/nova-example` is what `nova-gen integration example --platform
+//! The golden copy: `platforms/nova-gen-golden` is what `nova-gen integration gen-golden --platform
 //! jsonrpc` generates inside the workspace. It is a workspace member, so CI compiles, lints and
 //! tests it with everything else; this test regenerates it in memory and fails when a template
 //! (or nova-gen) would generate anything else, so templates and the core never drift apart.
@@ -21,7 +21,8 @@ use std::path::Path;
 
 use nova_gen::{Dependencies, Generator, PlatformName, RenderRequest};
 
-const GOLDEN: &str = "platforms/nova-example";
+/// Named so that it cannot be taken for the examples crate (`examples/`, `nova-examples`).
+const GOLDEN: &str = "platforms/nova-gen-golden";
 
 /// Every file under `dir`, relative, with `/` separators.
 fn files_under(dir: &Path) -> BTreeSet<String> {
@@ -49,7 +50,7 @@ fn files_under(dir: &Path) -> BTreeSet<String> {
 fn the_golden_crate_is_what_the_templates_generate() {
     let root = common::workspace_root();
     let golden = root.join(GOLDEN);
-    let request = RenderRequest::new(PlatformName::parse("example").unwrap(), "jsonrpc")
+    let request = RenderRequest::new(PlatformName::parse("gen-golden").unwrap(), "jsonrpc")
         .with_dependencies(Dependencies::Workspace);
     let mut rendered = Generator::embedded().render(&request).unwrap();
     for file in &mut rendered {

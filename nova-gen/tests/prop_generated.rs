@@ -1,8 +1,8 @@
-//! Property tests of what nova-gen generates, through its golden copy `platforms/nova-example`
+//! Property tests of what nova-gen generates, through its golden copy `platforms/nova-gen-golden`
 //! (a JSON-RPC platform): the generated message parsing ([`parse`]) and the generated adapter's
 //! callbacks, run through `nova_core::testing::TestContext`, take hostile input without a panic.
 //!
-//! They live here rather than in the generated crate: `platforms/nova-example` must be exactly
+//! They live here rather than in the generated crate: `platforms/nova-gen-golden` must be exactly
 //! what the templates render (the golden test), so a test file there needs a template of its
 //! own, with its snapshots and the `proptest` dependency in every generated `Cargo.toml`. The
 //! templates are left as they are; these tests guard the code they generate.
@@ -20,7 +20,7 @@ use nova_core::{
     AuthHandler, AuthOutcome, AuthRequest, HeartbeatHandler, Message, MessageHandler,
     RateLimitHandler, RequestId, Subscription, SubscriptionHandler,
 };
-use nova_example::{Credentials, ExampleAdapter, Incoming, parse, parse_data};
+use nova_gen_golden::{Credentials, GenGoldenAdapter, Incoming, parse, parse_data};
 use nova_testkit::hostile::{arbitrary_json, mutate, mutate_bytes};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -95,7 +95,7 @@ proptest! {
                 }
             }
             Ok(Incoming::Heartbeat(h)) => {
-                let _ = h.is_test_request();
+                let _ = h.params.is_test_request();
             }
             Ok(_) => {}
             Err(e) => prop_assert!(!e.to_string().is_empty()),
@@ -107,7 +107,7 @@ proptest! {
     /// is not the awaited answer, changes nothing.
     #[test]
     fn generated_adapter_never_panics(message in hostile()) {
-        let mut adapter = ExampleAdapter::new(Some(Credentials::new("key", "secret")));
+        let mut adapter = GenGoldenAdapter::new(Some(Credentials::new("key", "secret")));
         let mut t = TestContext::new();
         let auth = t.run(|ctx| adapter.generate_auth_data(&AuthRequest::new(RequestId::Num(2), false), ctx));
         prop_assert!(auth.is_ok());

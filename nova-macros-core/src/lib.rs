@@ -12,6 +12,20 @@
 //!    `compile_error!` per problem, spanned on the user's tokens.
 //!
 //! See the `nova` crate for what the attribute means to users.
+//!
+//! ```
+//! use quote::quote;
+//!
+//! // What `#[nova::client(strategy = "fail_fast")] struct Bot;` expands to: the seven impls.
+//! let out = nova_macros_core::client(quote!(strategy = "fail_fast"), quote!(struct Bot;));
+//! assert!(out.to_string().contains("impl :: nova :: __private :: ErrorHandler for Bot"));
+//!
+//! // A mistake: the item back unchanged, and one `compile_error!` spanned on the user's tokens.
+//! let out = nova_macros_core::client(quote!(strategy = "fast"), quote!(struct Bot;));
+//! let text = out.to_string();
+//! assert!(text.contains("compile_error !") && text.contains("unknown strategy"));
+//! assert!(text.contains("struct Bot ;"));
+//! ```
 
 mod attr;
 mod expand;

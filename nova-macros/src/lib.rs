@@ -2,6 +2,16 @@
 //! validation and expansion live and are unit-tested.
 //!
 //! Use them through the `nova` crate (`#[nova::client]`); its documentation describes them.
+//!
+//! ```
+//! // A complete client: the `fail_fast` strategy's connection and error policy, the traits'
+//! // defaults for the rest.
+//! #[nova::client(strategy = "fail_fast")]
+//! struct Watchdog;
+//!
+//! fn assert_handler<T: nova::Handler>() {}
+//! assert_handler::<Watchdog>();
+//! ```
 
 use proc_macro::TokenStream;
 

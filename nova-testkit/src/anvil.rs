@@ -25,9 +25,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, Signal, kill_process};
 use serde_json::{Value, json};
+use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -224,7 +226,7 @@ impl AnvilBuilder {
 pub struct Anvil {
     binary: PathBuf,
     port: u16,
-    dir: PathBuf,
+    dir: TempDir,
     block_time: u64,
     args: Vec<String>,
     child: Option<Child>,
@@ -236,7 +238,7 @@ impl fmt::Debug for Anvil {
         f.debug_struct("Anvil")
             .field("binary", &self.binary)
             .field("port", &self.port)
-            .field("dir", &self.dir)
+            .field("dir", &self.dir.path())
             .field("running", &self.child.is_some())
             .field("starts", &self.starts)
             .finish()
@@ -314,13 +316,13 @@ impl Anvil {
     /// The state file anvil loads on start and writes on exit.
     #[must_use]
     pub fn state_path(&self) -> PathBuf {
-        self.dir.join("state.json")
+        self.dir.path().join("state.json")
     }
 
     /// anvil's stdout and stderr, appended across restarts.
     #[must_use]
     pub fn log_path(&self) -> PathBuf {
-        self.dir.join("anvil.log")
+        self.dir.path().join("anvil.log")
     }
 
     /// Whether the process runs (it was started and not stopped).
@@ -420,16 +422,10 @@ impl Anvil {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if let Err(e) = status {
+        if let Err(e) = kill_process(Pid::from_child(&child), Signal::TERM) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(e.into());
+            return Err(std::io::Error::from(e).into());
         }
         let started = Instant::now();
         loop {
@@ -600,8 +596,7 @@ impl Anvil {
 
 impl Drop for Anvil {
     fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.kill(); // then `dir` removes itself
     }
 }
 
@@ -651,20 +646,11 @@ fn free_port() -> Result<u16, AnvilError> {
     Ok(listener.local_addr()?.port())
 }
 
-fn unique_temp_dir() -> Result<PathBuf, AnvilError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "nova-anvil-{}-{}-{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir)?;
+/// A fresh, writable directory for anvil's state and log, removed when the node is dropped.
+fn unique_temp_dir() -> Result<TempDir, AnvilError> {
+    let dir = tempfile::Builder::new().prefix("nova-anvil-").tempdir()?;
     // Probe that the directory is writable before anvil needs it.
-    drop(File::create(dir.join("anvil.log"))?);
+    drop(File::create(dir.path().join("anvil.log"))?);
     Ok(dir)
 }
 
@@ -674,7 +660,7 @@ async fn rpc_call(port: u16, method: &str, params: Value) -> Result<Value, Anvil
         method: method.to_owned(),
         detail,
     };
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+    let body = nova_core::jsonrpc::Request::new(1, method, params).to_json();
     let exchange = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
         let request = format!(

@@ -32,9 +32,10 @@ use std::fmt;
 use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, Signal, kill_process};
+use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -104,7 +105,7 @@ impl fmt::Debug for RedisError {
 pub struct RedisServer {
     binary: PathBuf,
     port: u16,
-    dir: PathBuf,
+    dir: TempDir,
     child: Option<Child>,
     starts: u32,
 }
@@ -218,7 +219,7 @@ impl RedisServer {
             .arg("--daemonize")
             .arg("no")
             .arg("--dir")
-            .arg(&self.dir)
+            .arg(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
@@ -272,16 +273,10 @@ impl RedisServer {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let sent = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if let Err(e) = sent {
+        if let Err(e) = kill_process(Pid::from_child(&child), Signal::TERM) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(e.into());
+            return Err(std::io::Error::from(e).into());
         }
         let started = Instant::now();
         loop {
@@ -314,7 +309,7 @@ impl RedisServer {
     /// The server's log file (appended across restarts).
     #[must_use]
     pub fn log_path(&self) -> PathBuf {
-        self.dir.join("redis.log")
+        self.dir.path().join("redis.log")
     }
 
     fn log_tail(&self) -> String {
@@ -333,8 +328,7 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        self.kill_now();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.kill_now(); // then `dir` removes itself
     }
 }
 
@@ -366,19 +360,9 @@ fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn unique_temp_dir() -> std::io::Result<PathBuf> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let dir = std::env::temp_dir().join(format!(
-        "nova-redis-{}-{nanos}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// A fresh directory for the server's log, removed when the server is dropped.
+fn unique_temp_dir() -> std::io::Result<TempDir> {
+    tempfile::Builder::new().prefix("nova-redis-").tempdir()
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ enum Variant {
     /// stream hands over).
     BareDeribit,
     /// The stream through the adapter nova-gen writes (`--platform jsonrpc`, the golden crate
-    /// `platforms/nova-example`); the consumer parses as the bare loop does.
+    /// `platforms/nova-gen-golden`); the consumer parses as the bare loop does.
     Generated,
     /// nova-deribit's typed stream: the adapter parses once, the consumer reads the value.
     DeribitTyped,
@@ -197,7 +197,7 @@ async fn one(
         Variant::Bare => bare(servers, messages, Tally::add).await,
         Variant::BareDeribit => bare(servers, messages, Tally::add_deribit).await,
         Variant::Generated => {
-            let adapter = nova_example::ExampleAdapter::new(None);
+            let adapter = nova_gen_golden::GenGoldenAdapter::new(None);
             nova_stream(servers, messages, adapter).await
         }
         Variant::DeribitTyped => deribit_typed(servers, messages).await,

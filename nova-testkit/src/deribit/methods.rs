@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use nova_core::jsonrpc::{self, ErrorObject, INVALID_PARAMS};
 use serde_json::{Map, Value, json};
 
 use super::auth::{self, Rng};
@@ -23,15 +24,15 @@ const MAX_HEARTBEAT_INTERVAL: f64 = 604_800.0;
 /// How many access tokens of one connection stay valid at once (older ones are forgotten).
 const TOKENS_KEPT: usize = 4;
 
-/// A JSON-RPC error: code, message, optional data.
-pub(super) type RpcError = (i64, &'static str, Option<Value>);
+/// A JSON-RPC error object (nova-core's): code, message, optional data.
+pub(super) type RpcError = ErrorObject;
 
 fn err(code: i64, message: &'static str) -> RpcError {
-    (code, message, None)
+    ErrorObject::new(code, message)
 }
 
 fn invalid(reason: &str) -> RpcError {
-    (-32602, "Invalid params", Some(json!({"reason": reason})))
+    ErrorObject::new(INVALID_PARAMS, "Invalid params").with_data(json!({"reason": reason}))
 }
 
 /// Order methods, drawing on the matching-engine credits.
@@ -138,7 +139,7 @@ pub(super) fn notification(channel: &str, data: &str) -> String {
 fn envelope(shared: &Shared, id: &Value, us_in: u64, outcome: Result<Value, RpcError>) -> String {
     let us_out = now_us();
     let mut body = Map::new();
-    body.insert("jsonrpc".into(), json!("2.0"));
+    body.insert("jsonrpc".into(), json!(jsonrpc::VERSION));
     if !id.is_null() {
         body.insert("id".into(), id.clone());
     }
@@ -146,12 +147,8 @@ fn envelope(shared: &Shared, id: &Value, us_in: u64, outcome: Result<Value, RpcE
         Ok(result) => {
             body.insert("result".into(), result);
         }
-        Err((code, message, data)) => {
-            let mut e = json!({"code": code, "message": message});
-            if let Some(data) = data {
-                e["data"] = data;
-            }
-            body.insert("error".into(), e);
+        Err(error) => {
+            body.insert("error".into(), json!(error));
         }
     }
     body.insert("testnet".into(), json!(shared.options.testnet));
@@ -177,7 +174,7 @@ pub(super) fn handle_text(
                 shared,
                 &Value::Null,
                 us_in,
-                Err(err(-32700, "Parse error")),
+                Err(err(jsonrpc::PARSE_ERROR, "Parse error")),
             ));
             return reply;
         }
@@ -191,7 +188,7 @@ pub(super) fn handle_text(
             shared,
             &id,
             us_in,
-            Err(err(-32600, "Invalid Request")),
+            Err(err(jsonrpc::INVALID_REQUEST, "Invalid Request")),
         ));
         return reply;
     };
@@ -272,21 +269,12 @@ fn call(
             #[allow(clippy::cast_precision_loss)]
             let min = shared.options.min_heartbeat_interval as f64;
             if !interval.is_finite() || interval < min || interval > MAX_HEARTBEAT_INTERVAL {
-                return Err((
-                    11029,
-                    "invalid_arguments",
-                    Some(
-                        json!({"reason": format!("interval must be between {min} and {MAX_HEARTBEAT_INTERVAL}")}),
-                    ),
-                ));
+                return Err(ErrorObject::new(11029, "invalid_arguments").with_data(json!({"reason": format!("interval must be between {min} and {MAX_HEARTBEAT_INTERVAL}")})));
             }
             let every = shared.options.heartbeat_unit.as_secs_f64() * interval;
             let every = Duration::try_from_secs_f64(every).map_err(|_| {
-                (
-                    11029,
-                    "invalid_arguments",
-                    Some(json!({"reason": "interval too large"})),
-                )
+                ErrorObject::new(11029, "invalid_arguments")
+                    .with_data(json!({"reason": "interval too large"}))
             })?;
             session.heartbeat = Some(every);
             session.heartbeat_changed = true;
@@ -403,25 +391,22 @@ fn authenticate(
                 u64::try_from(shared.options.signature_window.as_millis()).unwrap_or(u64::MAX);
             let age = now_ms().abs_diff(timestamp);
             if age > window {
-                return fail((
-                    13009,
-                    "unauthorized",
-                    Some(json!({"reason": "timestamp out of the window"})),
-                ));
+                return fail(
+                    ErrorObject::new(13009, "unauthorized")
+                        .with_data(json!({"reason": "timestamp out of the window"})),
+                );
             }
             if !auth::same(&auth::signature(&secret, timestamp, nonce, data), signature) {
-                return fail((
-                    13009,
-                    "unauthorized",
-                    Some(json!({"reason": "bad signature"})),
-                ));
+                return fail(
+                    ErrorObject::new(13009, "unauthorized")
+                        .with_data(json!({"reason": "bad signature"})),
+                );
             }
             if !lock(&shared.nonces).use_once(id, nonce, now, shared.options.signature_window) {
-                return fail((
-                    13009,
-                    "unauthorized",
-                    Some(json!({"reason": "nonce already used"})),
-                ));
+                return fail(
+                    ErrorObject::new(13009, "unauthorized")
+                        .with_data(json!({"reason": "nonce already used"})),
+                );
             }
             id.to_owned()
         }

@@ -3,13 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use nova_core::jsonrpc::{
+    ErrorObject, INVALID_PARAMS, INVALID_REQUEST, Id, Notification, PARSE_ERROR, Response, VERSION,
+};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Registry, SimOptions, publish_text, strings};
 use crate::server::{Frame, Responder, TestServer};
 
 /// A JSON-RPC 2.0 server on `127.0.0.1`: answers requests, keeps subscriptions, publishes
-/// notifications.
+/// notifications. Its envelopes are nova-core's ([`nova_core::jsonrpc`]).
 ///
 /// Requests are `{"jsonrpc":"2.0","id":ID,"method":M,"params":P}`; each is answered with
 /// `{"jsonrpc":"2.0","id":ID,"result":R}` or `{"jsonrpc":"2.0","id":ID,"error":{"code":C,"message":S}}`.
@@ -28,8 +32,9 @@ use crate::server::{Frame, Responder, TestServer};
 ///
 /// A `private/...` method before a successful `auth` fails with error 13009 `unauthorized`
 /// when the server has credentials. Malformed JSON gets error -32700, a message that is not a
-/// JSON-RPC 2.0 request -32600, bad parameters -32602; a request without an `id` (a
-/// notification) gets no answer. [`JsonRpcServer::publish`] sends
+/// JSON-RPC 2.0 request -32600 (so does an `id` that is not an unsigned integer, a string or
+/// `null`, answered with a `null` id), bad parameters -32602; a request without an `id`, or
+/// with a `null` one (a notification), gets no answer. [`JsonRpcServer::publish`] sends
 /// `{"jsonrpc":"2.0","method":"subscription","params":{"channel":C,"data":D}}` to subscribers.
 ///
 /// ```
@@ -89,8 +94,8 @@ impl JsonRpcServer {
     /// Sends a notification with `data` on `channel` to every connection subscribed to it;
     /// returns how many connections it was sent to.
     pub async fn publish(&self, channel: &str, data: Value) -> usize {
-        let note = json!({"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}});
-        publish_text(&self.server, &self.registry, channel, note.to_string()).await
+        let note = Notification::new("subscription", json!({"channel": channel, "data": data}));
+        publish_text(&self.server, &self.registry, channel, note.to_json()).await
     }
 
     /// The connections subscribed to `channel`, by [`ServerConnection::id`](crate::ServerConnection::id).
@@ -124,27 +129,33 @@ type RpcError = (i64, &'static str);
 
 fn respond(registry: &Registry, conn: usize, frame: &Frame) -> Vec<Frame> {
     let Ok(request) = serde_json::from_slice::<Value>(frame.as_bytes()) else {
-        return vec![answer(&Value::Null, Err((-32700, "Parse error")))];
+        return vec![answer(Id::Null, Err((PARSE_ERROR, "Parse error")))];
     };
     registry.record(conn, &request);
-    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let invalid = |id| vec![answer(id, Err((INVALID_REQUEST, "Invalid Request")))];
+    let id = match request.get("id").map(Id::deserialize).transpose() {
+        Ok(id) => id.unwrap_or(Id::Null),
+        Err(_) => return invalid(Id::Null),
+    };
     let method = request.get("method").and_then(Value::as_str);
-    let (true, Some(method)) = (request.get("jsonrpc") == Some(&json!("2.0")), method) else {
-        return vec![answer(&id, Err((-32600, "Invalid Request")))];
+    let (true, Some(method)) = (request.get("jsonrpc") == Some(&json!(VERSION)), method) else {
+        return invalid(id);
     };
     if id.is_null() {
         return Vec::new();
     }
     let params = request.get("params").cloned().unwrap_or(Value::Null);
-    vec![answer(&id, call(registry, conn, method, params))]
+    vec![answer(id, call(registry, conn, method, params))]
 }
 
 fn call(registry: &Registry, conn: usize, method: &str, params: Value) -> Result<Value, RpcError> {
     if method.starts_with("private/") && !registry.may_use_private(conn) {
         return Err((13009, "unauthorized"));
     }
-    let channels =
-        || strings(params.get("channels")).ok_or((-32602, "Invalid params: expected `channels`"));
+    let channels = || {
+        strings(params.get("channels"))
+            .ok_or((INVALID_PARAMS, "Invalid params: expected `channels`"))
+    };
     match method.rsplit('/').next().unwrap_or(method) {
         "subscribe" => {
             let channels = channels()?;
@@ -176,14 +187,13 @@ fn call(registry: &Registry, conn: usize, method: &str, params: Value) -> Result
     }
 }
 
-fn answer(id: &Value, outcome: Result<Value, RpcError>) -> Frame {
-    let body = match outcome {
-        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        Err((code, message)) => {
-            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
-        }
+fn answer(id: Id, outcome: Result<Value, RpcError>) -> Frame {
+    let response: Response = match outcome {
+        Ok(result) => Response::result(id, result),
+        Err((code, message)) => Response::error(id, ErrorObject::new(code, message)),
     };
-    Frame::Text(body.to_string())
+    // An `i64` code, a string and JSON values always serialize.
+    Frame::Text(response.to_json().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -237,6 +247,22 @@ mod tests {
         assert_eq!(ask(&registry, 0, right)["result"]["token_type"], "bearer");
         assert!(registry.is_authenticated(0));
         assert_eq!(ask(&registry, 0, private)["result"], json!({}));
+    }
+
+    #[test]
+    fn ids_are_echoed_or_refused() {
+        let registry = Registry::new(None);
+        let text = |id: &str| {
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"public/echo","params":[]}}"#)
+        };
+        assert_eq!(
+            ask(&registry, 0, &text("18446744073709551615"))["id"],
+            json!(u64::MAX)
+        );
+        let refused = ask(&registry, 0, &text("-1"));
+        assert_eq!(refused["error"]["code"], -32600);
+        assert_eq!(refused["id"], Value::Null);
+        assert!(respond(&registry, 0, &Frame::from(text("null").as_str())).is_empty());
     }
 
     #[test]

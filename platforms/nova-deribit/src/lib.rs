@@ -87,3 +87,8 @@ pub use types::{
     AuthResult, BookLevel, BookUpdate, Direction, Instrument, Kind, LevelAction, Order,
     OrderResult, Position, PriceIndex, Ticker, TickerStats, Trade, UserTrade,
 };
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

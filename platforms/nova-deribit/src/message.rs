@@ -1,4 +1,6 @@
-//! JSON-RPC 2.0 envelopes as Deribit uses them, and the classification of everything it sends.
+//! JSON-RPC 2.0 as Deribit uses it, and the classification of everything it sends. The
+//! envelope is nova-core's ([`nova_core::jsonrpc`]); the error object is Deribit's
+//! ([`RpcError`]).
 //!
 //! ```text
 //! → {"jsonrpc":"2.0","id":8066,"method":"public/ticker","params":{"instrument_name":"BTC-PERPETUAL"}}
@@ -8,12 +10,15 @@
 //! ← {"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}
 //! ```
 //!
-//! [`peek`] classifies a message without building a tree of its data (the hot path: the
-//! runtime calls it for every message); [`Incoming::parse`] decodes it fully. A
+//! [`peek`] classifies a message without building a tree of its data (the adapter's
+//! `message_type` does the same, with the channel borrowed: the hot path); [`Incoming::parse`]
+//! decodes it fully. A
 //! [`Notification`] keeps the original [`Message`] so the raw JSON stays reachable.
 
 use std::borrow::Cow;
 
+pub use nova_core::jsonrpc::request;
+use nova_core::jsonrpc::{Envelope, Id, IgnoredAny};
 use nova_core::{Message, RequestId, Sequence};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -27,32 +32,6 @@ use crate::types::{BookUpdate, Order, PriceIndex, Ticker, Trade, UserTrade};
 pub const SUBSCRIPTION_METHOD: &str = "subscription";
 /// The `method` of heartbeat notifications.
 pub const HEARTBEAT_METHOD: &str = "heartbeat";
-
-/// A request message: `{"jsonrpc":"2.0","id":ID,"method":M,"params":P}`.
-///
-/// ```
-/// use nova_core::RequestId;
-/// use nova_deribit::request;
-///
-/// let m = request(&RequestId::Num(7), "public/test", &serde_json::json!({}));
-/// assert_eq!(m.as_text(), Some(r#"{"jsonrpc":"2.0","id":7,"method":"public/test","params":{}}"#));
-/// ```
-#[must_use]
-pub fn request(id: &RequestId, method: &str, params: &Value) -> Message {
-    let id = id_value(id);
-    let method = Value::from(method);
-    Message::text(format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":{method},"params":{params}}}"#
-    ))
-}
-
-/// A request id as JSON.
-pub(crate) fn id_value(id: &RequestId) -> Value {
-    match id {
-        RequestId::Num(n) => Value::from(*n),
-        RequestId::Str(s) => Value::from(s.as_str()),
-    }
-}
 
 /// What a message is, found without decoding its data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,29 +50,47 @@ pub enum Peek {
     Unknown,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum PeekId<'a> {
-    Num(u64),
-    Str(#[serde(borrow)] Cow<'a, str>),
-}
-
+/// The part of `params` that tells messages apart.
 #[derive(Deserialize)]
 struct PeekParams<'a> {
     #[serde(borrow, default)]
-    channel: Option<Cow<'a, str>>,
+    channel: Option<Channel<'a>>,
     #[serde(borrow, default, rename = "type")]
     kind: Option<Cow<'a, str>>,
 }
 
+/// A channel name, borrowed from the message unless it has escapes (serde copies an
+/// `Option<Cow<str>>` otherwise).
 #[derive(Deserialize)]
-struct PeekEnvelope<'a> {
-    #[serde(borrow, default)]
-    id: Option<PeekId<'a>>,
-    #[serde(borrow, default)]
-    method: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    params: Option<PeekParams<'a>>,
+struct Channel<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// What a message is, its notification channel borrowed when it can be.
+enum Classified<'m> {
+    Notification(Cow<'m, str>),
+    Other(Peek),
+}
+
+/// Classifies a message from its envelope, in one parse (after the fast path).
+fn classify(bytes: &[u8]) -> Classified<'_> {
+    let Ok(envelope) = Envelope::<PeekParams<'_>>::parse(bytes) else {
+        return Classified::Other(Peek::Unknown);
+    };
+    // Deribit never sends `"id": null`; read as no id.
+    let id = envelope.id.and_then(Id::into_request_id);
+    match (id, envelope.method.as_deref()) {
+        (Some(id), _) => Classified::Other(Peek::Response(id)),
+        (None, Some(SUBSCRIPTION_METHOD)) => match envelope.params.and_then(|p| p.channel) {
+            Some(Channel(channel)) => Classified::Notification(channel),
+            None => Classified::Other(Peek::Unknown),
+        },
+        (None, Some(HEARTBEAT_METHOD)) => Classified::Other(Peek::Heartbeat {
+            test_request: envelope
+                .params
+                .and_then(|p| p.kind)
+                .is_some_and(|k| k == "test_request"),
+        }),
+        _ => Classified::Other(Peek::Unknown),
+    }
 }
 
 /// Classifies a message (see [`Peek`]).
@@ -112,23 +109,9 @@ pub fn peek(message: &Message) -> Peek {
     if let Some(channel) = fast_channel(message.as_bytes()) {
         return Peek::Notification(channel.to_owned());
     }
-    let Ok(envelope) = serde_json::from_slice::<PeekEnvelope<'_>>(message.as_bytes()) else {
-        return Peek::Unknown;
-    };
-    match (envelope.id, envelope.method.as_deref()) {
-        (Some(PeekId::Num(n)), _) => Peek::Response(RequestId::Num(n)),
-        (Some(PeekId::Str(s)), _) => Peek::Response(RequestId::Str(s.into_owned())),
-        (None, Some(SUBSCRIPTION_METHOD)) => match envelope.params.and_then(|p| p.channel) {
-            Some(channel) => Peek::Notification(channel.into_owned()),
-            None => Peek::Unknown,
-        },
-        (None, Some(HEARTBEAT_METHOD)) => Peek::Heartbeat {
-            test_request: envelope
-                .params
-                .and_then(|p| p.kind)
-                .is_some_and(|k| k == "test_request"),
-        },
-        _ => Peek::Unknown,
+    match classify(message.as_bytes()) {
+        Classified::Notification(channel) => Peek::Notification(channel.into_owned()),
+        Classified::Other(peek) => peek,
     }
 }
 
@@ -185,9 +168,10 @@ impl MarketData {
     #[must_use]
     pub fn parse(kind: ChannelKind, message: &[u8]) -> Option<Self> {
         fn data<T: DeserializeOwned>(message: &[u8]) -> Option<T> {
-            serde_json::from_slice::<TypedNote<T>>(message)
-                .ok()
-                .map(|n| n.params.data)
+            Envelope::<TypedParams<T>>::parse(message)
+                .ok()?
+                .params
+                .map(|p| p.data)
         }
         match kind {
             ChannelKind::Ticker => data(message).map(Self::Ticker),
@@ -211,12 +195,7 @@ impl MarketData {
     }
 }
 
-/// A notification with its data typed; the other fields are skipped.
-#[derive(Deserialize)]
-struct TypedNote<T> {
-    params: TypedParams<T>,
-}
-
+/// A notification's `params` with its data typed; the other fields are skipped.
 #[derive(Deserialize)]
 struct TypedParams<T> {
     data: T,
@@ -228,42 +207,18 @@ pub(crate) enum Glance<'m> {
     Other(Peek),
 }
 
-/// The envelope with the channel borrowed (the slow path's first try).
-#[derive(Deserialize)]
-struct NoteEnvelope<'a> {
-    #[serde(borrow, default)]
-    method: Option<&'a str>,
-    #[serde(borrow, default)]
-    params: Option<NoteParams<'a>>,
-    #[serde(default)]
-    id: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct NoteParams<'a> {
-    #[serde(borrow, default)]
-    channel: Option<&'a str>,
-}
-
 /// Classifies a message, the channel of a notification borrowed from it: the fast path for
-/// Deribit's own layout, then a borrowing parse of the envelope, then [`peek`] for anything
-/// else (a notification whose channel name has escapes cannot be borrowed: it counts as
-/// unknown, which Deribit never sends).
+/// Deribit's own layout, then one borrowing parse of the envelope (a notification whose channel
+/// name has escapes cannot be borrowed: it counts as unknown, which Deribit never sends).
 pub(crate) fn glance(message: &Message) -> Glance<'_> {
     let bytes = message.as_bytes();
     if let Some(channel) = fast_channel(bytes) {
         return Glance::Notification(channel);
     }
-    if let Ok(envelope) = serde_json::from_slice::<NoteEnvelope<'_>>(bytes) {
-        if envelope.id.is_none() && envelope.method == Some(SUBSCRIPTION_METHOD) {
-            if let Some(channel) = envelope.params.and_then(|p| p.channel) {
-                return Glance::Notification(channel);
-            }
-        }
-    }
-    match peek(message) {
-        Peek::Notification(_) => Glance::Other(Peek::Unknown),
-        other => Glance::Other(other),
+    match classify(bytes) {
+        Classified::Notification(Cow::Borrowed(channel)) => Glance::Notification(channel),
+        Classified::Notification(Cow::Owned(_)) => Glance::Other(Peek::Unknown),
+        Classified::Other(peek) => Glance::Other(peek),
     }
 }
 
@@ -281,11 +236,6 @@ struct BookParams {
     data: BookData,
 }
 
-#[derive(Deserialize)]
-struct BookEnvelope {
-    params: BookParams,
-}
-
 /// A book notification's position: `(change_id, prev_change_id)`, with `None` for the
 /// snapshot. `None` when the message is not a book notification.
 ///
@@ -299,8 +249,10 @@ struct BookEnvelope {
 /// ```
 #[must_use]
 pub fn book_position(message: &Message) -> Option<(u64, Option<u64>)> {
-    let envelope: BookEnvelope = serde_json::from_slice(message.as_bytes()).ok()?;
-    let data = envelope.params.data;
+    let data = Envelope::<BookParams>::parse(message.as_bytes())
+        .ok()?
+        .params?
+        .data;
     let snapshot = match data.kind.as_deref() {
         Some(kind) => kind == "snapshot",
         None => data.prev_change_id.is_none(),
@@ -421,20 +373,6 @@ pub enum Incoming {
     },
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    id: Option<Value>,
-    #[serde(default)]
-    method: Option<String>,
-    #[serde(default)]
-    params: Option<Value>,
-    #[serde(default)]
-    result: Option<Value>,
-    #[serde(default)]
-    error: Option<RpcError>,
-}
-
 impl Incoming {
     /// Decodes a message.
     ///
@@ -450,7 +388,7 @@ impl Incoming {
     /// assert_eq!(r.outcome.unwrap_err().kind(), ErrorCode::TooManyRequests);
     /// ```
     pub fn parse(message: &Message) -> Result<Self, DeribitError> {
-        let envelope: Envelope = serde_json::from_slice(message.as_bytes())?;
+        let envelope = Envelope::<Value, Value, RpcError>::parse(message.as_bytes())?;
         if let Some(method) = envelope.method.as_deref() {
             if envelope.id.is_none() {
                 let params = envelope.params.unwrap_or(Value::Null);
@@ -480,11 +418,7 @@ impl Incoming {
                 };
             }
         }
-        let id = match envelope.id {
-            Some(Value::Number(n)) => n.as_u64().map(RequestId::Num),
-            Some(Value::String(s)) => Some(RequestId::Str(s)),
-            _ => None,
-        };
+        let id = envelope.id.and_then(Id::into_request_id);
         let outcome = match (envelope.error, envelope.result) {
             (Some(error), _) => Err(error),
             (None, Some(result)) => Ok(result),
@@ -519,11 +453,7 @@ pub fn error_code(message: &Message) -> Option<i64> {
     struct Code {
         code: i64,
     }
-    #[derive(Deserialize)]
-    struct WithError {
-        error: Option<Code>,
-    }
-    serde_json::from_slice::<WithError>(message.as_bytes())
+    Envelope::<IgnoredAny, IgnoredAny, Code>::parse(message.as_bytes())
         .ok()?
         .error
         .map(|e| e.code)
@@ -572,6 +502,35 @@ mod tests {
         );
         assert_eq!(fast_channel(escaped_fast.as_bytes()), None);
         assert_eq!(peek(&escaped_fast), Peek::Notification("ab".into()));
+    }
+
+    #[test]
+    fn glance_borrows_the_channel_in_one_parse() {
+        let glanced = |text: &str| match glance(&Message::text(text)) {
+            Glance::Notification(channel) => Ok(channel.to_owned()),
+            Glance::Other(peek) => Err(peek),
+        };
+        // Not Deribit's field order: the slow path, still borrowed.
+        assert_eq!(
+            glanced(
+                r#"{"params":{"data":[],"channel":"trades.X"},"method":"subscription","id":null}"#
+            ),
+            Ok("trades.X".to_owned())
+        );
+        assert_eq!(
+            glanced(r#"{"method":"subscription","params":{"channel":"a\u0062","data":[]}}"#),
+            Err(Peek::Unknown)
+        );
+        assert_eq!(
+            glanced(r#"{"jsonrpc":"2.0","id":5,"result":{}}"#),
+            Err(Peek::Response(RequestId::Num(5)))
+        );
+        assert_eq!(
+            glanced(r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#),
+            Err(Peek::Heartbeat { test_request: true })
+        );
+        assert_eq!(glanced(r#"[{"id":1}]"#), Err(Peek::Unknown));
+        assert_eq!(glanced(r#"{"id":-1,"result":1}"#), Err(Peek::Unknown));
     }
 
     #[test]

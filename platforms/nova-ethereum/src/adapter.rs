@@ -3,11 +3,12 @@
 //!
 //! # Routing
 //!
-//! `message_type` reads only `id`, `method` and `params.subscription` ([`Peek`]): a response
-//! is routed to its request by id; an `eth_subscription` notification is routed by the
-//! *server's* subscription id, which [`handle_subscription_response`] hands to the runtime as
-//! the routing key. That id is new on every connection; the runtime maps each new one to the
-//! same application stream.
+//! `message_type` reads only `id`, `method` and `params` (one pass over nova-core's
+//! [`Envelope`](nova_core::jsonrpc::Envelope), everything borrowed): a response is
+//! routed to its request by id; an `eth_subscription` notification is routed by the *server's*
+//! subscription id, which [`handle_subscription_response`] hands to the runtime as the routing
+//! key. That id is new on every connection; the runtime maps each new one to the same
+//! application stream.
 //!
 //! # No block lost, none twice, reorgs told
 //!
@@ -56,6 +57,7 @@
 
 use std::collections::HashMap;
 
+use nova_core::jsonrpc::Notification;
 use nova_core::{
     AuthHandler, ConnectionHandler, Context, Data, ErrorHandler, Gap, GapAction, HandlerError,
     HeartbeatHandler, Message, MessageHandler, MessageType, RateLimitHandler, RequestId, Sequence,
@@ -65,7 +67,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::heads::{self, HeadFields, HeadId, HeadTracker};
-use crate::jsonrpc::{ErrorCode, Id, JsonRpcRequest, JsonRpcResponse, Peek, SUBSCRIPTION_METHOD};
+use crate::jsonrpc::{
+    ErrorCode, Id, JsonRpcRequest, JsonRpcResponse, Peek, Route, SUBSCRIPTION_METHOD,
+};
 use crate::logs::{self, LogTracker};
 use crate::methods::{self, GetBlockByNumber, GetLogs, Method};
 use crate::quantity::{BlockId, Quantity};
@@ -422,14 +426,11 @@ impl EthereumAdapter {
             return Err(HandlerError::new("a backfill response without an id"));
         };
         let notification = |result: Value| {
-            Message::text(
-                json!({
-                    "jsonrpc": "2.0",
-                    "method": SUBSCRIPTION_METHOD,
-                    "params": { "subscription": server_id, "result": result }
-                })
-                .to_string(),
+            Notification::new(
+                SUBSCRIPTION_METHOD,
+                json!({ "subscription": server_id, "result": result }),
             )
+            .to_message()
         };
         match &mut state.tracker {
             Tracker::Heads(tracker) => match tracker.on_answer(&id, answer) {
@@ -500,52 +501,50 @@ impl MessageHandler for EthereumAdapter {
     /// handed to the stream with the message and its sequence position, so nothing is parsed
     /// again.
     fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
-        let bytes = message.as_bytes();
-        if let Some((route, result)) = crate::jsonrpc::notification(bytes) {
-            let tracker = self
-                .subs
-                .values_mut()
-                .find(|s| s.server_id.as_deref() == Some(route))
-                .map(|s| &mut s.tracker);
-            return match tracker {
-                Some(Tracker::Heads(tracker)) => {
-                    match serde_json::from_str::<Header>(result.get()) {
-                        Ok(head) => {
-                            let value = tracker.on_live(HeadId::of(&head));
-                            let typed = MessageType::data(route, Data::new(head));
-                            match value {
-                                Some(value) => typed.with_sequence(Sequence::next(value)),
-                                None => typed,
-                            }
-                        }
-                        Err(_) => MessageType::subscription(route),
+        let (route, result) = match crate::jsonrpc::route(message.as_bytes()) {
+            Route::Notification(route, result) => (route, result),
+            Route::Response(id) => {
+                return match id.into_request_id() {
+                    Some(id) => MessageType::Response { id },
+                    None => MessageType::Unknown,
+                };
+            }
+            Route::Other => return MessageType::Unknown,
+        };
+        let tracker = self
+            .subs
+            .values_mut()
+            .find(|s| s.server_id.as_deref() == Some(route))
+            .map(|s| &mut s.tracker);
+        match tracker {
+            Some(Tracker::Heads(tracker)) => match serde_json::from_str::<Header>(result.get()) {
+                Ok(head) => {
+                    let value = tracker.on_live(HeadId::of(&head));
+                    let typed = MessageType::data(route, Data::new(head));
+                    match value {
+                        Some(value) => typed.with_sequence(Sequence::next(value)),
+                        None => typed,
                     }
                 }
-                Some(Tracker::Logs(tracker)) => match serde_json::from_str::<Log>(result.get()) {
-                    Ok(log) => {
-                        let live = tracker.on_live(&log);
-                        let data = if live.removed.is_empty() {
-                            Data::new(log)
-                        } else {
-                            Data::new(LogReorg::new(live.removed, vec![log]))
-                        };
-                        let typed = MessageType::data(route, data);
-                        match live.sequence {
-                            Some(sequence) => typed.with_sequence(sequence),
-                            None => typed,
-                        }
-                    }
-                    Err(_) => MessageType::subscription(route),
-                },
-                _ => MessageType::subscription(route),
-            };
-        }
-        match Peek::of(bytes) {
-            Peek::Response(id) => match id.to_request_id() {
-                Some(id) => MessageType::Response { id },
-                None => MessageType::Unknown,
+                Err(_) => MessageType::subscription(route),
             },
-            _ => MessageType::Unknown,
+            Some(Tracker::Logs(tracker)) => match serde_json::from_str::<Log>(result.get()) {
+                Ok(log) => {
+                    let live = tracker.on_live(&log);
+                    let data = if live.removed.is_empty() {
+                        Data::new(log)
+                    } else {
+                        Data::new(LogReorg::new(live.removed, vec![log]))
+                    };
+                    let typed = MessageType::data(route, data);
+                    match live.sequence {
+                        Some(sequence) => typed.with_sequence(sequence),
+                        None => typed,
+                    }
+                }
+                Err(_) => MessageType::subscription(route),
+            },
+            _ => MessageType::subscription(route),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! JSON-RPC 2.0 envelopes as Ethereum nodes speak them: requests, responses, error objects with
-//! typed codes, and subscription notifications.
+//! JSON-RPC 2.0 as Ethereum nodes speak it: the envelope is nova-core's
+//! ([`nova_core::jsonrpc`]); here are the error codes, typed, and the classification of what
+//! a node sends.
 //!
 //! Everything a node sends over the WebSocket is one of three shapes, told apart by their
 //! members ([`Incoming::parse`]):
@@ -14,58 +15,19 @@
 //! reverted `eth_call`, `-32000` for generic backend errors) and EIP-1474 (`-32000`..`-32006`);
 //! see [`ErrorCode`].
 
+use std::borrow::Cow;
 use std::fmt;
 
+pub use nova_core::jsonrpc::Id;
+use nova_core::jsonrpc::{Envelope, ErrorObject};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The method name of subscription notifications.
 pub const SUBSCRIPTION_METHOD: &str = "eth_subscription";
 
-/// A request or response id: JSON-RPC allows numbers, strings and `null`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Id {
-    /// A numeric id.
-    Num(u64),
-    /// A string id.
-    Str(String),
-    /// `null` (a server's answer to a request it could not read).
-    Null,
-}
-
-impl fmt::Display for Id {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Num(n) => write!(f, "{n}"),
-            Self::Str(s) => f.write_str(s),
-            Self::Null => f.write_str("null"),
-        }
-    }
-}
-
-impl From<&nova_core::RequestId> for Id {
-    fn from(id: &nova_core::RequestId) -> Self {
-        match id {
-            nova_core::RequestId::Num(n) => Self::Num(*n),
-            nova_core::RequestId::Str(s) => Self::Str(s.clone()),
-        }
-    }
-}
-
-impl Id {
-    /// The runtime's request id for this id (`None` for `null`).
-    #[must_use]
-    pub fn to_request_id(&self) -> Option<nova_core::RequestId> {
-        match self {
-            Self::Num(n) => Some(nova_core::RequestId::Num(*n)),
-            Self::Str(s) => Some(nova_core::RequestId::Str(s.clone())),
-            Self::Null => None,
-        }
-    }
-}
-
-/// A JSON-RPC 2.0 request.
+/// A JSON-RPC 2.0 request (nova-core's).
 ///
 /// ```
 /// use nova_ethereum::{Id, JsonRpcRequest};
@@ -76,48 +38,7 @@ impl Id {
 ///     r#"{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}"#
 /// );
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct JsonRpcRequest {
-    /// Always `"2.0"`.
-    pub jsonrpc: String,
-    /// The id the response will carry.
-    pub id: Id,
-    /// The method.
-    pub method: String,
-    /// The parameters (an array for every `eth_` method).
-    pub params: Value,
-}
-
-impl JsonRpcRequest {
-    /// A request.
-    #[must_use]
-    pub fn new(id: Id, method: impl Into<String>, params: Value) -> Self {
-        Self {
-            jsonrpc: "2.0".to_owned(),
-            id,
-            method: method.into(),
-            params,
-        }
-    }
-
-    /// The request as JSON text.
-    #[must_use]
-    pub fn to_json(&self) -> String {
-        // Serializing strings, an id and a `Value` cannot fail; fall back to the `Value` path.
-        serde_json::to_string(self).unwrap_or_else(|_| {
-            serde_json::json!({
-                "jsonrpc": "2.0", "id": self.id, "method": self.method, "params": self.params
-            })
-            .to_string()
-        })
-    }
-
-    /// The request as a text message.
-    #[must_use]
-    pub fn to_message(&self) -> nova_core::Message {
-        nova_core::Message::text(self.to_json())
-    }
-}
+pub type JsonRpcRequest = nova_core::jsonrpc::Request;
 
 /// A JSON-RPC error code, typed.
 ///
@@ -232,50 +153,11 @@ impl<'de> Deserialize<'de> for ErrorCode {
     }
 }
 
-/// A JSON-RPC error object.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
-#[error("JSON-RPC error {code}: {message}")]
-pub struct RpcError {
-    /// The code.
-    pub code: ErrorCode,
-    /// The server's message.
-    #[serde(default)]
-    pub message: String,
-    /// Extra data (the revert data of `eth_call`, as hex).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
-}
+/// A JSON-RPC error object with its code typed (`Display`: `JSON-RPC error CODE: MESSAGE`).
+pub type RpcError = ErrorObject<ErrorCode>;
 
-/// A JSON-RPC 2.0 response: a result or an error, for one id.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct JsonRpcResponse {
-    /// The id of the request answered (`null` when the server could not read it).
-    #[serde(default = "null_id")]
-    pub id: Id,
-    /// The result, on success (absent on error; may be JSON `null`, e.g. an unknown block).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
-    /// The error, on failure.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<RpcError>,
-}
-
-fn null_id() -> Id {
-    Id::Null
-}
-
-impl JsonRpcResponse {
-    /// The result, or the error. A response with neither member reads as a `null` result.
-    ///
-    /// # Errors
-    /// The error object, when the response carries one.
-    pub fn into_result(self) -> Result<Value, RpcError> {
-        match (self.error, self.result) {
-            (Some(error), _) => Err(error),
-            (None, result) => Ok(result.unwrap_or(Value::Null)),
-        }
-    }
-}
+/// A JSON-RPC 2.0 response: a result or an error ([`RpcError`]), for one id.
+pub type JsonRpcResponse = nova_core::jsonrpc::Response<RpcError>;
 
 /// The `params` of an `eth_subscription` notification.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -355,8 +237,8 @@ impl Incoming {
 }
 
 /// What a message is, read cheaply: only `id`, `method` and `params.subscription` are looked
-/// at, the payload is skipped without being built. This is the hot-path classification the
-/// adapter's `message_type` uses; [`Incoming::parse`] builds everything.
+/// at, the payload is skipped without being built (the adapter's `message_type` reads the
+/// same members, borrowed); [`Incoming::parse`] builds everything.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Peek {
@@ -390,7 +272,7 @@ impl Peek {
             Some(b'{') => {}
             _ => return Self::Other,
         }
-        let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(bytes) else {
+        let Ok(envelope) = Envelope::<PeekParams<'_>>::parse(bytes) else {
             return Self::Other;
         };
         if envelope.method.as_deref() == Some(SUBSCRIPTION_METHOD) {
@@ -406,47 +288,60 @@ impl Peek {
     }
 }
 
-/// A notification's server subscription id and its `result`, both borrowed from the message
-/// (the adapter's hot path: one pass over the envelope, no allocation); `None` for anything
-/// else, which then goes through [`Peek::of`].
-pub(crate) fn notification(bytes: &[u8]) -> Option<(&str, &serde_json::value::RawValue)> {
-    #[derive(Deserialize)]
-    struct Note<'a> {
-        #[serde(borrow)]
-        method: &'a str,
-        #[serde(borrow)]
-        params: NoteParams<'a>,
-    }
-    #[derive(Deserialize)]
-    struct NoteParams<'a> {
-        #[serde(borrow)]
-        subscription: &'a str,
-        #[serde(borrow)]
-        result: &'a serde_json::value::RawValue,
-    }
-    let note: Note<'_> = serde_json::from_slice(bytes).ok()?;
-    (note.method == SUBSCRIPTION_METHOD).then_some((note.params.subscription, note.params.result))
-}
-
+/// The part of `params` [`Peek::of`] reads.
 #[derive(Deserialize)]
-struct Envelope<'a> {
-    // `deserialize_with` so that `"id": null` reads as `Some(Id::Null)`, not as absent.
-    #[serde(default, deserialize_with = "present_id")]
-    id: Option<Id>,
+struct PeekParams<'a> {
     #[serde(default, borrow)]
-    method: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default, borrow)]
-    params: Option<EnvelopeParams<'a>>,
+    subscription: Option<Cow<'a, str>>,
 }
 
-fn present_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Id>, D::Error> {
-    Id::deserialize(deserializer).map(Some)
+/// What the adapter's `message_type` needs of a message, found in one pass over the envelope
+/// with everything borrowed from the message (the hot path: nothing allocated).
+#[derive(Debug)]
+pub(crate) enum Route<'m> {
+    /// An `eth_subscription` notification: the server's subscription id and the `result`.
+    Notification(&'m str, &'m RawValue),
+    /// A response to the request with this id (`null` ids included).
+    Response(Id),
+    /// Anything else: batches, other methods, notifications whose subscription id has escapes
+    /// (no node writes one), what is not JSON-RPC.
+    Other,
 }
 
+/// The part of `params` [`route`] reads, borrowed.
 #[derive(Deserialize)]
-struct EnvelopeParams<'a> {
+struct RouteParams<'a> {
     #[serde(default, borrow)]
-    subscription: Option<std::borrow::Cow<'a, str>>,
+    subscription: Option<&'a str>,
+    // `deserialize_with` so that `"result": null` reads as the raw `null`, not as absent.
+    #[serde(default, borrow, deserialize_with = "present_raw")]
+    result: Option<&'a RawValue>,
+}
+
+fn present_raw<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'a RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
+}
+
+/// Classifies a message for routing (see [`Route`]). Never panics.
+pub(crate) fn route(bytes: &[u8]) -> Route<'_> {
+    let Ok(envelope) = Envelope::<RouteParams<'_>>::parse(bytes) else {
+        return Route::Other;
+    };
+    if envelope.method.as_deref() == Some(SUBSCRIPTION_METHOD) {
+        return match envelope.params {
+            Some(RouteParams {
+                subscription: Some(subscription),
+                result: Some(result),
+            }) => Route::Notification(subscription, result),
+            _ => Route::Other,
+        };
+    }
+    match envelope.id {
+        Some(id) if envelope.method.is_none() => Route::Response(id),
+        _ => Route::Other,
+    }
 }
 
 #[cfg(test)]
@@ -555,5 +450,39 @@ mod tests {
             Peek::of(br#"{"method":"eth_subscription","params":{"subscription":"0x\u0061b","result":1}}"#),
             Peek::Notification("0xab".into())
         );
+    }
+
+    #[test]
+    fn route_borrows_notifications_and_reads_response_ids() {
+        let note = br#"{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"0xab","result":{"number":"0x1"}}}"#;
+        let Route::Notification(id, result) = route(note) else {
+            panic!("not a notification")
+        };
+        assert_eq!((id, result.get()), ("0xab", r#"{"number":"0x1"}"#));
+        let null =
+            br#"{"method":"eth_subscription","params":{"subscription":"0xab","result":null}}"#;
+        assert!(matches!(route(null), Route::Notification("0xab", r) if r.get() == "null"));
+        assert!(matches!(
+            route(br#"{"jsonrpc":"2.0","id":7,"result":"0x1"}"#),
+            Route::Response(Id::Num(7))
+        ));
+        assert!(matches!(
+            route(br#"{"id":null,"error":{"code":-32700}}"#),
+            Route::Response(Id::Null)
+        ));
+        for other in [
+            &br#"[{"id":1,"result":1}]"#[..],
+            br#"{"method":"eth_subscription","params":{"result":1}}"#,
+            br#"{"method":"eth_subscription","params":{"subscription":"0x\u0061b","result":1}}"#,
+            br#"{"id":1,"method":"eth_call","params":[]}"#,
+            br#"{"id":-1,"result":1}"#,
+            b"garbage",
+        ] {
+            assert!(
+                matches!(route(other), Route::Other),
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
     }
 }

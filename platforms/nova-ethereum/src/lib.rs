@@ -40,6 +40,29 @@
 //! made on the next connection get new ids. Notifications are only for new events, never for
 //! past ones — what was missed while disconnected has to be fetched (`eth_getBlockByNumber`,
 //! `eth_getLogs`).
+//!
+//! # Example
+//!
+//! Every new block header of a node (a local anvil here), across reconnects:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use nova_core::ClientConfig;
+//! use nova_ethereum::{EthClient, EthEvent, EthItem, SubscriptionKind};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ClientConfig::builder("ws://127.0.0.1:8545").build()?;
+//! let (eth, _messages) = EthClient::connect(config);
+//! eth.client().wait_connected(Duration::from_secs(10)).await?;
+//! println!("block {}", eth.block_number().await?);
+//! let mut heads = eth.subscribe(SubscriptionKind::NewHeads).await?;
+//! while let Some(item) = heads.recv().await {
+//!     if let EthItem::Event(EthEvent::Head(head)) = item {
+//!         println!("{} {:?}", head.number, head.hash);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 mod adapter;
 mod client;

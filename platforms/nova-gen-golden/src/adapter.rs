@@ -1,4 +1,4 @@
-//! [`{{ type_prefix }}Adapter`]: nova's seven behaviours for the {{ title }} API.
+//! [`GenGoldenAdapter`]: nova's seven behaviours for the Gen Golden API.
 //!
 //! The adapter is sans-IO: each callback gets a message and the connection's [`Context`],
 //! updates the adapter's own state and queues what should be sent; the nova runtime does all
@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use nova_core::jsonrpc;
 use nova_core::{
     AuthHandler, AuthOutcome, AuthRequest, ClientConfig, ConnectInfo, ConnectionHandler, Context,
     DisconnectReason, Error, ErrorAction, ErrorContext, ErrorHandler, ErrorSource, Frame,
@@ -19,7 +20,7 @@ use nova_core::{
 use serde_json::{Value, json};
 
 use crate::message::{Incoming, parse};
-use crate::types::{Credentials, RpcRequest};
+use crate::types::Credentials;
 
 /// The method that authenticates.
 pub const AUTH_METHOD: &str = "public/auth";
@@ -32,26 +33,26 @@ pub const TOO_MANY_REQUESTS: i64 = 10028;
 
 /// The authentication request: the client-credentials grant with the API key and secret.
 #[must_use]
-pub fn auth_request(id: &RequestId, credentials: &Credentials) -> RpcRequest {
+pub fn auth_request(id: &RequestId, credentials: &Credentials) -> jsonrpc::Request {
     let params = json!({
         "grant_type": "client_credentials",
         "client_id": credentials.api_key.expose(),
         "client_secret": credentials.api_secret.expose(),
     });
-    RpcRequest::new(id, AUTH_METHOD, params)
+    jsonrpc::Request::new(id, AUTH_METHOD, params)
 }
 
-/// The {{ title }} platform adapter: give it to `nova_core::Client::connect`, or use
-/// [`{{ type_prefix }}Client`](crate::{{ type_prefix }}Client), which does.
+/// The Gen Golden platform adapter: give it to `nova_core::Client::connect`, or use
+/// [`GenGoldenClient`](crate::GenGoldenClient), which does.
 #[derive(Debug, Default)]
-pub struct {{ type_prefix }}Adapter {
+pub struct GenGoldenAdapter {
     /// API credentials; without them the client connects without authenticating.
     pub(crate) credentials: Option<Credentials>,
     /// The id of the authentication request awaiting its answer.
     pub(crate) auth_request: Option<RequestId>,
 }
 
-impl {{ type_prefix }}Adapter {
+impl GenGoldenAdapter {
     /// An adapter that authenticates with `credentials`, when given.
     #[must_use]
     pub fn new(credentials: Option<Credentials>) -> Self {
@@ -62,9 +63,89 @@ impl {{ type_prefix }}Adapter {
     }
 }
 
-{% include "common/_policy.rs.j2" %}
+impl ConnectionHandler for GenGoldenAdapter {
+    /// Called once, before the first connect. Check the configuration here (e.g. that the URL
+    /// is one of the platform's endpoints) or prepare state; an error stops the client.
+    fn init(&mut self, _config: &ClientConfig) -> Result<(), HandlerError> {
+        Ok(())
+    }
 
-impl AuthHandler for {{ type_prefix }}Adapter {
+    /// Called on every connect, the first and each reconnect, before authentication. Forget
+    /// what belonged to the previous connection here, and queue per-connection setup requests
+    /// on `ctx` (they are sent first).
+    fn handle_connect(
+        &mut self,
+        _info: &ConnectInfo,
+        _ctx: &mut Context<'_>,
+    ) -> Result<(), HandlerError> {
+        self.auth_request = None;
+        Ok(())
+    }
+
+    /// Decides what follows the end of a connection: reconnect after the configured backoff.
+    /// Return `ReconnectDecision::Stop` for close codes that mean "do not come back" (a banned
+    /// key, a retired endpoint).
+    fn handle_disconnect(
+        &mut self,
+        _reason: &DisconnectReason,
+        ctx: &Context<'_>,
+    ) -> ReconnectDecision {
+        ReconnectDecision::after(ctx.backoff_delay())
+    }
+
+    /// Sees every frame, control frames included, before the message callbacks. Return
+    /// `FrameAction::Consumed` to keep a frame from them (e.g. a binary frame the platform
+    /// sends as a keep-alive).
+    fn handle_frame(&mut self, _frame: &Frame, _ctx: &mut Context<'_>) -> FrameAction {
+        FrameAction::Continue
+    }
+}
+
+impl ErrorHandler for GenGoldenAdapter {
+    /// Decides what follows an error: a broken read or write reconnects; rejected credentials
+    /// stop the client (retrying cannot fix them), an unanswered authentication reconnects;
+    /// anything else (a message that failed validation, a callback's error) is skipped and the
+    /// connection kept. Stop here on errors the platform means as final.
+    fn handle_error(
+        &mut self,
+        error: &Error,
+        context: &ErrorContext,
+        _ctx: &Context<'_>,
+    ) -> ErrorAction {
+        match (context.source, error) {
+            (ErrorSource::Read | ErrorSource::Write, _) => ErrorAction::Reconnect,
+            (ErrorSource::Auth, Error::AuthRejected(reason)) => ErrorAction::Stop {
+                reason: format!("authentication rejected: {reason}"),
+            },
+            (ErrorSource::Auth, _) => ErrorAction::Reconnect,
+            _ => ErrorAction::Continue,
+        }
+    }
+
+    /// Decides whether a failed connect is tried again: always, after the configured backoff
+    /// (`after: None`). Give up here on errors no retry can fix.
+    fn should_reconnect(
+        &mut self,
+        _error: &Error,
+        _attempt: u32,
+        _ctx: &Context<'_>,
+    ) -> ReconnectDecision {
+        ReconnectDecision::Reconnect { after: None }
+    }
+
+    /// Logs an error with its context. Send errors to your own monitoring here.
+    fn log_error(&mut self, error: &Error, context: &ErrorContext) {
+        tracing::warn!(
+            client_id = %context.client,
+            source = context.source.as_str(),
+            error_type = error.kind(),
+            attempt = context.attempt,
+            "{error}"
+        );
+    }
+}
+
+impl AuthHandler for GenGoldenAdapter {
     /// The authentication request, sent after every connect before subscriptions are restored
     /// (and again whenever `needs_reauthentication` says so); `None` without credentials. Sign
     /// the request here if the platform wants a signature instead of the secret.
@@ -108,7 +189,7 @@ impl AuthHandler for {{ type_prefix }}Adapter {
     }
 }
 
-impl HeartbeatHandler for {{ type_prefix }}Adapter {
+impl HeartbeatHandler for GenGoldenAdapter {
     /// Called on every connect with the configured heartbeat interval; returns how often
     /// `generate_heartbeat` runs. This platform's server sends the heartbeats (and the runtime
     /// pings at the WebSocket level regardless), so the client sends none.
@@ -126,9 +207,9 @@ impl HeartbeatHandler for {{ type_prefix }}Adapter {
         let Incoming::Heartbeat(heartbeat) = parse(message)? else {
             return Ok(());
         };
-        if heartbeat.is_test_request() {
+        if heartbeat.params.is_test_request() {
             let id = ctx.next_request_id();
-            ctx.send(RpcRequest::new(&id, TEST_METHOD, Value::Null).to_message());
+            ctx.send(jsonrpc::request(&id, TEST_METHOD, &Value::Null));
         }
         Ok(())
     }
@@ -139,7 +220,7 @@ impl HeartbeatHandler for {{ type_prefix }}Adapter {
     }
 }
 
-impl RateLimitHandler for {{ type_prefix }}Adapter {
+impl RateLimitHandler for GenGoldenAdapter {
     /// Whether `operation` may be sent now: always (the runtime's own limiter, configured with
     /// `ClientConfigBuilder::rate_limit`, paces sends). Add the platform's own rules here.
     fn check_rate_limit(&mut self, _operation: Operation) -> RateLimitDecision {

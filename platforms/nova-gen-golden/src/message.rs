@@ -1,4 +1,4 @@
-//! Reading the {{ title }} API's messages, and [`{{ type_prefix }}Adapter`]'s message callbacks.
+//! Reading the Gen Golden API's messages, and [`GenGoldenAdapter`]'s message callbacks.
 //!
 //! [`parse`] turns a message into an [`Incoming`]: a response to a request, a notification on
 //! a subscribed channel, or a heartbeat from the server. The adapter's `message_type`
@@ -6,34 +6,35 @@
 //! waiting for its `id`, a notification to the subscription of its `params.channel`, and a
 //! heartbeat to `handle_heartbeat`. It looks at each message once. A notification written in
 //! the usual field order is recognised by its first bytes and its channel read without parsing
-//! anything; any other message has its envelope parsed with the channel borrowed from it
-//! (routing allocates nothing). A notification's typed value, if [`parse_data`] gives one, is
-//! parsed in one pass and handed to the application with the message, so nothing is parsed
-//! twice.
+//! anything; any other message has its envelope parsed (nova-core's [`Envelope`]) with the
+//! channel borrowed from it (routing allocates nothing). A notification's typed value, if
+//! [`parse_data`] gives one, is parsed in one pass and handed to the application with the
+//! message, so nothing is parsed twice.
 
-use nova_core::{Context, Data, HandlerError, Message, MessageHandler, MessageType, RequestId};
+use nova_core::jsonrpc::{self, Envelope, Kind};
+use nova_core::{Context, Data, HandlerError, Message, MessageHandler, MessageType};
 use serde::Deserialize;
 
-use crate::adapter::{{ type_prefix }}Adapter;
-use crate::types::{Heartbeat, JSONRPC_VERSION, Notification, RpcResponse};
+use crate::adapter::GenGoldenAdapter;
+use crate::types::{Heartbeat, Notification};
 
-/// A message from the {{ title }} API.
+/// A message from the Gen Golden API.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Incoming {
     /// The answer to a request.
-    Response(RpcResponse),
+    Response(jsonrpc::Response),
     /// Data on a subscribed channel.
     Notification(Notification),
     /// A heartbeat from the server; a `test_request` must be answered (the adapter does).
     Heartbeat(Heartbeat),
 }
 
-/// Reads a message from the {{ title }} API.
+/// Reads a message from the Gen Golden API.
 ///
 /// # Errors
 /// When the message is not JSON, or is JSON-RPC of a kind this platform does not send.
 pub fn parse(message: &Message) -> Result<Incoming, HandlerError> {
-    match envelope(message)?.method {
+    match envelope(message)?.method.as_deref() {
         None => Ok(Incoming::Response(message.json()?)),
         Some("subscription") => Ok(Incoming::Notification(message.json()?)),
         Some("heartbeat") => Ok(Incoming::Heartbeat(message.json()?)),
@@ -43,29 +44,17 @@ pub fn parse(message: &Message) -> Result<Incoming, HandlerError> {
     }
 }
 
-/// The fields that tell messages apart, borrowed from the message; the rest is skipped.
+/// The part of `params` that routes a notification, borrowed from the message.
 #[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    jsonrpc: Option<&'a str>,
-    /// Numeric, as the runtime numbers requests.
-    #[serde(default)]
-    id: Option<u64>,
-    #[serde(borrow, default)]
-    method: Option<&'a str>,
-    #[serde(borrow, default)]
-    params: Option<EnvelopeParams<'a>>,
-}
-
-/// The part of `params` that routes a notification.
-#[derive(Default, Deserialize)]
 struct EnvelopeParams<'a> {
     #[serde(borrow, default)]
     channel: Option<&'a str>,
 }
 
-fn envelope(message: &Message) -> Result<Envelope<'_>, HandlerError> {
-    Ok(serde_json::from_slice(message.as_bytes())?)
+/// The members that tell messages apart (`jsonrpc`, `id`, `method`, `params.channel`),
+/// borrowed from the message; the rest is skipped.
+fn envelope(message: &Message) -> Result<Envelope<'_, EnvelopeParams<'_>>, HandlerError> {
+    Ok(Envelope::parse(message.as_bytes())?)
 }
 
 /// How a notification starts when the server writes its fields in the usual order, up to the
@@ -118,7 +107,7 @@ fn notification<'m>(channel: &'m str, message: &Message) -> MessageType<'m> {
     }
 }
 
-impl MessageHandler for {{ type_prefix }}Adapter {
+impl MessageHandler for GenGoldenAdapter {
     /// Looks at a message once, for the runtime: a notification in the usual field order is
     /// routed by its first bytes; any other message must be a JSON-RPC 2.0 object (otherwise
     /// it is invalid: by default logged and skipped, the connection kept), and is then the
@@ -133,16 +122,20 @@ impl MessageHandler for {{ type_prefix }}Adapter {
             Ok(envelope) => envelope,
             Err(error) => return MessageType::Invalid(error),
         };
-        if envelope.jsonrpc != Some(JSONRPC_VERSION) {
+        if !envelope.is_v2() {
             return MessageType::Invalid(HandlerError::new("not a JSON-RPC 2.0 message"));
         }
-        let params = envelope.params.unwrap_or_default();
-        match (envelope.id, envelope.method, params.channel) {
-            (Some(id), None, _) => MessageType::Response {
-                id: RequestId::Num(id),
+        let channel = envelope.params.as_ref().and_then(|params| params.channel);
+        match envelope.kind() {
+            Kind::Response { id } => match id.to_request_id() {
+                Some(id) => MessageType::Response { id },
+                None => MessageType::Unknown,
             },
-            (None, Some("subscription"), Some(channel)) => notification(channel, message),
-            (None, Some("heartbeat"), _) => MessageType::Heartbeat,
+            Kind::Notification { method } => match (method, channel) {
+                ("subscription", Some(channel)) => notification(channel, message),
+                ("heartbeat", _) => MessageType::Heartbeat,
+                _ => MessageType::Unknown,
+            },
             _ => MessageType::Unknown,
         }
     }

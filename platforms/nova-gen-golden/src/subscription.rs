@@ -1,4 +1,4 @@
-//! Subscribing to the {{ title }} API's channels, and [`{{ type_prefix }}Adapter`]'s subscription
+//! Subscribing to the Gen Golden API's channels, and [`GenGoldenAdapter`]'s subscription
 //! callbacks.
 //!
 //! A subscription is a `public/subscribe` request naming channels; the response's `result`
@@ -8,15 +8,15 @@
 //! acknowledgement with `handle_subscription_response`. Channels of one's own account usually
 //! need authentication and `private/subscribe`.
 
+use nova_core::jsonrpc;
 use nova_core::{
     Context, Gap, GapAction, HandlerError, Message, RequestId, Sequence, Subscription,
     SubscriptionHandler,
 };
 use serde_json::{Value, json};
 
-use crate::adapter::{{ type_prefix }}Adapter;
+use crate::adapter::GenGoldenAdapter;
 use crate::message::{Incoming, parse};
-use crate::types::RpcRequest;
 
 /// The method that subscribes.
 pub const SUBSCRIBE_METHOD: &str = "public/subscribe";
@@ -26,17 +26,17 @@ pub const UNSUBSCRIBE_METHOD: &str = "public/unsubscribe";
 
 /// The request that subscribes to `channels`.
 #[must_use]
-pub fn subscribe_request(id: &RequestId, channels: &[&str]) -> RpcRequest {
-    RpcRequest::new(id, SUBSCRIBE_METHOD, json!({ "channels": channels }))
+pub fn subscribe_request(id: &RequestId, channels: &[&str]) -> jsonrpc::Request {
+    jsonrpc::Request::new(id, SUBSCRIBE_METHOD, json!({ "channels": channels }))
 }
 
 /// The request that unsubscribes from `channels`.
 #[must_use]
-pub fn unsubscribe_request(id: &RequestId, channels: &[&str]) -> RpcRequest {
-    RpcRequest::new(id, UNSUBSCRIBE_METHOD, json!({ "channels": channels }))
+pub fn unsubscribe_request(id: &RequestId, channels: &[&str]) -> jsonrpc::Request {
+    jsonrpc::Request::new(id, UNSUBSCRIBE_METHOD, json!({ "channels": channels }))
 }
 
-impl SubscriptionHandler for {{ type_prefix }}Adapter {
+impl SubscriptionHandler for GenGoldenAdapter {
     /// The message that subscribes to `subscription.channel`, with the request id `id` its
     /// acknowledgement repeats; sent when the application subscribes and again after every
     /// reconnect. `options` (a JSON object) are added to the request's `params`. Choose

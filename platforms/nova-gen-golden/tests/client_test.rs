@@ -1,4 +1,4 @@
-//! The Example client against nova-testkit's JSON-RPC 2.0 server on 127.0.0.1: requests,
+//! The Gen Golden client against nova-testkit's JSON-RPC 2.0 server on 127.0.0.1: requests,
 //! subscriptions that survive a reconnect, authentication, and the server's heartbeat.
 
 #![allow(clippy::unwrap_used)]
@@ -9,8 +9,8 @@ use nova_core::{Messages, StopReason};
 use nova_testkit::{JsonRpcServer, SimOptions, wait_until};
 use serde_json::json;
 
-use nova_example::ExampleClient;
-use nova_example::{Credentials, Incoming, parse};
+use nova_gen_golden::GenGoldenClient;
+use nova_gen_golden::{Credentials, Incoming, parse};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -18,12 +18,12 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 async fn connect(
     server: &JsonRpcServer,
     credentials: Option<Credentials>,
-) -> (ExampleClient, Messages) {
-    let config = ExampleClient::config(server.url())
+) -> (GenGoldenClient, Messages) {
+    let config = GenGoldenClient::config(server.url())
         .backoff(Duration::from_millis(10), Duration::from_millis(100))
         .build()
         .unwrap();
-    let (client, messages) = ExampleClient::connect(config, credentials);
+    let (client, messages) = GenGoldenClient::connect(config, credentials);
     client.wait_connected(TIMEOUT).await.unwrap();
     (client, messages)
 }
@@ -84,9 +84,9 @@ async fn authenticates_with_credentials() {
 async fn wrong_credentials_stop_the_client() {
     let options = SimOptions::default().with_credentials("my-key", "my-secret");
     let server = JsonRpcServer::start_with(options).await.unwrap();
-    let config = ExampleClient::config(server.url()).build().unwrap();
+    let config = GenGoldenClient::config(server.url()).build().unwrap();
     let credentials = Credentials::new("my-key", "wrong");
-    let (client, _messages) = ExampleClient::connect(config, Some(credentials));
+    let (client, _messages) = GenGoldenClient::connect(config, Some(credentials));
     let stopped = tokio::time::timeout(TIMEOUT, client.inner().stopped()).await;
     let StopReason::Policy(reason) = stopped.unwrap() else {
         panic!("expected a stop by policy");

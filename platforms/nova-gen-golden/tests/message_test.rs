@@ -1,4 +1,4 @@
-//! The {{ title }} API's messages without a socket: parsing, classifying, validating, and the
+//! The Gen Golden API's messages without a socket: parsing, classifying, validating, and the
 //! requests the adapter and client build.
 
 #![allow(clippy::unwrap_used)]
@@ -9,12 +9,12 @@ use nova_core::{
 };
 use serde_json::{Value, json};
 
-use {{ crate_ident }}::{{ type_prefix }}Adapter;
-use {{ crate_ident }}::{Credentials, Incoming, auth_request, parse, subscribe_request};
+use nova_gen_golden::GenGoldenAdapter;
+use nova_gen_golden::{Credentials, Incoming, auth_request, parse, subscribe_request};
 
 #[test]
 fn responses_are_matched_by_id() {
-    let mut adapter = {{ type_prefix }}Adapter::default();
+    let mut adapter = GenGoldenAdapter::default();
     let message = Message::text(r#"{"jsonrpc":"2.0","id":7,"result":["trades.BTC-USD"]}"#);
     let id = RequestId::Num(7);
     assert!(matches!(
@@ -35,7 +35,7 @@ fn errors_are_read_with_their_code() {
     let message = Message::text(
         r#"{"jsonrpc":"2.0","id":3,"error":{"code":10028,"message":"too_many_requests"}}"#,
     );
-    assert!({{ type_prefix }}Adapter::default().is_rate_limit_response(&message));
+    assert!(GenGoldenAdapter::default().is_rate_limit_response(&message));
     let Incoming::Response(response) = parse(&message).unwrap() else {
         panic!("not a response");
     };
@@ -46,7 +46,7 @@ fn errors_are_read_with_their_code() {
 
 #[test]
 fn notifications_are_routed_by_channel() {
-    let mut adapter = {{ type_prefix }}Adapter::default();
+    let mut adapter = GenGoldenAdapter::default();
     let message = Message::text(
         r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-USD","data":{"price":42}}}"#,
     );
@@ -66,7 +66,7 @@ fn notifications_are_routed_by_channel() {
 
 #[test]
 fn notifications_are_routed_whatever_their_field_order() {
-    let mut adapter = {{ type_prefix }}Adapter::default();
+    let mut adapter = GenGoldenAdapter::default();
     for text in [
         r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-USD","data":[]}}"#,
         r#"{"params":{"data":[],"channel":"trades.BTC-USD"},"method":"subscription","jsonrpc":"2.0"}"#,
@@ -87,7 +87,7 @@ fn notifications_are_routed_whatever_their_field_order() {
 
 #[test]
 fn server_heartbeats_are_recognised() {
-    let mut adapter = {{ type_prefix }}Adapter::default();
+    let mut adapter = GenGoldenAdapter::default();
     let message =
         Message::text(r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#);
     assert!(matches!(
@@ -97,12 +97,12 @@ fn server_heartbeats_are_recognised() {
     let Incoming::Heartbeat(heartbeat) = parse(&message).unwrap() else {
         panic!("not a heartbeat");
     };
-    assert!(heartbeat.is_test_request());
+    assert!(heartbeat.params.is_test_request());
 }
 
 #[test]
 fn only_json_rpc_passes_validation() {
-    let mut adapter = {{ type_prefix }}Adapter::default();
+    let mut adapter = GenGoldenAdapter::default();
     let mut valid = |text: &str| {
         !matches!(
             adapter.message_type(&Message::text(text)),
@@ -136,7 +136,7 @@ fn credentials_go_into_the_auth_request_but_never_into_debug_output() {
 
 #[test]
 fn the_server_sends_the_heartbeats() {
-    let mut adapter = {{ type_prefix }}Adapter::default();
+    let mut adapter = GenGoldenAdapter::default();
     assert_eq!(adapter.configure(None), None);
     let mut ctx = TestContext::new();
     assert!(ctx.run(|ctx| adapter.generate_heartbeat(ctx)).is_none());
@@ -144,7 +144,7 @@ fn the_server_sends_the_heartbeats() {
 
 #[test]
 fn a_test_request_is_answered_with_public_test() {
-    let mut adapter = {{ type_prefix }}Adapter::default();
+    let mut adapter = GenGoldenAdapter::default();
     let mut ctx = TestContext::new();
     let test_request =
         Message::text(r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#);

@@ -1,11 +1,11 @@
-//! [`ExampleClient`]: a nova client that speaks the Example API.
+//! [`GenGoldenClient`]: a nova client that speaks the Gen Golden API.
 //!
 //! The client is a thin layer over [`nova_core::Client`], which owns the connection: it
 //! reconnects with backoff, authenticates on every connect, restores subscriptions (verifying
 //! each acknowledgement), matches responses to requests by id and notices a dead peer.
 //! Subscriptions are streams of their channel's notifications; requests return their result.
 //! Messages that are neither arrive on the [`Messages`] returned by
-//! [`connect`](ExampleClient::connect).
+//! [`connect`](GenGoldenClient::connect).
 
 use std::time::Duration;
 
@@ -15,23 +15,23 @@ use nova_core::{
 };
 use serde_json::Value;
 
-use crate::adapter::ExampleAdapter;
+use crate::adapter::GenGoldenAdapter;
 use crate::message::{Incoming, parse};
 use crate::types::Credentials;
 
-/// A connection to the Example API. Clones share the connection.
+/// A connection to the Gen Golden API. Clones share the connection.
 #[derive(Clone, Debug)]
-pub struct ExampleClient {
+pub struct GenGoldenClient {
     inner: Client,
 }
 
-impl ExampleClient {
-    /// The platform's name: its section in nova's settings (`[platforms.example]`) and the
+impl GenGoldenClient {
+    /// The platform's name: its section in nova's settings (`[platforms.gen-golden]`) and the
     /// client's name in logs.
-    pub const NAME: &'static str = "example";
+    pub const NAME: &'static str = "gen-golden";
 
     /// The production endpoint.
-    pub const ENDPOINT: &'static str = "wss://example.example.com/ws";
+    pub const ENDPOINT: &'static str = "wss://gen-golden.example.com/ws";
 
     /// A configuration builder for `url`, with the client named after the platform.
     pub fn config(url: impl Into<String>) -> ClientConfigBuilder {
@@ -45,7 +45,7 @@ impl ExampleClient {
     /// When called outside a tokio runtime.
     #[must_use]
     pub fn connect(config: ClientConfig, credentials: Option<Credentials>) -> (Self, Messages) {
-        Self::connect_with(config, ExampleAdapter::new(credentials))
+        Self::connect_with(config, GenGoldenAdapter::new(credentials))
     }
 
     /// Connects with an adapter of one's own making.
@@ -53,14 +53,14 @@ impl ExampleClient {
     /// # Panics
     /// When called outside a tokio runtime.
     #[must_use]
-    pub fn connect_with(config: ClientConfig, adapter: ExampleAdapter) -> (Self, Messages) {
+    pub fn connect_with(config: ClientConfig, adapter: GenGoldenAdapter) -> (Self, Messages) {
         let (inner, messages) = Client::connect(config, adapter);
         (Self { inner }, messages)
     }
 
-    /// Connects as nova's settings say: the endpoint of `[platforms.example]` (or
+    /// Connects as nova's settings say: the endpoint of `[platforms.gen-golden]` (or
     /// [`ENDPOINT`](Self::ENDPOINT)), the reconnect settings, and the credentials of the
-    /// section or of `EXAMPLE_API_KEY` / `EXAMPLE_API_SECRET`.
+    /// section or of `GEN_GOLDEN_API_KEY` / `GEN_GOLDEN_API_SECRET`.
     ///
     /// # Errors
     /// When the settings make an invalid configuration.
