@@ -31,8 +31,7 @@ stable="bytes,http,serde,serde_core,serde_json,url,tokio,futures_core"
 # Only nova-core has a snapshot: it is the API every other crate and every user builds on, and
 # a snapshot per crate would make every parallel change of a platform crate a merge conflict.
 # Not checked: nova-testkit (a test-support crate whose TLS servers take and give rustls
-# configurations on purpose), nova-discord (its errors still carry flate2's and reqwest's
-# types; left to the change that owns that crate), nova-gen-golden (nova-gen's golden output),
+# configurations on purpose), nova-gen-golden (nova-gen's golden output),
 # and the binaries, proc-macros, examples and benchmarks, which have no library API.
 checks=(
     "nova-core|nova-core/public-api.txt|"
@@ -41,6 +40,7 @@ checks=(
     "nova-deribit||nova_core"
     "nova-ethereum||nova_core"
     "nova-slack||nova_core"
+    "nova-discord||nova_core"
     "nova-cluster||nova_core"
 )
 

@@ -78,9 +78,10 @@ pub enum CommandError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InflateError {
-    /// The compressed bytes are not a valid continuation of the connection's zlib stream.
+    /// The compressed bytes are not a valid continuation of the connection's zlib stream (the
+    /// decompressor's error, kept opaque, is the source).
     #[error("corrupt zlib-stream data: {0}")]
-    Corrupt(#[source] flate2::DecompressError),
+    Corrupt(#[source] nova_core::BoxError),
     /// A message inflated (or buffered while waiting for its end) past the size limit.
     #[error("zlib-stream message over the {limit}-byte limit")]
     TooLarge {
@@ -99,15 +100,17 @@ pub enum InflateError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiscoveryError {
-    /// The HTTP client could not be built (TLS setup).
+    /// The HTTP client could not be built (TLS setup; the HTTP client's error, kept opaque, is
+    /// the source).
     #[error("could not build the HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
+    Client(#[source] nova_core::BoxError),
     /// The token has characters an HTTP header cannot carry (the token itself is not shown).
     #[error("the token cannot be sent in an Authorization header")]
     InvalidToken,
-    /// The request failed (connect, TLS, timeout, reading the body).
+    /// The request failed (connect, TLS, timeout, reading the body; the HTTP client's error,
+    /// kept opaque, is the source).
     #[error("request failed: {0}")]
-    Request(#[source] reqwest::Error),
+    Request(#[source] nova_core::BoxError),
     /// 401: the token was refused. Not worth retrying.
     #[error("the token was refused (401)")]
     Unauthorized,

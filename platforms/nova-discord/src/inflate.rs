@@ -145,7 +145,7 @@ impl ZlibStreamInflater {
             let status = self
                 .decompress
                 .decompress_vec(input, &mut self.out, FlushDecompress::Sync)
-                .map_err(InflateError::Corrupt)?;
+                .map_err(|e| InflateError::Corrupt(Box::new(e)))?;
             let consumed =
                 usize::try_from(self.decompress.total_in() - before).unwrap_or(usize::MAX);
             input = input.get(consumed..).unwrap_or_default();
