@@ -93,7 +93,9 @@ impl Discovery {
         if let Ok(tls) = tls {
             builder = builder.tls_backend_preconfigured(tls);
         }
-        let client = builder.build().map_err(|e| DiscoveryError::Client(Box::new(e)))?;
+        let client = builder
+            .build()
+            .map_err(|e| DiscoveryError::Client(Box::new(e)))?;
         Ok(Self {
             client,
             api_url: api_url.into().trim_end_matches('/').to_owned(),
@@ -139,7 +141,11 @@ impl Discovery {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .and_then(|s| Duration::try_from_secs_f64(s).ok());
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| DiscoveryError::Request(Box::new(e)))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| DiscoveryError::Request(Box::new(e)))?
+        {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(DiscoveryError::TooLarge { limit: MAX_BODY });
             }
