@@ -232,7 +232,7 @@ impl GatewaySession {
             | Disconnect::Reconnect => true,
             Disconnect::InvalidSession { resumable } => resumable,
         };
-        if resume && let (Some(session), Some(seq)) = (&self.session, self.seq) {
+        if let (true, Some(session), Some(seq)) = (resume, &self.session, self.seq) {
             return NextConnect::Resume {
                 url: self.params.url(&session.resume_gateway_url),
                 session_id: session.id.clone(),
