@@ -35,7 +35,7 @@ stable="bytes,http,serde,serde_core,serde_json,url,tokio,futures_core"
 # and the binaries, proc-macros, examples and benchmarks, which have no library API.
 checks=(
     "nova-core|nova-core/public-api.txt|"
-    "nova||nova_core,nova_macros"
+    "nova-ws||nova_core,nova_macros"
     "nova-bybit||nova_core"
     "nova-deribit||nova_core"
     "nova-ethereum||nova_core"
@@ -49,7 +49,9 @@ for check in "${checks[@]}"; do
     IFS='|' read -r crate snapshot siblings <<<"$check"
     RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$target" cargo rustdoc -q -p "$crate" --lib -- \
         -Z unstable-options --output-format json
-    json="$target/doc/${crate//-/_}.json"
+    lib=${crate//-/_}
+    lib=${lib/#nova_ws/nova} # the package nova-ws's library is `nova`
+    json="$target/doc/$lib.json"
     args=("$json" --allow "$stable${siblings:+,$siblings}")
     if [[ -n "$snapshot" ]]; then
         args+=(--snapshot "$snapshot" "${bless[@]}")

@@ -1,6 +1,6 @@
 //! Expansion snapshots of `#[nova::client]`: what the macro writes for each strategy and form,
 //! pretty-printed (prettyplease) and compared with the reviewed snapshots in `snapshots/`
-//! (insta). Regenerate after an intended change with `INSTA_UPDATE=always cargo test -p nova
+//! (insta). Regenerate after an intended change with `INSTA_UPDATE=always cargo test -p nova-ws
 //! --test expand` and review the diff.
 
 use proc_macro2::TokenStream;
