@@ -19,25 +19,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nova_core::{ConfigError, ProxyConfig, Settings, TransportConfig, TransportError, connect};
 use nova_testkit::TestServer;
+use nova_testkit::hostile::strategy::config;
 use nova_testkit::hostile::{mutate, mutate_bytes};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-/// Cases per property: `NOVA_PROPTEST_CASES` when set, else `default`.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("NOVA_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 256,
-        ..ProptestConfig::default()
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

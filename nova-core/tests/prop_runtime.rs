@@ -32,6 +32,7 @@ use nova_core::{
     Client, ClientConfig, ConnectionHandler, DisconnectReason, ErrorHandler, HandlerError,
     LifecycleEvent, Message, MessageHandler, MessageType, Messages,
 };
+use nova_testkit::hostile::strategy::config;
 use nova_testkit::{ServerConnection, ServerOptions, TestServer};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
@@ -40,21 +41,6 @@ use tokio::sync::broadcast;
 /// Frames and messages larger than this fail the connection (the client's limits).
 const MAX: usize = 16 * 1024;
 const LONG: Duration = Duration::from_secs(20);
-
-/// Cases per property: `NOVA_PROPTEST_CASES` when set, else `default`.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("NOVA_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        // Every case costs a round trip or a reconnect: shrink briefly.
-        max_shrink_iters: 64,
-        ..ProptestConfig::default()
-    }
-}
 
 /// Every panic of the process, whatever the thread, with its message.
 fn panics() -> &'static Mutex<Vec<String>> {

@@ -21,9 +21,8 @@ use nova_core::{
     RateLimitHandler, RequestId, Subscription, SubscriptionHandler,
 };
 use nova_gen_golden::{Credentials, GenGoldenAdapter, Incoming, parse, parse_data};
-use nova_testkit::hostile::{arbitrary_json, mutate, mutate_bytes};
+use nova_testkit::hostile::strategy::{config, messages};
 use proptest::prelude::*;
-use serde_json::Value;
 
 const KEYS: &[&str] = &[
     "jsonrpc",
@@ -50,35 +49,9 @@ const VALID: &[&str] = &[
     r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#,
 ];
 
-/// Cases per property: `NOVA_PROPTEST_CASES` when set, else `default`.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("NOVA_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
+/// A hostile message (`nova_testkit::hostile::strategy::messages`) from the valid ones above.
 fn hostile() -> impl Strategy<Value = Message> {
-    let bytes = || proptest::collection::vec(any::<u8>(), 0..256);
-    prop_oneof![
-        bytes().prop_map(Message::binary),
-        bytes().prop_map(|b| Message::text(arbitrary_json(&b, KEYS).to_string())),
-        (0..VALID.len(), bytes()).prop_map(|(i, b)| {
-            let valid: Value = serde_json::from_str(VALID[i]).unwrap();
-            Message::text(mutate(&valid, &b, KEYS).to_string())
-        }),
-        (0..VALID.len(), bytes()).prop_map(|(i, b)| {
-            match String::from_utf8(mutate_bytes(VALID[i].as_bytes(), &b)) {
-                Ok(text) => Message::text(text),
-                Err(e) => Message::binary(e.into_bytes()),
-            }
-        }),
-    ]
+    messages(VALID, KEYS)
 }
 
 proptest! {

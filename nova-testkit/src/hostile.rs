@@ -3,7 +3,9 @@
 //!
 //! A property test draws bytes (`proptest::collection::vec(any::<u8>(), 0..256)`) and turns them
 //! into input here, so the same bytes always give the same input and shrinking the bytes shrinks
-//! the input. Nothing here depends on a property-testing crate.
+//! the input. Nothing here depends on a property-testing crate but [`strategy`] (feature
+//! `proptest`): the configuration and the message strategy every nova property test shares.
+//! [`cases`] reads how many cases to run (`NOVA_PROPTEST_CASES`).
 //!
 //! - [`arbitrary_json`]: any JSON value, with object keys drawn from the field names the parser
 //!   under test looks at (so the input reaches past the first `match`), numbers at the limits
@@ -28,6 +30,19 @@
 //! ```
 
 use serde_json::{Map, Number, Value};
+
+#[cfg(feature = "proptest")]
+pub mod strategy;
+
+/// Cases per property: the environment variable `NOVA_PROPTEST_CASES` when it holds a number,
+/// else `default` (thousands in CI; more by hand, e.g. `NOVA_PROPTEST_CASES=100000`).
+#[must_use]
+pub fn cases(default: u32) -> u32 {
+    std::env::var("NOVA_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// Length of the huge strings [`arbitrary_json`] and [`mutate`] make (64 KiB and a little, so
 /// that a 16-bit length field overflows).

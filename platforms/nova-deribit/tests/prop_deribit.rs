@@ -22,7 +22,7 @@ use nova_deribit::{
     ChannelKind, Credentials, DeribitAdapter, DeribitConfig, Incoming, MarketData, Notification,
     book_position, error_code, peek, response_of,
 };
-use nova_testkit::hostile::{arbitrary_json, mutate, mutate_bytes};
+use nova_testkit::hostile::strategy::{config, messages};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -83,38 +83,9 @@ const VALID: &[&str] = &[
     r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"user.trades.BTC-PERPETUAL.raw","data":[{"trade_id":"1","order_id":"5","instrument_name":"BTC-PERPETUAL","direction":"buy","price":1.5,"amount":10,"fee":0.1,"fee_currency":"BTC","timestamp":1}]}}"#,
 ];
 
-/// Cases per property: `NOVA_PROPTEST_CASES` when set, else `default`.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("NOVA_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-/// A hostile message: arbitrary bytes, arbitrary JSON, or a valid message mutated (as JSON, or
-/// at the byte level).
+/// A hostile message (`nova_testkit::hostile::strategy::messages`) from the valid ones above.
 fn hostile() -> impl Strategy<Value = Message> {
-    let bytes = || proptest::collection::vec(any::<u8>(), 0..256);
-    prop_oneof![
-        bytes().prop_map(Message::binary),
-        bytes().prop_map(|b| Message::text(arbitrary_json(&b, KEYS).to_string())),
-        (0..VALID.len(), bytes()).prop_map(|(i, b)| {
-            let valid: Value = serde_json::from_str(VALID[i]).unwrap();
-            Message::text(mutate(&valid, &b, KEYS).to_string())
-        }),
-        (0..VALID.len(), bytes()).prop_map(|(i, b)| {
-            let bad = mutate_bytes(VALID[i].as_bytes(), &b);
-            match String::from_utf8(bad) {
-                Ok(text) => Message::text(text),
-                Err(e) => Message::binary(e.into_bytes()),
-            }
-        }),
-    ]
+    messages(VALID, KEYS)
 }
 
 fn every_channel_kind() -> [ChannelKind; 8] {

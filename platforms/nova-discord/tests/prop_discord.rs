@@ -24,9 +24,8 @@ use nova_discord::{
     Discord, DiscordConfig, Dispatch, Event, GatewayEvent, InflateError, Intents, RawPayload,
     ZlibStreamInflater,
 };
-use nova_testkit::hostile::{arbitrary_json, mutate, mutate_bytes};
+use nova_testkit::hostile::strategy::{config, messages};
 use proptest::prelude::*;
-use serde_json::Value;
 
 /// The field names the gateway's parsers look at.
 const KEYS: &[&str] = &[
@@ -83,38 +82,9 @@ const VALID: &[&str] = &[
     r#"{"op":0,"s":9,"t":"SOMETHING_NEW","d":{"x":[1,2]}}"#,
 ];
 
-/// Cases per property: `NOVA_PROPTEST_CASES` when set, else `default`.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("NOVA_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-/// A hostile message: arbitrary bytes, arbitrary JSON, or a valid payload mutated (as JSON, or
-/// at the byte level).
+/// A hostile message (`nova_testkit::hostile::strategy::messages`) from the valid ones above.
 fn hostile() -> impl Strategy<Value = Message> {
-    let bytes = || proptest::collection::vec(any::<u8>(), 0..256);
-    prop_oneof![
-        bytes().prop_map(Message::binary),
-        bytes().prop_map(|b| Message::text(arbitrary_json(&b, KEYS).to_string())),
-        (0..VALID.len(), bytes()).prop_map(|(i, b)| {
-            let valid: Value = serde_json::from_str(VALID[i]).unwrap();
-            Message::text(mutate(&valid, &b, KEYS).to_string())
-        }),
-        (0..VALID.len(), bytes()).prop_map(|(i, b)| {
-            let bad = mutate_bytes(VALID[i].as_bytes(), &b);
-            match String::from_utf8(bad) {
-                Ok(text) => Message::text(text),
-                Err(e) => Message::binary(e.into_bytes()),
-            }
-        }),
-    ]
+    messages(VALID, KEYS)
 }
 
 fn adapter() -> Discord {

@@ -26,7 +26,8 @@ use nova_ethereum::{
     BlockId, EthEvent, EthereumAdapter, Incoming, LogFilter, Peek, Quantity, SubscriptionKind,
     parse_quantity, parse_quantity_u128, to_quantity,
 };
-use nova_testkit::hostile::{arbitrary_json, mutate, mutate_bytes};
+use nova_testkit::hostile::arbitrary_json;
+use nova_testkit::hostile::strategy::{config, messages};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -111,37 +112,10 @@ fn valid() -> Vec<Value> {
     ]
 }
 
-/// Cases per property: `NOVA_PROPTEST_CASES` when set, else `default`.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("NOVA_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-/// A hostile message: arbitrary bytes, arbitrary JSON, or a valid message mutated (as JSON, or
-/// at the byte level).
+/// A hostile message (`nova_testkit::hostile::strategy::messages`) from the valid ones above.
 fn hostile() -> impl Strategy<Value = Message> {
-    let count = valid().len();
-    let bytes = || proptest::collection::vec(any::<u8>(), 0..256);
-    prop_oneof![
-        bytes().prop_map(Message::binary),
-        bytes().prop_map(|b| Message::text(arbitrary_json(&b, KEYS).to_string())),
-        (0..count, bytes())
-            .prop_map(|(i, b)| Message::text(mutate(&valid()[i], &b, KEYS).to_string())),
-        (0..count, bytes()).prop_map(|(i, b)| {
-            let bad = mutate_bytes(valid()[i].to_string().as_bytes(), &b);
-            match String::from_utf8(bad) {
-                Ok(text) => Message::text(text),
-                Err(e) => Message::binary(e.into_bytes()),
-            }
-        }),
-    ]
+    let valid: Vec<String> = valid().iter().map(Value::to_string).collect();
+    messages(&valid, KEYS)
 }
 
 /// What a hex quantity is worth, computed digit by digit (`None` when it is not one, or does

@@ -23,7 +23,8 @@ use nova_slack::{
     AckOnly, DEFAULT_RETRY_AFTER, DedupWindow, Inbound, OpenError, Slack, SlackOptions,
     SocketModeApi,
 };
-use nova_testkit::hostile::{arbitrary_json, mutate, mutate_bytes};
+use nova_testkit::hostile::mutate;
+use nova_testkit::hostile::strategy::{config, messages};
 use proptest::prelude::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -70,38 +71,9 @@ const VALID: &[&str] = &[
     r#"{"envelope_id":"57d6a792-4d35-4d0b-b6aa-3361493e1caf","payload":{"type":"shortcut","token":"verification-token","action_ts":"1610198080.300836","team":{"id":"T111","domain":"testxyz"},"user":{"id":"U111"},"callback_id":"do-something","trigger_id":"111.222.xxx"},"type":"interactive","accepts_response_payload":false}"#,
 ];
 
-/// Cases per property: `NOVA_PROPTEST_CASES` when set, else `default`.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("NOVA_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
-/// A hostile frame: arbitrary bytes, arbitrary JSON, or a valid frame mutated (as JSON, or at
-/// the byte level).
+/// A hostile message (`nova_testkit::hostile::strategy::messages`) from the valid ones above.
 fn hostile() -> impl Strategy<Value = Message> {
-    let bytes = || proptest::collection::vec(any::<u8>(), 0..256);
-    prop_oneof![
-        bytes().prop_map(Message::binary),
-        bytes().prop_map(|b| Message::text(arbitrary_json(&b, KEYS).to_string())),
-        (0..VALID.len(), bytes()).prop_map(|(i, b)| {
-            let valid: Value = serde_json::from_str(VALID[i]).unwrap();
-            Message::text(mutate(&valid, &b, KEYS).to_string())
-        }),
-        (0..VALID.len(), bytes()).prop_map(|(i, b)| {
-            let bad = mutate_bytes(VALID[i].as_bytes(), &b);
-            match String::from_utf8(bad) {
-                Ok(text) => Message::text(text),
-                Err(e) => Message::binary(e.into_bytes()),
-            }
-        }),
-    ]
+    messages(VALID, KEYS)
 }
 
 proptest! {
