@@ -80,6 +80,9 @@ pub use types::{
 };
 
 mod transport;
+/// Happy Eyeballs internals, reachable for nova-core's own tests only: not part of the API.
+#[doc(hidden)]
+pub use transport::eyeballs as __happy_eyeballs;
 pub use transport::{
     ClientIdentity, ConnectStage, Connected, ProxyAuth, ProxyConfig, TlsConfig, TlsRoots,
     Transport, TransportConfig, TransportError, connect,

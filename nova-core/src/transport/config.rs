@@ -69,6 +69,17 @@ pub struct TransportConfig {
     pub tcp_nodelay: bool,
     /// Enable TCP keepalive probes after this much idle time (`SO_KEEPALIVE`). Default `None`.
     pub tcp_keepalive: Option<Duration>,
+    /// Happy Eyeballs' Connection Attempt Delay (RFC 8305): when a host (or the proxy's host)
+    /// resolves to several addresses, the next one is tried this long after the previous
+    /// attempt started, or as soon as it fails, with IPv6 and IPv4 interleaved; the first
+    /// connection established wins and the others are dropped. So a dead address family costs
+    /// this delay, not the whole [`connect_timeout`](Self::connect_timeout).
+    ///
+    /// Default 250 ms (the RFC's recommendation); values under 10 ms count as 10 ms (the RFC's
+    /// floor). `None` tries one address at a time, the next only after the previous failed: a
+    /// black-holed address then holds the connect until `connect_timeout`. IP literals and
+    /// single-address hosts are connected to directly either way.
+    pub happy_eyeballs_delay: Option<Duration>,
     /// TLS settings for `wss://` URLs.
     pub tls: TlsConfig,
     /// Proxy to tunnel through; `None` connects directly.
@@ -88,6 +99,7 @@ impl Default for TransportConfig {
             max_write_buffer_size: usize::MAX,
             tcp_nodelay: true,
             tcp_keepalive: None,
+            happy_eyeballs_delay: Some(super::eyeballs::DEFAULT_DELAY),
             tls: TlsConfig::default(),
             proxy: None,
         }
@@ -113,6 +125,7 @@ impl fmt::Debug for TransportConfig {
             .field("max_write_buffer_size", &self.max_write_buffer_size)
             .field("tcp_nodelay", &self.tcp_nodelay)
             .field("tcp_keepalive", &self.tcp_keepalive)
+            .field("happy_eyeballs_delay", &self.happy_eyeballs_delay)
             .field("tls", &self.tls)
             .field("proxy", &self.proxy)
             .finish()
@@ -187,6 +200,30 @@ impl TransportConfig {
     #[must_use]
     pub fn with_tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
         self.tcp_keepalive = idle;
+        self
+    }
+
+    /// Sets [`happy_eyeballs_delay`](Self::happy_eyeballs_delay): how long an address gets
+    /// before the next one is tried alongside it; `None` tries them one after the other.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use nova_core::{Transport, TransportConfig};
+    ///
+    /// // A faster fallback from a broken IPv6 route to IPv4 (or the other way round).
+    /// let config = TransportConfig::default().with_happy_eyeballs_delay(Some(Duration::from_millis(100)));
+    /// assert_eq!(config.happy_eyeballs_delay, Some(Duration::from_millis(100)));
+    /// let transport = Transport::new(config)?;
+    ///
+    /// // Strictly sequential attempts.
+    /// let sequential = TransportConfig::default().with_happy_eyeballs_delay(None);
+    /// assert_eq!(sequential.happy_eyeballs_delay, None);
+    /// # drop(transport);
+    /// # Ok::<(), nova_core::TransportError>(())
+    /// ```
+    #[must_use]
+    pub fn with_happy_eyeballs_delay(mut self, delay: Option<Duration>) -> Self {
+        self.happy_eyeballs_delay = delay;
         self
     }
 

@@ -6,9 +6,12 @@
 //! reconnects). [`Transport::connect`] runs the whole sequence under one deadline,
 //! `connect_timeout`; when it fires, the error names the stage that was running.
 //!
-//! Without a proxy, every address the host resolves to is tried in order until one accepts.
-//! With a proxy, only the proxy's address is resolved locally; the target host name goes to the
-//! proxy. The WebSocket handshake request carries the extra headers and the offered
+//! Without a proxy, the host's addresses are raced with Happy Eyeballs (RFC 8305, see
+//! [`eyeballs`](super::eyeballs)): attempts staggered by
+//! [`happy_eyeballs_delay`](TransportConfig::happy_eyeballs_delay), families interleaved, the
+//! first to answer wins. With a proxy, only the proxy's address is resolved locally (and raced
+//! the same way); the target host name goes to the proxy. An IP literal or a single address is
+//! connected to directly. The WebSocket handshake request carries the extra headers and the offered
 //! subprotocols; a non-101 answer becomes [`TransportError::HandshakeRejected`] with the
 //! status and the parsed `Retry-After`.
 
@@ -34,7 +37,7 @@ use tokio_tungstenite::tungstenite::{
 
 use super::{
     AdaptiveStream, ConnectStage, NovaStream, ProxyConfig, TlsRoots, TransportConfig,
-    TransportError, WsStream, proxy, stream::SMALL_READ_BUFFER, tls,
+    TransportError, WsStream, eyeballs, proxy, stream::SMALL_READ_BUFFER, tls,
 };
 use crate::error::Error;
 use crate::message::{CloseFrame, Frame, Message};
@@ -270,6 +273,17 @@ impl Transport {
         url: &str,
         headers: &[(String, String)],
     ) -> Result<Connected, TransportError> {
+        self.connect_resolved(url, headers, None).await
+    }
+
+    /// The connect; `addrs`, when given, replaces what the host (or the proxy's host) resolves
+    /// to (for tests).
+    pub(crate) async fn connect_resolved(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        addrs: Option<Vec<SocketAddr>>,
+    ) -> Result<Connected, TransportError> {
         let target = Target::parse(url)?;
         let mut extra = HeaderMap::new();
         for (name, value) in headers {
@@ -278,7 +292,7 @@ impl Transport {
         }
         let stage = AtomicU8::new(ConnectStage::Resolve.to_u8());
         let timeout = self.inner.config.connect_timeout;
-        let attempt = self.connect_inner(target, extra, &stage);
+        let attempt = self.connect_inner(target, extra, addrs, &stage);
         match tokio::time::timeout(timeout, attempt).await {
             Ok(result) => result,
             Err(_elapsed) => Err(TransportError::Timeout {
@@ -292,43 +306,48 @@ impl Transport {
         &self,
         target: Target,
         extra_headers: HeaderMap,
+        resolved: Option<Vec<SocketAddr>>,
         stage: &AtomicU8,
     ) -> Result<Connected, TransportError> {
         let set_stage = |s: ConnectStage| stage.store(s.to_u8(), Ordering::Relaxed);
         let config = &self.inner.config;
+        let delay = config.happy_eyeballs_delay;
 
         let (tcp, peer_addr) = match &config.proxy {
             None => {
-                let addrs = resolve(&target.host, target.port).await?;
+                let addrs = match resolved {
+                    Some(addrs) => addrs,
+                    None => resolve(&target.host, target.port).await?,
+                };
                 set_stage(ConnectStage::TcpConnect);
-                let tcp = connect_any(&addrs, config.connect_timeout).await?;
+                let tcp = connect_tcp(&addrs, delay).await?;
                 let peer = tcp.peer_addr().ok();
                 (tcp, peer)
             }
             Some(proxy_config) => {
                 let proxy_addr = proxy_config.addr();
-                let addrs = tokio::net::lookup_host(proxy_addr)
-                    .await
-                    .map(|a| a.collect::<Vec<_>>())
-                    .map_err(|e| TransportError::Proxy {
+                let addrs = match resolved {
+                    Some(addrs) => addrs,
+                    None => tokio::net::lookup_host(proxy_addr)
+                        .await
+                        .map(|a| a.collect::<Vec<_>>())
+                        .map_err(|e| TransportError::Proxy {
+                            proxy: proxy_addr.to_owned(),
+                            status: None,
+                            reason: format!("cannot resolve the proxy address: {e}"),
+                            source: Some(e),
+                        })?,
+                };
+                set_stage(ConnectStage::TcpConnect);
+                let mut tcp = connect_tcp(&addrs, delay).await.map_err(|e| match e {
+                    TransportError::Connect { source, .. } => TransportError::Proxy {
                         proxy: proxy_addr.to_owned(),
                         status: None,
-                        reason: format!("cannot resolve the proxy address: {e}"),
-                        source: Some(e),
-                    })?;
-                set_stage(ConnectStage::TcpConnect);
-                let mut tcp =
-                    connect_any(&addrs, config.connect_timeout)
-                        .await
-                        .map_err(|e| match e {
-                            TransportError::Connect { source, .. } => TransportError::Proxy {
-                                proxy: proxy_addr.to_owned(),
-                                status: None,
-                                reason: format!("cannot connect to the proxy: {source}"),
-                                source: Some(source),
-                            },
-                            other => other,
-                        })?;
+                        reason: format!("cannot connect to the proxy: {source}"),
+                        source: Some(source),
+                    },
+                    other => other,
+                })?;
                 set_stage(ConnectStage::Proxy);
                 match proxy_config {
                     ProxyConfig::HttpConnect { auth, .. } => {
@@ -560,44 +579,32 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, TransportErro
     Ok(addrs)
 }
 
-/// Tries each address in order; returns the first connection or the last error. Every
-/// attempt but the last gets a share of `budget` (at least 250 ms), so one black-holed
-/// address (say, a broken IPv6 route) does not use up the whole connect timeout.
-async fn connect_any(addrs: &[SocketAddr], budget: Duration) -> Result<TcpStream, TransportError> {
-    let count = u32::try_from(addrs.len()).unwrap_or(u32::MAX).max(1);
-    let share = (budget / count).max(Duration::from_millis(250));
-    let mut last = None;
-    for (index, addr) in addrs.iter().enumerate() {
-        let attempt = TcpStream::connect(addr);
-        let result = if index + 1 < addrs.len() {
-            match tokio::time::timeout(share, attempt).await {
-                Ok(result) => result,
-                Err(_) => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no answer within {share:?}"),
-                )),
+/// Opens TCP to one of `addrs`: directly when there is one, else with Happy Eyeballs
+/// ([`eyeballs::race`] over the [`eyeballs::interleave`]d list, attempts `delay` apart).
+async fn connect_tcp(
+    addrs: &[SocketAddr],
+    delay: Option<Duration>,
+) -> Result<TcpStream, TransportError> {
+    if let [addr] = addrs {
+        return match TcpStream::connect(addr).await {
+            Ok(tcp) => {
+                tracing::debug!(%addr, "TCP connected");
+                Ok(tcp)
             }
-        } else {
-            attempt.await
+            Err(source) => {
+                tracing::debug!(%addr, error = %source, "TCP connect failed");
+                Err(TransportError::Connect {
+                    addr: addr.to_string(),
+                    source,
+                })
+            }
         };
-        match result {
-            Ok(tcp) => return Ok(tcp),
-            Err(e) => {
-                tracing::debug!(%addr, error = %e, "TCP connect attempt failed");
-                last = Some((addr, e));
-            }
-        }
     }
-    Err(match last {
-        Some((addr, source)) => TransportError::Connect {
-            addr: addr.to_string(),
-            source,
-        },
-        None => TransportError::Connect {
-            addr: String::new(),
-            source: io::Error::new(io::ErrorKind::NotFound, "no address to connect to"),
-        },
-    })
+    let ordered = eyeballs::interleave(addrs);
+    match eyeballs::race(&ordered, delay, TcpStream::connect).await {
+        Ok((_, tcp)) => Ok(tcp),
+        Err(failures) => Err(eyeballs::connect_error(failures)),
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 mod config;
 mod connect;
 mod error;
+pub mod eyeballs;
 mod proxy;
 mod stream;
 mod tls;
