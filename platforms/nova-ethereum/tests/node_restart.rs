@@ -16,83 +16,13 @@
 
 use std::time::Duration;
 
-use nova_core::{ClientConfig, ReconnectStrategy, SubscriptionEvent};
-use nova_ethereum::{
-    EthClient, EthEvent, EthItem, EthSubscription, Header, Log, LogFilter, SubscriptionKind,
-};
+use nova_core::SubscriptionEvent;
+use nova_ethereum::{EthClient, LogFilter, SubscriptionKind};
 use nova_testkit::{Anvil, TICK_TOPIC};
 use serde_json::json;
-use tokio::sync::mpsc;
 
-fn config(node: &Anvil) -> ClientConfig {
-    ClientConfig::builder(node.ws_url())
-        .name("eth-restart-test")
-        .reconnect_strategy(ReconnectStrategy::Constant)
-        .backoff(Duration::from_secs(4), Duration::from_secs(4))
-        .jitter(0.0)
-        .request_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-/// What a subscription delivered, collected by a background task.
-#[derive(Debug)]
-enum Seen {
-    Event(EthEvent),
-    Status(SubscriptionEvent),
-}
-
-fn collect(mut sub: EthSubscription) -> mpsc::Receiver<Seen> {
-    let (tx, rx) = mpsc::channel(10_000);
-    tokio::spawn(async move {
-        while let Some(item) = sub.recv().await {
-            let seen = match item {
-                EthItem::Event(e) => Seen::Event(e),
-                EthItem::Status(s) => Seen::Status(s),
-                other => panic!("malformed notification: {other:?}"),
-            };
-            if tx.send(seen).await.is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Receives until `done` says so (or the deadline passes).
-async fn gather(
-    rx: &mut mpsc::Receiver<Seen>,
-    into: &mut Vec<Seen>,
-    within: Duration,
-    done: impl Fn(&[Seen]) -> bool,
-) {
-    let deadline = tokio::time::Instant::now() + within;
-    while !done(into) {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(seen)) => into.push(seen),
-            Ok(None) => panic!("subscription ended"),
-            Err(_) => panic!("timed out; got so far: {into:#?}"),
-        }
-    }
-}
-
-fn heads(seen: &[Seen]) -> Vec<&Header> {
-    seen.iter()
-        .filter_map(|s| match s {
-            Seen::Event(EthEvent::Head(h)) => Some(&**h),
-            _ => None,
-        })
-        .collect()
-}
-
-fn logs(seen: &[Seen]) -> Vec<&Log> {
-    seen.iter()
-        .filter_map(|s| match s {
-            Seen::Event(EthEvent::Log(l)) => Some(&**l),
-            _ => None,
-        })
-        .collect()
-}
+mod common;
+use common::{Seen, collect, config, gather, heads, logs};
 
 fn statuses(seen: &[Seen]) -> Vec<String> {
     seen.iter()
@@ -113,7 +43,7 @@ fn count(statuses: &[String], what: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_heads_arrive_exactly_once_in_order_across_two_node_restarts() {
     let mut node = Anvil::spawn().await.expect("start anvil");
-    let (eth, _messages) = EthClient::connect(config(&node));
+    let (eth, _messages) = EthClient::connect(config(&node, "eth-restart-test"));
     let sub = eth.subscribe(SubscriptionKind::NewHeads).await.unwrap();
     let mut rx = collect(sub);
     let mut seen = Vec::new();
@@ -206,7 +136,7 @@ async fn logs_of_an_every_block_contract_are_neither_missed_nor_repeated_across_
     let mut node = Anvil::spawn().await.expect("start anvil");
     let contract = node.deploy_tick_emitter().await.unwrap();
     let ticker = node.spawn_ticker(&contract);
-    let (eth, _messages) = EthClient::connect(config(&node));
+    let (eth, _messages) = EthClient::connect(config(&node, "eth-restart-test"));
     let filter = LogFilter::new()
         .address(contract.clone())
         .topic(0, TICK_TOPIC);

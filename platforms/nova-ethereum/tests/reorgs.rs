@@ -27,26 +27,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nova_core::{ClientConfig, ReconnectStrategy, SubscriptionEvent};
-use nova_ethereum::{
-    EthClient, EthEvent, EthItem, EthSubscription, Header, Log, LogFilter, Reorg, SubscriptionKind,
-};
+use nova_ethereum::{EthClient, EthEvent, Log, LogFilter, SubscriptionKind};
 use nova_testkit::{Anvil, TICK_TOPIC};
 use serde_json::{Value, json};
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-fn config(node: &Anvil) -> ClientConfig {
-    ClientConfig::builder(node.ws_url())
-        .name("eth-reorg-test")
-        .reconnect_strategy(ReconnectStrategy::Constant)
-        .backoff(Duration::from_secs(4), Duration::from_secs(4))
-        .jitter(0.0)
-        .request_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
+mod common;
+use common::{Seen, collect, config, gather, heads, logs, reorgs};
+
+/// How long a step may take before the test fails (generous: anvil mines on request, but the
+/// client reconnects every 4 s).
+const WAIT: Duration = Duration::from_secs(40);
 
 /// A node that mines only when told to.
 async fn manual_node() -> Anvil {
@@ -78,73 +71,6 @@ async fn block(node: &Anvil, number: u64) -> (String, String) {
         block["hash"].as_str().unwrap().to_owned(),
         block["parentHash"].as_str().unwrap().to_owned(),
     )
-}
-
-/// What a subscription delivered, collected by a background task.
-#[derive(Debug)]
-enum Seen {
-    Event(EthEvent),
-    Status(SubscriptionEvent),
-}
-
-fn collect(mut sub: EthSubscription) -> mpsc::Receiver<Seen> {
-    let (tx, rx) = mpsc::channel(10_000);
-    tokio::spawn(async move {
-        while let Some(item) = sub.recv().await {
-            let seen = match item {
-                EthItem::Event(e) => Seen::Event(e),
-                EthItem::Status(s) => Seen::Status(s),
-                other => panic!("malformed notification: {other:?}"),
-            };
-            if tx.send(seen).await.is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Receives until `done` says so; fails after a generous wait.
-async fn gather(
-    rx: &mut mpsc::Receiver<Seen>,
-    into: &mut Vec<Seen>,
-    done: impl Fn(&[Seen]) -> bool,
-) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while !done(into) {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(seen)) => into.push(seen),
-            Ok(None) => panic!("subscription ended"),
-            Err(_) => panic!("timed out; got so far: {into:#?}"),
-        }
-    }
-}
-
-fn heads(seen: &[Seen]) -> Vec<&Header> {
-    seen.iter()
-        .filter_map(|s| match s {
-            Seen::Event(EthEvent::Head(h)) => Some(&**h),
-            _ => None,
-        })
-        .collect()
-}
-
-fn reorgs(seen: &[Seen]) -> Vec<&Reorg> {
-    seen.iter()
-        .filter_map(|s| match s {
-            Seen::Event(EthEvent::Reorg(r)) => Some(&**r),
-            _ => None,
-        })
-        .collect()
-}
-
-fn logs(seen: &[Seen]) -> Vec<&Log> {
-    seen.iter()
-        .filter_map(|s| match s {
-            Seen::Event(EthEvent::Log(l)) => Some(&**l),
-            _ => None,
-        })
-        .collect()
 }
 
 fn restored(seen: &[Seen]) -> usize {
@@ -239,13 +165,13 @@ fn check_walk(seen: &[Seen]) -> std::collections::BTreeMap<u64, String> {
 async fn heads_reorg(depth: u64) {
     let node = manual_node().await;
     mine(&node, 5).await;
-    let (eth, _messages) = EthClient::connect(config(&node));
+    let (eth, _messages) = EthClient::connect(config(&node, "eth-reorg-test"));
     let sub = eth.subscribe(SubscriptionKind::NewHeads).await.unwrap();
     let mut rx = collect(sub);
     let mut seen = Vec::new();
     mine(&node, 6).await;
     let tip = node.block_number().await.unwrap();
-    gather(&mut rx, &mut seen, |s| {
+    gather(&mut rx, &mut seen, WAIT, |s| {
         heads(s).last().is_some_and(|h| h.number == tip)
     })
     .await;
@@ -256,13 +182,13 @@ async fn heads_reorg(depth: u64) {
 
     node.rpc("anvil_reorg", json!([depth, []])).await.unwrap();
     assert_eq!(node.block_number().await.unwrap(), tip);
-    gather(&mut rx, &mut seen, |s| {
+    gather(&mut rx, &mut seen, WAIT, |s| {
         !reorgs(s).is_empty() && heads(s).last().is_some_and(|h| h.number == tip)
     })
     .await;
     // The chain goes on from the new tip.
     mine(&node, 2).await;
-    gather(&mut rx, &mut seen, |s| {
+    gather(&mut rx, &mut seen, WAIT, |s| {
         heads(s).last().is_some_and(|h| h.number == tip + 2)
     })
     .await;
@@ -333,7 +259,7 @@ async fn a_reorg_of_depth_3_is_told_then_the_new_heads_follow() {
 async fn a_revert_to_a_snapshot_and_a_shorter_chain_is_a_reorg() {
     let node = manual_node().await;
     mine(&node, 3).await;
-    let (eth, _messages) = EthClient::connect(config(&node));
+    let (eth, _messages) = EthClient::connect(config(&node, "eth-reorg-test"));
     let sub = eth.subscribe(SubscriptionKind::NewHeads).await.unwrap();
     let mut rx = collect(sub);
     let mut seen = Vec::new();
@@ -341,7 +267,7 @@ async fn a_revert_to_a_snapshot_and_a_shorter_chain_is_a_reorg() {
     let snapshot = node.rpc("evm_snapshot", json!([])).await.unwrap();
     let base = node.block_number().await.unwrap();
     mine(&node, 3).await;
-    gather(&mut rx, &mut seen, |s| {
+    gather(&mut rx, &mut seen, WAIT, |s| {
         heads(s).last().is_some_and(|h| h.number == base + 3)
     })
     .await;
@@ -351,7 +277,7 @@ async fn a_revert_to_a_snapshot_and_a_shorter_chain_is_a_reorg() {
     );
     // One block on the old base: a chain shorter than what was delivered.
     mine(&node, 1).await;
-    gather(&mut rx, &mut seen, |s| {
+    gather(&mut rx, &mut seen, WAIT, |s| {
         !reorgs(s).is_empty() && heads(s).last().is_some_and(|h| h.number == base + 1)
     })
     .await;
@@ -369,7 +295,7 @@ async fn a_revert_to_a_snapshot_and_a_shorter_chain_is_a_reorg() {
         "the new chain has one block at the replaced heights"
     );
     mine(&node, 3).await;
-    gather(&mut rx, &mut seen, |s| {
+    gather(&mut rx, &mut seen, WAIT, |s| {
         heads(s).last().is_some_and(|h| h.number == base + 4)
     })
     .await;
@@ -390,13 +316,13 @@ async fn a_reorg_while_disconnected_is_found_by_the_backfill() {
         .expect("start anvil");
     manual_mining(&node).await;
     mine(&node, 3).await;
-    let (eth, _messages) = EthClient::connect(config(&node));
+    let (eth, _messages) = EthClient::connect(config(&node, "eth-reorg-test"));
     let sub = eth.subscribe(SubscriptionKind::NewHeads).await.unwrap();
     let mut rx = collect(sub);
     let mut seen = Vec::new();
     mine(&node, 5).await;
     let tip = node.block_number().await.unwrap();
-    gather(&mut rx, &mut seen, |s| {
+    gather(&mut rx, &mut seen, WAIT, |s| {
         heads(s).last().is_some_and(|h| h.number == tip)
     })
     .await;
@@ -416,14 +342,14 @@ async fn a_reorg_while_disconnected_is_found_by_the_backfill() {
         .unwrap();
     mine(&node, 2).await;
     let top = tip + extra + 2;
-    gather(&mut rx, &mut seen, |s| restored(s) >= 1).await;
+    gather(&mut rx, &mut seen, WAIT, |s| restored(s) >= 1).await;
     assert!(
         reorgs(&seen).is_empty(),
         "nothing told before a head shows the gap"
     );
     // The next live head shows the gap; the backfill finds the reorg.
     mine(&node, 1).await;
-    gather(&mut rx, &mut seen, |s| {
+    gather(&mut rx, &mut seen, WAIT, |s| {
         heads(s).last().is_some_and(|h| h.number == top + 1)
     })
     .await;
@@ -468,7 +394,7 @@ async fn logs_a_reorg_removed_come_flagged_then_their_replacements() {
     let contract = node.deploy_tick_emitter().await.unwrap();
     manual_mining(&node).await;
     let accounts = node.accounts().await.unwrap();
-    let (eth, _messages) = EthClient::connect(config(&node));
+    let (eth, _messages) = EthClient::connect(config(&node, "eth-reorg-test"));
     let filter = LogFilter::new()
         .address(contract.clone())
         .topic(0, TICK_TOPIC);
@@ -486,7 +412,7 @@ async fn logs_a_reorg_removed_come_flagged_then_their_replacements() {
         mine(&node, 1).await;
     }
     let tip = node.block_number().await.unwrap();
-    gather(&mut rx, &mut seen, |s| logs(s).len() >= 5).await;
+    gather(&mut rx, &mut seen, WAIT, |s| logs(s).len() >= 5).await;
     let before: Vec<Log> = logs(&seen).into_iter().cloned().collect();
     assert_eq!(before.last().unwrap().block_number, Some(tip));
 
@@ -497,13 +423,13 @@ async fn logs_a_reorg_removed_come_flagged_then_their_replacements() {
     node.rpc("anvil_reorg", json!([3, txs])).await.unwrap();
     let truth = eth.logs(filter.clone().blocks(tip - 2, tip)).await.unwrap();
     assert_eq!(truth.len(), 3, "{truth:?}");
-    gather(&mut rx, &mut seen, |s| logs(s).len() >= 5 + 3 + 3).await;
+    gather(&mut rx, &mut seen, WAIT, |s| logs(s).len() >= 5 + 3 + 3).await;
     // The next live one.
     node.rpc("eth_sendTransaction", json!([tick(&accounts, &contract)]))
         .await
         .unwrap();
     mine(&node, 1).await;
-    gather(&mut rx, &mut seen, |s| logs(s).len() > 5 + 3 + 3).await;
+    gather(&mut rx, &mut seen, WAIT, |s| logs(s).len() > 5 + 3 + 3).await;
 
     eprintln!("{:#?}", story(&seen));
     let got: Vec<Log> = logs(&seen).into_iter().cloned().collect();
@@ -640,7 +566,7 @@ async fn logs_a_reorg_removed_while_disconnected_come_flagged_after_the_restore(
             .unwrap();
         mine(&node, 1).await;
     }
-    gather(&mut rx, &mut seen, |s| logs(s).len() >= 5).await;
+    gather(&mut rx, &mut seen, WAIT, |s| logs(s).len() >= 5).await;
     let before: Vec<Log> = logs(&seen).into_iter().cloned().collect();
     let tip = before.last().unwrap().block_number.unwrap();
 
@@ -667,7 +593,7 @@ async fn logs_a_reorg_removed_while_disconnected_come_flagged_after_the_restore(
     assert_eq!(truth.len(), 3, "{truth:?}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     relay.restore();
-    gather(&mut rx, &mut seen, |s| {
+    gather(&mut rx, &mut seen, WAIT, |s| {
         restored(s) >= 1 && logs(s).last().and_then(|l| l.block_number) == Some(tip + 1)
     })
     .await;
