@@ -302,6 +302,11 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
+/// `d` cut to whole microseconds, the precision of the format.
+pub(crate) fn whole_micros(d: Duration) -> Duration {
+    Duration::from_micros(micros(d))
+}
+
 fn need<T>(value: Option<T>, line: usize, what: &str, field: &str) -> Result<T, RecordingError> {
     value.ok_or_else(|| RecordingError::line(line, format!("{what} record without `{field}`")))
 }

@@ -64,7 +64,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tracing::debug;
 
 use super::format::{
-    Direction, FrameRecord, Open, Record, RecordedFrame, Recording, RecordingError,
+    Direction, FrameRecord, Open, Record, RecordedFrame, Recording, RecordingError, whole_micros,
 };
 use super::redact::{Redactions, redact_url};
 use super::wire::{from_message, to_message};
@@ -231,7 +231,7 @@ impl Shared {
         let frame = self.options.redactions.apply(frame);
         self.record(Record::Frame(FrameRecord {
             conn,
-            at: opened.elapsed(),
+            at: whole_micros(opened.elapsed()),
             dir,
             frame,
         }));
@@ -540,7 +540,7 @@ async fn relay_one(tcp: TcpStream, shared: &Shared) {
     };
     shared.record(Record::Open(Open {
         conn,
-        at: shared.started.elapsed(),
+        at: whole_micros(shared.started.elapsed()),
         target: redact_url(&head.target),
         subprotocol: protocol
             .as_ref()

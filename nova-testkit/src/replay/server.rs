@@ -411,6 +411,7 @@ async fn handle(tcp: TcpStream, index: usize, shared: Arc<Shared>) {
         script: &script,
         index,
         correlations: Correlations::default(),
+        client_closed: false,
     };
     match player.run().await {
         End::Played(last_line) => {
@@ -466,6 +467,8 @@ struct Player<'a> {
     script: &'a ConnectionScript,
     index: usize,
     correlations: Correlations,
+    /// The client has sent its close frame (tungstenite has answered it).
+    client_closed: bool,
 }
 
 impl Player<'_> {
@@ -507,7 +510,13 @@ impl Player<'_> {
                     }
                     return End::Dropped;
                 };
+                let is_close = matches!(message, Message::Close(_));
                 if self.send(message).await.is_err() {
+                    if is_close && self.client_closed {
+                        // The close handshake is done already: tungstenite answered the
+                        // client's close frame with its own.
+                        continue;
+                    }
                     self.shared.issue(Issue::ClientGone {
                         conn: self.conn(),
                         line,
@@ -535,6 +544,7 @@ impl Player<'_> {
                         return End::Stopped;
                     }
                 };
+                self.client_closed |= matches!(got, RecordedFrame::Close(_));
                 if matcher.skips(&got) {
                     continue;
                 }
