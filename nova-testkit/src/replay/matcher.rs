@@ -49,6 +49,9 @@ use super::redact::REDACTED;
 /// A predicate over client frames (see [`Matcher::skip_client_if`]).
 type Skip = Arc<dyn Fn(&RecordedFrame) -> bool + Send + Sync>;
 
+/// A rewrite of JSON client frames before they are compared (see [`Matcher::normalize_json`]).
+type Normalize = Arc<dyn Fn(&mut Value) + Send + Sync>;
+
 /// How client frames are compared with the recording. See the [module docs](self).
 ///
 /// `Default` is [`Matcher::json`] with nothing ignored.
@@ -58,6 +61,7 @@ pub struct Matcher {
     ignore: Vec<String>,
     correlate: Vec<String>,
     skip: Vec<Skip>,
+    normalize: Vec<Normalize>,
     check_pings: bool,
 }
 
@@ -68,6 +72,7 @@ impl fmt::Debug for Matcher {
             .field("ignore", &self.ignore)
             .field("correlate", &self.correlate)
             .field("skip", &self.skip.len())
+            .field("normalize", &self.normalize.len())
             .field("check_pings", &self.check_pings)
             .finish()
     }
@@ -100,6 +105,7 @@ impl Matcher {
             ignore: Vec::new(),
             correlate: Vec::new(),
             skip: Vec::new(),
+            normalize: Vec::new(),
             check_pings: false,
         }
     }
@@ -168,6 +174,32 @@ impl Matcher {
         })
     }
 
+    /// Rewrites both the recorded and the live JSON value of each client text frame before
+    /// they are compared: for what field rules cannot say, such as positions in an array
+    /// (`{"op":"auth","args":[key, expires, signature]}`).
+    ///
+    /// ```
+    /// use nova_testkit::replay::{Matcher, RecordedFrame};
+    ///
+    /// let matcher = Matcher::json().normalize_json(|v| {
+    ///     if v["op"] == "auth" {
+    ///         v["args"][1] = 0.into(); // expires
+    ///         v["args"][2] = "".into(); // signature
+    ///     }
+    /// });
+    /// let recorded = RecordedFrame::Text(r#"{"op":"auth","args":["k",1,"aa"]}"#.into());
+    /// let live = RecordedFrame::Text(r#"{"op":"auth","args":["k",2,"bb"]}"#.into());
+    /// assert!(matcher.check(&recorded, &live).is_ok());
+    /// ```
+    #[must_use]
+    pub fn normalize_json(
+        mut self,
+        normalize: impl Fn(&mut Value) + Send + Sync + 'static,
+    ) -> Self {
+        self.normalize.push(Arc::new(normalize));
+        self
+    }
+
     /// Expects the client's pings and pongs where they were recorded (off by default: they are
     /// timer-driven).
     #[must_use]
@@ -221,10 +253,14 @@ impl Matcher {
 
     fn check_text(&self, expected: &str, got: &str) -> Result<(), String> {
         if self.json {
-            if let (Ok(e), Ok(g)) = (
+            if let (Ok(mut e), Ok(mut g)) = (
                 serde_json::from_str::<Value>(expected),
                 serde_json::from_str::<Value>(got),
             ) {
+                for normalize in &self.normalize {
+                    normalize(&mut e);
+                    normalize(&mut g);
+                }
                 return self.check_json(&e, &g, &mut String::new());
             }
         }

@@ -1,9 +1,12 @@
 //! Serving a recording back: a WebSocket server that plays the server's side and expects the
 //! client's.
 //!
-//! [`ReplayServer`] binds `127.0.0.1:0`. The *n*-th connection a client opens plays the *n*-th
-//! recorded connection (an `open` record refused upstream is refused with the same HTTP
-//! status). For each recorded frame, in order:
+//! [`ReplayServer`] binds `127.0.0.1:0`. Each connection a client opens plays the first
+//! recorded connection not played yet whose request path (query aside) is the same, or failing
+//! that the first one not played yet: with one endpoint, the *n*-th connection plays the *n*-th
+//! recording; with several (a public and a private endpoint), each client gets its own. An
+//! `open` record refused upstream is refused with the same HTTP status. For each recorded
+//! frame, in order:
 //!
 //! - a server→client frame is sent (a `drop` drops the TCP connection, a `close` starts the
 //!   close handshake); correlated fields are rewritten first (see [`Matcher::correlate`]);
@@ -163,6 +166,8 @@ struct Shared {
     report: Mutex<ReplayReport>,
     /// For each recorded connection, the line it is waiting at (`None` once played).
     progress: Mutex<Vec<Option<usize>>>,
+    /// For each recorded connection, whether a client connection has taken it.
+    claimed: Mutex<Vec<bool>>,
     /// Recorded connections that ended (played, or stopped at an issue), for waiters.
     completed: watch::Sender<usize>,
     shutdown: watch::Sender<bool>,
@@ -230,6 +235,7 @@ impl ReplayServer {
         let scripts = recording.connections();
         let shared = Arc::new(Shared {
             progress: Mutex::new(scripts.iter().map(|s| Some(s.line)).collect()),
+            claimed: Mutex::new(vec![false; scripts.len()]),
             report: Mutex::new(ReplayReport {
                 source,
                 recorded: scripts.len(),
@@ -354,71 +360,107 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 type Ws = WebSocketStream<TcpStream>;
 
-async fn handle(tcp: TcpStream, index: usize, shared: Arc<Shared>) {
-    let script = shared.scripts.get(index).cloned();
-    let refused = script.as_ref().and_then(|s| s.open.refused);
-    let subprotocol = script.as_ref().and_then(|s| s.open.subprotocol.clone());
+/// Claims the recorded connection for a request to `path` (see the module docs).
+fn claim(shared: &Shared, target: &str) -> Option<usize> {
+    let path = |t: &str| {
+        t.split(['?', '#'])
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    let wanted = path(target);
+    let mut claimed = lock(&shared.claimed);
+    let free = |i: &usize| !claimed[*i];
+    let all = 0..shared.scripts.len();
+    let index = all
+        .clone()
+        .filter(free)
+        .find(|i| path(&shared.scripts[*i].open.target) == wanted)
+        .or_else(|| all.clone().find(free))?;
+    claimed[index] = true;
+    Some(index)
+}
+
+/// One accepted TCP connection; `accepted` is its number in accept order.
+async fn handle(tcp: TcpStream, accepted: usize, shared: Arc<Shared>) {
+    // Chosen in the handshake callback, from the request path.
+    let chosen: Arc<Mutex<Option<usize>>> = Arc::default();
     // The error type is tungstenite's, not ours to shrink.
     #[allow(clippy::result_large_err)]
-    let callback = move |request: &Request,
-                         mut response: Response|
-          -> Result<Response, ErrorResponse> {
-        if let Some(status) = refused {
-            let mut refusal = http::Response::new(Some(format!("refused as recorded: {status}")));
-            *refusal.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            return Err(refusal);
-        }
-        let offered = request
-            .headers()
-            .get(SEC_WEBSOCKET_PROTOCOL)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if let Some(p) = &subprotocol {
-            if offered.split(',').any(|o| o.trim() == p) {
-                if let Ok(value) = http::HeaderValue::from_str(p) {
-                    response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, value);
+    let callback = {
+        let shared = Arc::clone(&shared);
+        let chosen = Arc::clone(&chosen);
+        move |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
+            let index = claim(&shared, &request.uri().to_string());
+            *lock(&chosen) = index;
+            let Some(open) = index.map(|i| &shared.scripts[i].open) else {
+                return Ok(response);
+            };
+            if let Some(status) = open.refused {
+                let mut refusal =
+                    http::Response::new(Some(format!("refused as recorded: {status}")));
+                *refusal.status_mut() =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                return Err(refusal);
+            }
+            let offered = request
+                .headers()
+                .get(SEC_WEBSOCKET_PROTOCOL)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if let Some(p) = &open.subprotocol {
+                if offered.split(',').any(|o| o.trim() == p) {
+                    if let Ok(value) = http::HeaderValue::from_str(p) {
+                        response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, value);
+                    }
                 }
             }
+            Ok(response)
         }
-        Ok(response)
     };
-    let ws = match tokio::time::timeout(
+    let handshake = tokio::time::timeout(
         Duration::from_secs(10),
         tokio_tungstenite::accept_hdr_async(tcp, callback),
     )
-    .await
-    {
+    .await;
+    let index = *lock(&chosen);
+    let script = index.map(|i| &shared.scripts[i]);
+    let ws = match handshake {
         Ok(Ok(ws)) => ws,
         _ => {
-            if let Some(script) = &script {
-                if refused.is_some() {
-                    lock(&shared.report).opened += 1;
+            if let (Some(index), Some(script)) = (index, script) {
+                lock(&shared.report).opened += 1;
+                if script.open.refused.is_some() {
                     finish_script(&shared, script, index);
+                } else {
+                    // The handshake failed on the client's side: free the recording again.
+                    lock(&shared.claimed)[index] = false;
                 }
             }
             return;
         }
     };
     lock(&shared.report).opened += 1;
-    let Some(script) = script else {
-        shared.issue(Issue::UnexpectedConnection { index });
+    let (Some(index), Some(script)) = (index, script) else {
+        shared.issue(Issue::UnexpectedConnection { index: accepted });
         idle(ws, &shared).await;
         return;
     };
     let mut player = Player {
         ws: Some(ws),
         shared: &shared,
-        script: &script,
+        script,
         index,
         correlations: Correlations::default(),
         client_closed: false,
     };
     match player.run().await {
         End::Played(last_line) => {
-            finish_script(&shared, &script, index);
+            finish_script(&shared, script, index);
             player.trailing(last_line).await;
         }
-        End::Dropped => finish_script(&shared, &script, index),
+        End::Dropped => finish_script(&shared, script, index),
         End::Stopped => shared.completed.send_modify(|n| *n += 1),
     }
 }
