@@ -7,7 +7,9 @@
 //!    Mozilla roots, or [`RelayOptions::tls`]): the upstream URL's path and query if it has
 //!    any, else the client's; the client's headers are forwarded (except those of the
 //!    handshake itself), and the upstream's subprotocol is agreed with the client. An upstream
-//!    refusal (say `503`) is passed on to the client with its status, and recorded;
+//!    refusal (say `503`) is passed on to the client with its status, and recorded; an
+//!    upstream that cannot be reached is answered (and recorded) as `502`, or `504` when it
+//!    does not answer in time;
 //! 3. relays every frame both ways, unchanged, and records each one (after [`Redactions`]) with
 //!    its direction and its time since the connection opened. A connection that ends without a
 //!    close handshake on one side is recorded as a `drop` and dropped on the other side too.
