@@ -14,8 +14,9 @@
 //!
 //! - Line 1 is the **header**: `format` is always `"nova-recording"`, `version` is
 //!   [`FORMAT_VERSION`] (a reader refuses any other), `url` is the upstream URL with its query
-//!   string and user information replaced by `<redacted>`, `recorded_at` is UTC (RFC 3339), and
-//!   an optional free-text `note`.
+//!   string and user information replaced by `<redacted>`, `recorded_at` is UTC (RFC 3339), an
+//!   optional free-text `note`, and `also`, the other upstream URLs the relay served (omitted
+//!   when there are none).
 //! - An **`open`** record starts a connection: `conn` numbers connections from 0 in accept
 //!   order, `t_us` is microseconds since the recording started, `target` is the request path
 //!   (query redacted), `subprotocol` the one agreed on (omitted if none). When the upstream
@@ -198,6 +199,9 @@ pub struct Header {
     pub recorded_at: String,
     /// Free text: what the recording shows, how to re-record it.
     pub note: Option<String>,
+    /// More upstream URLs the relay served (redacted), in the order of
+    /// [`RelayOptions::also`](super::RelayOptions::also); empty for one upstream.
+    pub also: Vec<String>,
 }
 
 /// The start of a connection.
@@ -274,6 +278,8 @@ struct Wire {
     recorded_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     note: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    also: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     conn: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -320,6 +326,7 @@ impl Header {
             url: Some(self.url.clone()),
             recorded_at: Some(self.recorded_at.clone()),
             note: self.note.clone(),
+            also: self.also.clone(),
             ..Wire::default()
         }
     }
@@ -347,6 +354,7 @@ impl Header {
             url: need(w.url, line, "header", "url")?,
             recorded_at: w.recorded_at.unwrap_or_default(),
             note: w.note,
+            also: w.also,
         })
     }
 }
@@ -468,6 +476,7 @@ impl Recording {
                 url: redact_url(url),
                 recorded_at: rfc3339(SystemTime::now()),
                 note: None,
+                also: Vec::new(),
             },
             records: Vec::new(),
         }

@@ -14,6 +14,13 @@
 //!    its direction and its time since the connection opened. A connection that ends without a
 //!    close handshake on one side is recorded as a `drop` and dropped on the other side too.
 //!
+//! **Several upstreams**: a platform may send the client elsewhere (Discord's READY names a
+//! `resume_gateway_url`). Each URL given to [`RelayOptions::also`] gets a listener of its own;
+//! in server frames forwarded to the client, every upstream's `scheme://host:port` is replaced
+//! by its listener's URL, so the client's next connection comes through the relay too. The
+//! recording keeps the frames as the upstream sent them, and its header lists the extra URLs
+//! (`also`), which a [`ReplayServer`](super::ReplayServer) points back at itself.
+//!
 //! Records go to memory ([`Relay::recording`], at most [`RelayOptions::max_records`] of them)
 //! and, with [`RelayOptions::file`], to a JSON Lines file as they happen (flushed after each
 //! record, so a crash keeps what was seen). This is how a user captures a production incident:
@@ -106,6 +113,8 @@ pub struct RelayOptions {
     pub max_records: usize,
     /// The header's note.
     pub note: Option<String>,
+    /// More upstreams to relay (see the module docs).
+    pub also: Vec<String>,
 }
 
 impl Default for RelayOptions {
@@ -116,6 +125,7 @@ impl Default for RelayOptions {
             tls: None,
             max_records: 1_000_000,
             note: None,
+            also: Vec::new(),
         }
     }
 }
@@ -146,6 +156,13 @@ impl RelayOptions {
     #[must_use]
     pub fn max_records(mut self, max: usize) -> Self {
         self.max_records = max;
+        self
+    }
+
+    /// Adds an upstream to [`also`](Self::also).
+    #[must_use]
+    pub fn also(mut self, upstream: impl Into<String>) -> Self {
+        self.also.push(upstream.into());
         self
     }
 
@@ -186,9 +203,19 @@ struct Upstream {
     port: u16,
 }
 
+/// An upstream and the listener for it.
+#[derive(Debug, Clone)]
+struct Route {
+    upstream: Upstream,
+    /// `scheme://authority` of the upstream, as servers write it in frames.
+    upstream_base: String,
+    /// `ws://127.0.0.1:PORT` of the listener.
+    relay_url: String,
+}
+
 /// State shared by the relay's tasks and its handle.
 struct Shared {
-    upstream: Upstream,
+    routes: Vec<Route>,
     options: RelayOptions,
     tls: TlsConnector,
     started: Instant,
@@ -203,7 +230,7 @@ struct Shared {
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
-            .field("upstream", &redact_url(&self.upstream.url.to_string()))
+            .field("routes", &self.routes.len())
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -229,6 +256,21 @@ impl Shared {
         }
     }
 
+    /// A server frame as forwarded to the client: upstream URLs point at the relay.
+    fn to_client(&self, frame: &RecordedFrame) -> Option<RecordedFrame> {
+        let RecordedFrame::Text(text) = frame else {
+            return None;
+        };
+        let mut out: Option<String> = None;
+        for route in &self.routes {
+            let current = out.as_deref().unwrap_or(text);
+            if current.contains(&route.upstream_base) {
+                out = Some(current.replace(&route.upstream_base, &route.relay_url));
+            }
+        }
+        out.map(RecordedFrame::Text)
+    }
+
     fn frame(&self, conn: u32, opened: Instant, dir: Direction, frame: RecordedFrame) {
         let frame = self.options.redactions.apply(frame);
         self.record(Record::Frame(FrameRecord {
@@ -247,7 +289,7 @@ impl Shared {
 pub struct Relay {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 fn default_tls() -> Arc<rustls::ClientConfig> {
@@ -294,12 +336,23 @@ fn parse_upstream(url: &str) -> Result<Upstream, RelayError> {
     })
 }
 
+/// `scheme://authority` of a parsed upstream.
+fn base_of(upstream: &Upstream) -> String {
+    let scheme = if upstream.tls { "wss" } else { "ws" };
+    let authority = upstream.url.authority().map_or("", |a| a.as_str());
+    format!("{scheme}://{authority}")
+}
+
 impl Relay {
-    /// Starts a relay to `upstream` on `127.0.0.1` and a free port.
+    /// Starts a relay to `upstream` (and [`RelayOptions::also`]) on `127.0.0.1` and free ports.
     pub async fn start(upstream: &str, options: RelayOptions) -> Result<Relay, RelayError> {
-        let parsed = parse_upstream(upstream)?;
+        let mut upstreams = vec![parse_upstream(upstream)?];
+        for also in &options.also {
+            upstreams.push(parse_upstream(also)?);
+        }
         let mut recording = Recording::new(upstream);
         recording.header.note.clone_from(&options.note);
+        recording.header.also = options.also.iter().map(|u| redact_url(u)).collect();
         let file = match &options.file {
             None => None,
             Some(path) => {
@@ -317,11 +370,22 @@ impl Relay {
                 Some(file)
             }
         };
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
+        let mut listeners = Vec::new();
+        let mut routes = Vec::new();
+        for upstream in upstreams {
+            let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+            let addr = listener.local_addr()?;
+            routes.push(Route {
+                upstream_base: base_of(&upstream),
+                relay_url: format!("ws://127.0.0.1:{}", addr.port()),
+                upstream,
+            });
+            listeners.push(listener);
+        }
+        let addr = listeners[0].local_addr()?;
         let tls = TlsConnector::from(options.tls.clone().unwrap_or_else(default_tls));
         let shared = Arc::new(Shared {
-            upstream: parsed,
+            routes,
             options,
             tls,
             started: Instant::now(),
@@ -331,16 +395,22 @@ impl Relay {
             live: watch::Sender::new(0),
             shutdown: watch::Sender::new(false),
         });
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        let tasks = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(route, listener)| {
+                tokio::spawn(accept_loop(listener, route, Arc::clone(&shared)))
+            })
+            .collect();
         debug!(%addr, "relay listening");
         Ok(Relay {
             addr,
             shared,
-            task: Mutex::new(Some(task)),
+            tasks: Mutex::new(tasks),
         })
     }
 
-    /// The address it listens on.
+    /// The address it listens on for the main upstream.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -349,6 +419,11 @@ impl Relay {
     /// query added to it are forwarded when the upstream URL has none).
     pub fn url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// The relay's URL for the `i`-th [`RelayOptions::also`] upstream.
+    pub fn also_url(&self, i: usize) -> Option<String> {
+        self.shared.routes.get(i + 1).map(|r| r.relay_url.clone())
     }
 
     /// What has been recorded so far.
@@ -374,8 +449,8 @@ impl Relay {
     pub async fn finish(self, timeout: Duration) -> Recording {
         self.wait_idle(timeout).await;
         self.shared.shutdown.send_replace(true);
-        let task = lock(&self.task).take();
-        if let Some(task) = task {
+        let tasks = std::mem::take(&mut *lock(&self.tasks));
+        for task in tasks {
             let _ = task.await;
         }
         if let Some(file) = lock(&self.shared.file).as_mut() {
@@ -391,7 +466,7 @@ impl Drop for Relay {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, route: usize, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
     let mut tasks = JoinSet::new();
     loop {
@@ -404,7 +479,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                     let shared = Arc::clone(&shared);
                     tasks.spawn(async move {
                         shared.live.send_modify(|n| *n += 1);
-                        relay_one(tcp, &shared).await;
+                        relay_one(tcp, route, &shared).await;
                         shared.live.send_modify(|n| *n = n.saturating_sub(1));
                     });
                 }
@@ -473,8 +548,7 @@ enum Dialed {
     Refused(u16),
 }
 
-async fn dial(shared: &Shared, head: &Head) -> Dialed {
-    let up = &shared.upstream;
+async fn dial(shared: &Shared, up: &Upstream, head: &Head) -> Dialed {
     let path = up.url.path_and_query().map_or("/", |p| p.as_str());
     let target = if path == "/" {
         head.target.as_str()
@@ -524,12 +598,12 @@ async fn dial(shared: &Shared, head: &Head) -> Dialed {
     }
 }
 
-async fn relay_one(tcp: TcpStream, shared: &Shared) {
+async fn relay_one(tcp: TcpStream, route: usize, shared: &Shared) {
     let Some(head) = peek_head(&tcp).await else {
         debug!("no upgrade request from the client");
         return;
     };
-    let dialed = dial(shared, &head).await;
+    let dialed = dial(shared, &shared.routes[route].upstream, &head).await;
     let conn = {
         let mut next = lock(&shared.next_conn);
         let conn = *next;
@@ -617,7 +691,10 @@ async fn pump(
             msg = up_rx.next(), if !up_done => match msg.and_then(Result::ok).and_then(from_message) {
                 Some(frame) => {
                     up_closed |= matches!(frame, RecordedFrame::Close(_));
-                    let message = to_message(&frame);
+                    let message = match shared.to_client(&frame) {
+                        Some(rewritten) => to_message(&rewritten),
+                        None => to_message(&frame),
+                    };
                     shared.frame(conn, opened, Direction::ServerToClient, frame);
                     if let Some(message) = message {
                         let _ = client_tx.send(message).await;

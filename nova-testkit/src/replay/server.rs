@@ -9,7 +9,9 @@
 //! frame, in order:
 //!
 //! - a server→client frame is sent (a `drop` drops the TCP connection, a `close` starts the
-//!   close handshake); correlated fields are rewritten first (see [`Matcher::correlate`]);
+//!   close handshake); correlated fields are rewritten first (see [`Matcher::correlate`]), and
+//!   the recorded upstreams' `scheme://host:port` (the header's `url` and `also`) are replaced
+//!   by the server's own URL, so a client told to connect elsewhere (a resume URL) comes back;
 //! - a client→server frame is *expected*: the server reads the client's next frame (skipping
 //!   those the [`Matcher`] skips) and checks it. A match moves on; anything else becomes an
 //!   [`Issue`] with the line number, and (by default) the server closes the connection with
@@ -162,6 +164,8 @@ pub const MISMATCH_CLOSE_CODE: u16 = 4000;
 #[derive(Debug)]
 struct Shared {
     scripts: Vec<ConnectionScript>,
+    /// `(recorded upstream base, own URL)`: replaced in server text frames.
+    redirects: Vec<(String, String)>,
     options: ReplayOptions,
     report: Mutex<ReplayReport>,
     /// For each recorded connection, the line it is waiting at (`None` once played).
@@ -233,7 +237,14 @@ impl ReplayServer {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let scripts = recording.connections();
+        let own = format!("ws://127.0.0.1:{}", addr.port());
+        let redirects = std::iter::once(&recording.header.url)
+            .chain(&recording.header.also)
+            .filter_map(|url| base_of(url))
+            .map(|base| (base, own.clone()))
+            .collect();
         let shared = Arc::new(Shared {
+            redirects,
             progress: Mutex::new(scripts.iter().map(|s| Some(s.line)).collect()),
             claimed: Mutex::new(vec![false; scripts.len()]),
             report: Mutex::new(ReplayReport {
@@ -541,7 +552,10 @@ impl Player<'_> {
                         tokio::time::sleep_until(start + record.at.div_f64(speed)).await;
                     }
                 }
-                let frame = self.correlations.apply(record.frame.clone());
+                let frame = redirect(
+                    &self.shared.redirects,
+                    self.correlations.apply(record.frame.clone()),
+                );
                 let Some(message) = to_message(&frame) else {
                     debug!(
                         conn = self.conn(),
@@ -690,6 +704,29 @@ impl Player<'_> {
             }
         }
     }
+}
+
+/// `scheme://authority` of a `ws://` or `wss://` URL.
+fn base_of(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("wss://"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let scheme_len = url.len() - rest.len();
+    Some(url[..scheme_len + end].to_owned()).filter(|b| b.len() > scheme_len)
+}
+
+/// A server frame with recorded upstream URLs pointed at this server.
+fn redirect(redirects: &[(String, String)], frame: RecordedFrame) -> RecordedFrame {
+    let RecordedFrame::Text(mut text) = frame else {
+        return frame;
+    };
+    for (from, to) in redirects {
+        if text.contains(from.as_str()) {
+            text = text.replace(from.as_str(), to);
+        }
+    }
+    RecordedFrame::Text(text)
 }
 
 fn close_message(reason: &str) -> Message {
