@@ -291,6 +291,16 @@ impl ReplayServer {
             .is_ok()
     }
 
+    /// Waits until at least `n` recorded connections have ended (played to their end, or
+    /// stopped at an issue), or `timeout`; returns whether they had. For a test that must not
+    /// go on before one connection is over (an old connection drained after a handover).
+    pub async fn wait_ended(&self, n: usize, timeout: Duration) -> bool {
+        let mut completed = self.shared.completed.subscribe();
+        tokio::time::timeout(timeout, completed.wait_for(|done| *done >= n))
+            .await
+            .is_ok()
+    }
+
     /// Waits up to `timeout` for every connection to be played, stops the server (dropping any
     /// open connection) and returns the report, with an issue for every recorded connection
     /// not played to its end.
