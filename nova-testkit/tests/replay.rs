@@ -600,3 +600,103 @@ async fn a_nova_client_session_with_a_reconnect_replays() {
     client.close(1000, "done").await.unwrap();
     server.finish(WAIT).await.assert_ok();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several endpoints
+
+#[tokio::test]
+async fn connections_are_matched_to_recordings_by_path() {
+    use Direction::ServerToClient as S2C;
+    let mut rec = Recording::new("ws://x");
+    let private = rec.open("/private", None);
+    rec.frame(private, ms(0), S2C, text("private hello"));
+    let public = rec.open("/public?ticket=t", None);
+    rec.frame(public, ms(0), S2C, text("public hello"));
+    let server = ReplayServer::start(rec, ReplayOptions::default())
+        .await
+        .unwrap();
+    let mut ws = connect(
+        &format!("{}/public?ticket=other", server.url()),
+        server.addr(),
+    )
+    .await;
+    assert_eq!(next(&mut ws).await, Some(Message::text("public hello")));
+    let mut ws2 = connect(&format!("{}/private", server.url()), server.addr()).await;
+    assert_eq!(next(&mut ws2).await, Some(Message::text("private hello")));
+    server.finish(WAIT).await.assert_ok();
+}
+
+#[tokio::test]
+async fn a_second_upstream_the_server_points_to_is_relayed_and_replayed() {
+    // The main server tells the client where to go next; the other one echoes.
+    let other = TestServer::start().await.unwrap();
+    let resume_url = other.url();
+    let answer = format!(r#"{{"resume_url":"{resume_url}/resume"}}"#);
+    let responder: nova_testkit::Responder =
+        Arc::new(move |_, _| vec![nova_testkit::Frame::from(answer.as_str())]);
+    let main =
+        TestServer::start_with(nova_testkit::ServerOptions::default().with_responder(responder))
+            .await
+            .unwrap();
+    let relay = Relay::start(&main.url(), RelayOptions::default().also(&resume_url))
+        .await
+        .unwrap();
+
+    /// Asks the first server where to go, goes there, says hello.
+    async fn client(url: String, addr: std::net::SocketAddr) -> String {
+        let mut ws = connect(&url, addr).await;
+        ws.send(Message::text("where?")).await.unwrap();
+        let Some(Message::Text(t)) = next(&mut ws).await else {
+            panic!()
+        };
+        let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+        let go = v["resume_url"].as_str().unwrap().to_owned();
+        ws.close(None).await.unwrap();
+        while next(&mut ws).await.is_some() {}
+        let port: u16 = go
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut ws = connect(&go, ([127, 0, 0, 1], port).into()).await;
+        ws.send(Message::text("hello")).await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text("hello")));
+        ws.close(None).await.unwrap();
+        while next(&mut ws).await.is_some() {}
+        go
+    }
+
+    let went = client(relay.url(), relay.addr()).await;
+    assert_eq!(
+        went,
+        format!("{}/resume", relay.also_url(0).unwrap()),
+        "pointed at the relay"
+    );
+    let rec = relay.finish(WAIT).await;
+    assert_eq!(rec.header.also, vec![resume_url.clone()]);
+    assert_eq!(rec.connections().len(), 2);
+    assert_eq!(rec.connections()[1].open.target, "/resume");
+    // Recorded as the upstream sent it.
+    let first = &rec.connections()[0].frames[1].1.frame;
+    assert_eq!(
+        first,
+        &text(&format!(r#"{{"resume_url":"{resume_url}/resume"}}"#))
+    );
+    main.shutdown().await;
+    other.shutdown().await;
+
+    let server = ReplayServer::start(rec, ReplayOptions::default())
+        .await
+        .unwrap();
+    let went = client(server.url(), server.addr()).await;
+    assert_eq!(
+        went,
+        format!("{}/resume", server.url()),
+        "pointed at the replay server"
+    );
+    server.finish(WAIT).await.assert_ok();
+}
