@@ -544,7 +544,7 @@ async fn peek_head(tcp: &TcpStream) -> Option<Head> {
 
 /// The result of the upstream handshake.
 enum Dialed {
-    Up(WebSocketStream<Box<dyn Io>>, Option<HeaderValue>),
+    Up(Box<WebSocketStream<Box<dyn Io>>>, Option<HeaderValue>),
     Refused(u16),
 }
 
@@ -586,7 +586,7 @@ async fn dial(shared: &Shared, up: &Upstream, head: &Head) -> Dialed {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, connect).await {
         Ok(Some(Ok((ws, response)))) => {
             let protocol = response.headers().get(SEC_WEBSOCKET_PROTOCOL).cloned();
-            Dialed::Up(ws, protocol)
+            Dialed::Up(Box::new(ws), protocol)
         }
         Ok(Some(Err(WsError::Http(response)))) => Dialed::Refused(response.status().as_u16()),
         Ok(Some(Err(err))) => {
@@ -647,7 +647,7 @@ async fn relay_one(tcp: TcpStream, route: usize, shared: &Shared) {
     let (Some(upstream), Ok(Ok(client))) = (upstream, accepted) else {
         return;
     };
-    pump(client, upstream, conn, shared).await;
+    pump(client, *upstream, conn, shared).await;
 }
 
 /// Relays frames both ways until both sides have ended, recording each.

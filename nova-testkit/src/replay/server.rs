@@ -315,17 +315,16 @@ impl ReplayServer {
         let mut report = lock(&self.shared.report).clone();
         for (script, at) in self.shared.scripts.iter().zip(progress) {
             let conn = script.open.conn;
-            match at {
-                None => {}
-                Some(line) if line == script.line && !has_issue(&report, conn) => {
-                    report.issues.push(Issue::NotConnected { conn, line });
-                }
-                Some(line) => {
-                    if !has_issue(&report, conn) {
-                        report.issues.push(Issue::Incomplete { conn, line });
-                    }
-                }
-            }
+            // A connection stopped at an issue has that issue already.
+            let Some(line) = at.filter(|_| !has_issue(&report, conn)) else {
+                continue;
+            };
+            let issue = if line == script.line {
+                Issue::NotConnected { conn, line }
+            } else {
+                Issue::Incomplete { conn, line }
+            };
+            report.issues.push(issue);
         }
         report
     }

@@ -119,8 +119,7 @@ where
         Against::Replay(server) => assert!(server.wait_ended(1, WAIT).await),
     }
     client.close(1000, "done").await.unwrap();
-    let handled = handled.lock().unwrap().clone();
-    handled
+    handled.lock().unwrap().clone()
 }
 
 async fn record() {
