@@ -468,7 +468,7 @@ fn parse_line(text: &str, line: usize) -> Result<Wire, RecordingError> {
 }
 
 impl Recording {
-    /// An empty recording of `url` (redacted: see [`redact_url`](super::redact_url)), dated now.
+    /// An empty recording of `url` (redacted: see [`redact_url`]), dated now.
     pub fn new(url: &str) -> Self {
         Recording {
             header: Header {

@@ -7,7 +7,7 @@
 //!   depth, a JSON pointer (`"/params/timestamp"`) exactly that one. Ignored members may differ
 //!   or be missing on either side. Other text frames, and every text frame under
 //!   [`Matcher::exact`], must be equal byte for byte;
-//! - a recorded [`REDACTED`](super::REDACTED) (string or JSON string) matches anything;
+//! - a recorded [`REDACTED`] (string or JSON string) matches anything;
 //! - binary frames must be equal; close frames must have the same code; ping and pong payloads
 //!   are not compared.
 //!

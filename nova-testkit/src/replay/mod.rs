@@ -48,12 +48,14 @@
 //! # Ok(()) }
 //! ```
 
-mod format;
-mod matcher;
-mod redact;
-mod relay;
-mod report;
-mod server;
+// Public (and re-exported flat below) because each module's docs are the reference users need:
+// the file format, the matching rules, the redaction rules, how the relay and the server work.
+pub mod format;
+pub mod matcher;
+pub mod redact;
+pub mod relay;
+pub mod report;
+pub mod server;
 mod wire;
 
 pub use format::{

@@ -214,3 +214,37 @@ async fn a_recorded_drop_and_restore_replays() {
         assert_eq!(window[1].1, Some(window[0].0), "{seen:?}");
     }
 }
+
+/// A client that no longer does what was recorded (it subscribes to the ticker first) fails
+/// the replay with the line and the difference, not with a hang or a panic in the server.
+#[tokio::test]
+async fn a_changed_client_is_reported_at_the_recorded_line() {
+    let recording = Recording::load(FIXTURE).unwrap();
+    let subscribe_line = recording.connections()[0]
+        .frames
+        .iter()
+        .find(|(_, f)| matches!(&f.frame, RecordedFrame::Text(t) if t.contains("public/subscribe")))
+        .map(|(line, _)| *line)
+        .unwrap();
+    // Strict order: with a lookahead the ticker request would be taken as an early one.
+    let options = ReplayOptions::default().matcher(Matcher::volatile());
+    let server = ReplayServer::start(recording, options).await.unwrap();
+    let deribit = connect(server.url());
+    let changed = deribit.subscribe(Channel::ticker("BTC-PERPETUAL", Interval::Ms100));
+    let _ = tokio::time::timeout(Duration::from_secs(2), changed).await;
+    deribit.client().close(1000, "done").await.ok();
+    let report = server.finish(Duration::from_millis(500)).await;
+    assert!(!report.is_ok());
+    let Some(nova_testkit::replay::Issue::Mismatch {
+        conn: 0,
+        line,
+        detail,
+        ..
+    }) = report.issues.first()
+    else {
+        panic!("{report}")
+    };
+    assert_eq!(*line, subscribe_line, "{report}");
+    assert!(detail.contains("/params/channels/0"), "{report}");
+    assert!(detail.contains("book.BTC-PERPETUAL.100ms"), "{report}");
+}
