@@ -8,6 +8,8 @@
 //! - Simulators: [`JsonRpcServer`] (JSON-RPC 2.0, Deribit's shape), [`OpServer`] (Bybit's
 //!   shape), and fuller ones for [`deribit`], [`bybit`], [`discord`] and [`slack`].
 //! - [`Anvil`] (a local Ethereum node) and [`RedisServer`] harnesses.
+//! - [`replay`]: record a live session through a [`Relay`] and serve it back with a
+//!   [`ReplayServer`] that checks the client's side: an incident becomes a test.
 //!
 //! A nova client against the echo server:
 //!
@@ -35,6 +37,7 @@ pub mod discord;
 pub mod hostile;
 mod proxy;
 pub mod redis;
+pub mod replay;
 pub mod server;
 mod sim;
 pub mod slack;
@@ -49,6 +52,7 @@ pub use anvil::{
 };
 pub use proxy::{ConnectProxy, Socks5Proxy};
 pub use redis::{RedisError, RedisServer};
+pub use replay::{Recording, Relay, ReplayReport, ReplayServer};
 pub use sim::{JsonRpcServer, OpServer, SimOptions};
 pub use tls::{IssuedCert, TestCa};
 
