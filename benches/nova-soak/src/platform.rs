@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use nova_bybit::{BybitAdapter, BybitClient, BybitConfig, Endpoint};
-use nova_core::{Client, ClientConfigBuilder, Message, SubscriptionStream};
+use nova_core::{Client, ClientConfig, ClientConfigBuilder, Message, SubscriptionStream};
 use nova_deribit::{Channel, Credentials, DeribitAdapter, DeribitClient, DeribitConfig, Interval};
 use nova_testkit::bybit::{BybitSim, BybitSimOptions, Endpoint as SimEndpoint};
 use nova_testkit::deribit::{DeribitSim, DeribitSimOptions, TEST_CLIENT_ID, TEST_CLIENT_SECRET};
@@ -162,23 +162,25 @@ impl PlatformClient {
         relay: SocketAddr,
         name: &str,
         tune: impl FnOnce(ClientConfigBuilder) -> ClientConfigBuilder,
-    ) -> Result<Self, BoxError> {
+    ) -> Result<(Self, ClientConfig), BoxError> {
         let url = format!("ws://{relay}{}", platform.path());
-        let (client, messages) = match platform {
+        let (client, messages, client_config) = match platform {
             Platform::Deribit => {
                 let config = DeribitConfig::default()
                     .credentials(Credentials::new(TEST_CLIENT_ID, TEST_CLIENT_SECRET));
                 let client_config =
                     tune(DeribitClient::config_builder(url, &config).name(name)).build()?;
-                let (c, m) = DeribitClient::connect_with(client_config, DeribitAdapter::new(config));
-                (Self::Deribit(c), m)
+                let (c, m) =
+                    DeribitClient::connect_with(client_config.clone(), DeribitAdapter::new(config));
+                (Self::Deribit(c), m, client_config)
             }
             Platform::Bybit => {
                 let config = BybitConfig::new(Endpoint::Linear);
                 let client_config =
                     tune(BybitClient::config_builder(&url, &config).name(name)).build()?;
-                let (c, m) = BybitClient::connect_with(client_config, BybitAdapter::new(config));
-                (Self::Bybit(c), m)
+                let (c, m) =
+                    BybitClient::connect_with(client_config.clone(), BybitAdapter::new(config));
+                (Self::Bybit(c), m, client_config)
             }
         };
         // Messages nobody subscribed to (answers, heartbeats): read so that they never hold
@@ -187,7 +189,7 @@ impl PlatformClient {
             let mut messages = messages;
             while messages.recv().await.is_some() {}
         });
-        Ok(client)
+        Ok((client, client_config))
     }
 
     /// The runtime's handle.

@@ -59,6 +59,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// One client and everything the soak keeps about it.
 struct Slot {
     platform: Platform,
+    config: nova_core::ClientConfig,
     relay: Relay,
     client: PlatformClient,
     /// Until when the application does not read (a slow consumer).
@@ -157,8 +158,8 @@ async fn start_client(i: usize, platform: Platform, sim: &Sim) -> Result<Slot, B
             .send_buffer(SEND_BUFFER)
             .inbound(INBOUND_BUFFER, OverflowPolicy::Wait)
     };
-    let client = PlatformClient::connect(platform, relay.addr(), &format!("soak-{i}"), tune)?;
-    let config = client.client().config().clone();
+    let (client, config) =
+        PlatformClient::connect(platform, relay.addr(), &format!("soak-{i}"), tune)?;
     let reconnect = Arc::new(Mutex::new(ReconnectCheck::new(
         config.backoff(),
         config.stable_after(),
@@ -186,6 +187,7 @@ async fn start_client(i: usize, platform: Platform, sim: &Sim) -> Result<Slot, B
     }
     Ok(Slot {
         platform,
+        config,
         relay,
         client,
         pause,
@@ -395,7 +397,7 @@ pub(crate) async fn run(options: Options, metrics: Option<&'static Metrics>) -> 
     }
     let min_spacing = slots
         .first()
-        .map(|s| s.client.client().config().backoff().min_delay(0))
+        .map(|s| s.config.backoff().min_delay(0))
         .unwrap_or_default();
     println!(
         "  {} clients connected and subscribed in {:.1} s; faults start",
