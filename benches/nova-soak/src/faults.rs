@@ -171,6 +171,9 @@ mod tests {
         assert!(fa.windows(2).all(|w| w[0].at <= w[1].at));
         assert!(fa.iter().all(|f| f.client < 10));
         let mut c = Schedule::new(43, 10, Duration::from_millis(100));
-        assert_ne!(fa[..20], (0..20).map(|_| c.next_fault()).collect::<Vec<_>>()[..]);
+        assert_ne!(
+            fa[..20],
+            (0..20).map(|_| c.next_fault()).collect::<Vec<_>>()[..]
+        );
     }
 }

@@ -49,12 +49,15 @@ enum State {
 #[derive(Clone, Debug)]
 pub(crate) struct FrameCursor {
     state: State,
+    /// Close frames seen (opcode 0x8).
+    closes: u64,
 }
 
 impl Default for FrameCursor {
     fn default() -> Self {
         Self {
             state: State::Http { matched: 0 },
+            closes: 0,
         }
     }
 }
@@ -92,6 +95,11 @@ impl FrameCursor {
         matches!(self.state, State::Header { have: 0, .. })
     }
 
+    /// Close frames seen so far.
+    pub(crate) fn closes(&self) -> u64 {
+        self.closes
+    }
+
     /// Consumes `chunk`; returns the first offset in `0..=chunk.len()` at which a frame would
     /// start, if there is one.
     pub(crate) fn advance(&mut self, chunk: &[u8]) -> Option<usize> {
@@ -127,6 +135,9 @@ impl FrameCursor {
                     *have += 1;
                     i += 1;
                     if *have == header_len(buf, *have) {
+                        if buf[0] & 0x0F == 0x8 {
+                            self.closes += 1;
+                        }
                         let left = payload_len(buf);
                         self.state = if left == 0 {
                             State::Header {
@@ -189,6 +200,10 @@ mod tests {
             }
         }
         assert_eq!(starts, vec![0, 260]);
+        assert_eq!(c.closes(), 0);
+        // A masked close frame, as a client sends it.
+        c.advance(&[0x88, 0x82, 1, 2, 3, 4, 0x03, 0xE8]);
+        assert_eq!(c.closes(), 1);
         assert_eq!(c.advance(&[]), Some(0));
         let mut big = vec![0x82, 127];
         big.extend_from_slice(&70_000u64.to_be_bytes());

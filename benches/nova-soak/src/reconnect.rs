@@ -7,7 +7,10 @@
 //! relay in front of each client ([`crate::relay::Relay::take_gaps`]): events reach their
 //! consumer through a task that may be scheduled late, the relay's accept is not.
 
+use std::collections::VecDeque;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use nova_core::{Backoff, LifecycleEvent};
 
@@ -30,7 +33,12 @@ pub(crate) struct ReconnectCheck {
     pub(crate) lagged: u64,
     /// Violations, described.
     pub(crate) violations: Vec<String>,
+    /// The last events, for a report on a client that did not come back.
+    pub(crate) recent: VecDeque<(Instant, String)>,
 }
+
+/// How many events [`ReconnectCheck::recent`] keeps.
+const RECENT: usize = 24;
 
 /// Slack on "the connection was up for the stable period": `uptime` and the runtime's own
 /// timer are measured at slightly different moments.
@@ -49,6 +57,7 @@ impl ReconnectCheck {
             scheduled: 0,
             lagged: 0,
             violations: Vec::new(),
+            recent: VecDeque::with_capacity(RECENT),
         }
     }
 
@@ -66,6 +75,11 @@ impl ReconnectCheck {
 
     /// Checks one event.
     pub(crate) fn event(&mut self, event: &LifecycleEvent) {
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent
+            .push_back((Instant::now(), format!("{event:?}")));
         match event {
             LifecycleEvent::Connecting { .. } => self.attempts += 1,
             LifecycleEvent::Connected { .. } => self.connected += 1,

@@ -34,11 +34,30 @@ enum Mode {
     Fin,
 }
 
+/// The first sign that a connection is ending: a fault the relay injected, a close frame in
+/// either direction, or the socket closing. The client may decide to reconnect at that moment,
+/// before the TCP connection is gone (while it waits for a close reply, say).
+type Hint = Arc<Mutex<Option<Instant>>>;
+
+fn hint(h: &Hint) {
+    lock(h).get_or_insert_with(Instant::now);
+}
+
 /// One open connection, as the fault injector sees it.
 #[derive(Debug)]
 struct Conn {
     mode: watch::Sender<Mode>,
     inject: Arc<Mutex<Vec<BadFrame>>>,
+    hint: Hint,
+}
+
+/// The client's connections over time, for the spacing of its reconnects.
+#[derive(Debug, Default)]
+struct Timeline {
+    /// Connections open (or being refused) now.
+    open: usize,
+    /// When the last one ended, if none is open.
+    last_end: Option<Instant>,
 }
 
 /// State shared by a relay's accept loop, its connections and its handle.
@@ -47,8 +66,7 @@ struct Shared {
     upstream: Mutex<Option<SocketAddr>>,
     refuse: AtomicU32,
     conns: Mutex<Vec<Conn>>,
-    /// When the last connection (or refused attempt) ended, if none is open.
-    last_end: Mutex<Option<Instant>>,
+    timeline: Mutex<Timeline>,
     /// Gaps from an end to the next accept.
     gaps: Mutex<Vec<Duration>>,
 }
@@ -80,7 +98,7 @@ impl Relay {
             upstream: Mutex::new(Some(upstream)),
             refuse: AtomicU32::new(0),
             conns: Mutex::new(Vec::new()),
-            last_end: Mutex::new(None),
+            timeline: Mutex::default(),
             gaps: Mutex::new(Vec::new()),
         });
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
@@ -106,6 +124,9 @@ impl Relay {
         let mut conns = lock(&self.shared.conns);
         conns.retain(|c| !c.mode.is_closed());
         for c in conns.iter() {
+            if mode != Mode::Stall {
+                hint(&c.hint);
+            }
             c.mode.send_replace(mode);
         }
         conns.len()
@@ -145,6 +166,7 @@ impl Relay {
         let mut conns = lock(&self.shared.conns);
         conns.retain(|c| !c.mode.is_closed());
         for c in conns.iter() {
+            hint(&c.hint);
             lock(&c.inject).push(bad);
         }
         conns.len()
@@ -162,15 +184,29 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        if let Some(end) = lock(&shared.last_end).take() {
-            lock(&shared.gaps).push(end.elapsed());
+        {
+            let mut t = lock(&shared.timeline);
+            // Only a connect while none is open measures a reconnect: an old connection still
+            // closing would make the spacing look shorter than the client waited.
+            if let Some(end) = t.last_end.take() {
+                if t.open == 0 {
+                    lock(&shared.gaps).push(end.elapsed());
+                }
+            }
+            t.open += 1;
         }
-        tokio::spawn(serve(client, Arc::clone(&shared)));
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let h = Hint::default();
+            serve(client, &shared, &h).await;
+            let end = lock(&h).unwrap_or_else(Instant::now);
+            let mut t = lock(&shared.timeline);
+            t.open = t.open.saturating_sub(1);
+            if t.open == 0 {
+                t.last_end = Some(end);
+            }
+        });
     }
-}
-
-fn ended(shared: &Shared) {
-    *lock(&shared.last_end) = Some(Instant::now());
 }
 
 #[allow(deprecated)] // `set_linger`: a zero linger does not block on drop.
@@ -196,7 +232,7 @@ async fn refuse(mut client: TcpStream) {
     let _ = client.shutdown().await;
 }
 
-async fn serve(client: TcpStream, shared: Arc<Shared>) {
+async fn serve(client: TcpStream, shared: &Shared, h: &Hint) {
     let _ = client.set_nodelay(true);
     let upstream = *lock(&shared.upstream);
     let refused = shared
@@ -205,21 +241,16 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) {
         .is_ok();
     let Some(upstream) = upstream else {
         reset(&client);
-        drop(client);
-        ended(&shared);
         return;
     };
     if refused {
         refuse(client).await;
-        ended(&shared);
         return;
     }
     let server = match TcpStream::connect(upstream).await {
         Ok(s) => s,
         Err(_) => {
             reset(&client);
-            drop(client);
-            ended(&shared);
             return;
         }
     };
@@ -229,14 +260,15 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) {
     lock(&shared.conns).push(Conn {
         mode: mode_tx,
         inject: Arc::clone(&inject),
+        hint: Arc::clone(h),
     });
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
     tokio::select! {
-        () = up(cr, sw, mode_rx.clone()) => {}
-        () = down(sr, cw, mode_rx, inject) => {}
+        () = up(cr, sw, mode_rx.clone(), h) => {}
+        () = down(sr, cw, mode_rx, inject, h) => {}
     }
-    ended(&shared);
+    hint(h);
 }
 
 /// Waits while stalled; returns the mode to act on.
@@ -251,21 +283,48 @@ async fn mode_now(mode: &mut watch::Receiver<Mode>) -> Option<Mode> {
 }
 
 /// Client to server. Owns the client's read half, so it is the one that resets the client.
-async fn up(mut cr: OwnedReadHalf, mut sw: OwnedWriteHalf, mut mode: watch::Receiver<Mode>) {
+/// While stalled it reads nothing but still notices the client going away.
+async fn up(
+    mut cr: OwnedReadHalf,
+    mut sw: OwnedWriteHalf,
+    mut mode: watch::Receiver<Mode>,
+    h: &Hint,
+) {
     let mut buf = vec![0u8; 16 * 1024];
+    let mut cursor = FrameCursor::default();
     loop {
-        match mode_now(&mut mode).await {
-            None | Some(Mode::Fin) => return,
-            Some(Mode::Rst) => {
+        let now = *mode.borrow_and_update();
+        match now {
+            Mode::Fin => return,
+            Mode::Rst => {
                 reset(cr.as_ref());
                 return;
             }
-            Some(Mode::Run | Mode::Stall) => {}
+            Mode::Stall => {
+                let mut probe = [0u8; 1];
+                tokio::select! {
+                    changed = mode.changed() => if changed.is_err() { return },
+                    () = tokio::time::sleep(Duration::from_millis(20)) => {
+                        let peeked = tokio::time::timeout(Duration::ZERO, cr.peek(&mut probe)).await;
+                        if matches!(peeked, Ok(Ok(0) | Err(_))) {
+                            return;
+                        }
+                    }
+                }
+                continue;
+            }
+            Mode::Run => {}
         }
         tokio::select! {
             read = cr.read(&mut buf) => match read {
                 Ok(0) | Err(_) => return,
-                Ok(n) => if sw.write_all(&buf[..n]).await.is_err() { return },
+                Ok(n) => {
+                    cursor.advance(&buf[..n]);
+                    if cursor.closes() > 0 {
+                        hint(h);
+                    }
+                    if sw.write_all(&buf[..n]).await.is_err() { return }
+                }
             },
             _ = mode.changed() => {}
         }
@@ -278,6 +337,7 @@ async fn down(
     mut cw: OwnedWriteHalf,
     mut mode: watch::Receiver<Mode>,
     inject: Arc<Mutex<Vec<BadFrame>>>,
+    h: &Hint,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut cursor = FrameCursor::default();
@@ -302,8 +362,11 @@ async fn down(
                 Ok(n) => {
                     let chunk = &buf[..n];
                     let at = cursor.advance(chunk);
+                    if cursor.closes() > 0 {
+                        hint(h);
+                    }
                     let pending: Vec<BadFrame> = match at {
-                        Some(_) => std::mem::take(&mut *crate::relay::lock(&inject)),
+                        Some(_) => std::mem::take(&mut *lock(&inject)),
                         None => Vec::new(),
                     };
                     let split = at.unwrap_or(n);

@@ -217,7 +217,11 @@ pub(crate) async fn measure(
                 "  memory bound {bound} KiB: {}; TCP backpressure (no write completed in the pause's second half): {}; nothing lost: {}",
                 if growth <= bound { "held" } else { "EXCEEDED" },
                 if backpressure { "yes" } else { "NO" },
-                if accounted && seen.lagged == 0 { "yes" } else { "NO" }
+                if accounted && seen.lagged == 0 {
+                    "yes"
+                } else {
+                    "NO"
+                }
             );
             ok &= growth <= bound && backpressure && accounted && seen.lagged == 0;
         }
@@ -239,7 +243,9 @@ mod tests {
     use super::*;
 
     fn msg(seq: u64) -> Result<nova_core::Message, nova_core::Lagged> {
-        Ok(nova_core::Message::text(format!("{{\"seq\":{seq},\"pad\":\"\"}}")))
+        Ok(nova_core::Message::text(format!(
+            "{{\"seq\":{seq},\"pad\":\"\"}}"
+        )))
     }
 
     #[test]

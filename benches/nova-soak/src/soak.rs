@@ -21,8 +21,8 @@ use crate::checker::{GAP_DEADLINE, StreamCheck};
 use crate::faults::{Fault, FaultKind, Schedule};
 use crate::frame::BadFrame;
 use crate::platform::{Platform, PlatformClient, Sim};
-use crate::recorder::Metrics;
 use crate::reconnect::ReconnectCheck;
+use crate::recorder::Metrics;
 use crate::relay::Relay;
 use crate::resources::{self, Sample};
 use crate::{BoxError, PANICS};
@@ -361,7 +361,10 @@ fn check_spacings(world: &World) {
 }
 
 /// Runs the soak; `Ok(true)` when every invariant held.
-pub(crate) async fn run(options: Options, metrics: Option<&'static Metrics>) -> Result<bool, BoxError> {
+pub(crate) async fn run(
+    options: Options,
+    metrics: Option<&'static Metrics>,
+) -> Result<bool, BoxError> {
     TICK_MS.store(
         u64::try_from(options.tick.as_millis()).unwrap_or(50),
         Ordering::Relaxed,
@@ -439,7 +442,15 @@ pub(crate) async fn run(options: Options, metrics: Option<&'static Metrics>) -> 
                     let faults: u64 = lock(&world.injected).values().sum();
                     println!(
                         "  t={:>4} s  faults {faults:>6}  checked {:>9}  gaps {:>5} (closed {}, open {})  connects {:>6}  rss {:>6} KiB  tasks {:>5}  violations {}",
-                        s.at.as_secs(), t.checked, t.gaps, t.closed, t.open, t.attempts, s.rss_kib, s.tasks, t.violations.len()
+                        s.at.as_secs(),
+                        t.checked,
+                        t.gaps,
+                        t.closed,
+                        t.open,
+                        t.attempts,
+                        s.rss_kib,
+                        s.tasks,
+                        t.violations.len()
                     );
                 }
             }
@@ -468,6 +479,23 @@ pub(crate) async fn run(options: Options, metrics: Option<&'static Metrics>) -> 
         }
     }
     tokio::time::sleep(options.settle).await;
+    // A client whose last reconnects met refused handshakes may still be in its backoff (up to
+    // the 4 s cap per attempt): give every client a little longer, then its restore.
+    let mut late = 0;
+    for slot in &world.slots {
+        if !slot.client.client().current_state().status.is_open() {
+            late += 1;
+            let _ = slot
+                .client
+                .client()
+                .wait_connected(Duration::from_secs(20))
+                .await;
+        }
+    }
+    if late > 0 {
+        println!("  {late} clients were still reconnecting; waited for them");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     let _ = stop_tx.send(true);
     let _ = monitor.await;
     check_spacings(&world);
@@ -476,8 +504,18 @@ pub(crate) async fn run(options: Options, metrics: Option<&'static Metrics>) -> 
     // Final checks: every client connected, no gap open past the settle period.
     let now = Instant::now();
     for (i, slot) in world.slots.iter().enumerate() {
-        if !slot.client.client().current_state().status.is_open() {
-            world.violation(format!("client {i} is not connected after the settle period"));
+        let state = slot.client.client().current_state();
+        if !state.status.is_open() {
+            world.violation(format!(
+                "client {i} is not connected after the settle period: {:?}, {} attempts, last disconnect {:?}, stopped {:?}",
+                state.status, state.reconnection_attempts, state.disconnect_reason, state.stopped
+            ));
+            for (at, e) in &lock(&slot.reconnect).recent {
+                println!(
+                    "    client {i} at {:.3} s: {e}",
+                    at.saturating_duration_since(t0).as_secs_f64()
+                );
+            }
         }
     }
     let t = totals(&world, now, options.settle);
@@ -624,7 +662,10 @@ pub(crate) async fn run(options: Options, metrics: Option<&'static Metrics>) -> 
         println!("  result              PASS: every invariant held");
         Ok(true)
     } else {
-        println!("  result              FAIL: {} violations", violations.len());
+        println!(
+            "  result              FAIL: {} violations",
+            violations.len()
+        );
         for v in violations.iter().take(50) {
             println!("    - {v}");
         }
