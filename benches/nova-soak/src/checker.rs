@@ -40,6 +40,9 @@ pub(crate) struct StreamCheck {
     pub(crate) checked: u64,
     /// Gaps reported (`Gap`; `Stale` too).
     pub(crate) gaps: u64,
+    /// Gaps opened while none was open: a gap reported while another is still open (a
+    /// reconnect while a resubscribe is under way) is closed by the same snapshot.
+    pub(crate) episodes: u64,
     /// Gaps closed (`GapClosed`).
     pub(crate) closed: u64,
     /// Gaps reported as not closable (`GapNotClosed`).
@@ -71,7 +74,10 @@ impl StreamCheck {
 
     fn open_gap(&mut self, now: Instant) {
         self.expect_snapshot = true;
-        self.open_since.get_or_insert(now);
+        if self.open_since.is_none() {
+            self.episodes += 1;
+            self.open_since = Some(now);
+        }
     }
 
     /// Checks a data message at `position` (`None`: not a data message of this channel).

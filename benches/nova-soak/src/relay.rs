@@ -301,13 +301,21 @@ async fn up(
                 return;
             }
             Mode::Stall => {
-                let mut probe = [0u8; 1];
                 tokio::select! {
                     changed = mode.changed() => if changed.is_err() { return },
                     () = tokio::time::sleep(Duration::from_millis(20)) => {
-                        let peeked = tokio::time::timeout(Duration::ZERO, cr.peek(&mut probe)).await;
-                        if matches!(peeked, Ok(Ok(0) | Err(_))) {
-                            return;
+                        let peeked = tokio::time::timeout(Duration::ZERO, cr.peek(&mut buf)).await;
+                        match peeked {
+                            Ok(Ok(0) | Err(_)) => return,
+                            // Unread bytes: a close frame among them is the client leaving.
+                            Ok(Ok(n)) => {
+                                let mut ahead = cursor.clone();
+                                ahead.advance(&buf[..n]);
+                                if ahead.closes() > cursor.closes() {
+                                    hint(h);
+                                }
+                            }
+                            Err(_elapsed) => {}
                         }
                     }
                 }

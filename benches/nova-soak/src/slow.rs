@@ -141,6 +141,7 @@ pub(crate) async fn measure(
         "== slow consumer ({name}): {size}-byte messages flooded, inbound queue {capacity}, the consumer stops for {} s ==",
         pause.as_secs()
     );
+    let rss_base = rss_kib();
     let flood = Arc::new(Flood::default());
     let url = flood_server(Arc::clone(&flood), size).await?;
     let config = ClientConfig::builder(url)
@@ -159,6 +160,7 @@ pub(crate) async fn measure(
     // The pause: the application reads nothing.
     let rss0 = rss_kib();
     let sent0 = flood.sent.load(Ordering::Relaxed);
+    let read0 = seen.received + seen.lagged;
     let mut rss_max = rss0;
     let mut trace = Vec::new();
     let start = Instant::now();
@@ -172,6 +174,9 @@ pub(crate) async fn measure(
         trace.push((second, sent - sent0, rss));
     }
     let sent_pause = flood.sent.load(Ordering::Relaxed) - sent0;
+    // Written by the server, not yet read by the application: in nova's queue, the socket
+    // buffers on both sides, tungstenite's buffers.
+    let held = (sent0 + sent_pause).saturating_sub(read0);
     // Writes in the second half of the pause: zero under backpressure.
     let half = trace.get(trace.len() / 2).map_or(0, |t| t.1);
     let late_writes = sent_pause - half;
@@ -192,7 +197,7 @@ pub(crate) async fn measure(
         read_for(&mut messages, &mut seen, Duration::from_secs(2)).await;
     }
     let connections = flood.connections.load(Ordering::Relaxed);
-    let growth = rss_max.saturating_sub(rss0);
+    let growth = rss_max.saturating_sub(rss_base);
     println!(
         "  written {total} messages in all, {sent_pause} during the pause ({late_writes} in its second half); connections {connections}"
     );
@@ -204,14 +209,24 @@ pub(crate) async fn measure(
         messages.dropped(),
         seen.unexplained
     );
-    println!("  rss: {rss0} KiB before the pause, {rss_max} KiB at most during it (+{growth} KiB)");
+    println!(
+        "  rss: {rss_base} KiB before the client and server started, {rss0} KiB when the pause began, {rss_max} KiB at most during it (+{growth} KiB over the start)"
+    );
+    if policy == OverflowPolicy::Wait {
+        println!(
+            "  at the pause's end, {held} messages ({} KiB) were written and not yet read: at most {capacity} in nova's queue, the rest in socket buffers",
+            held * size as u64 / 1024
+        );
+    }
     let mut ok = connections == 1 && seen.unexplained == 0;
     let accounted = seen.received + seen.lagged == total;
     match policy {
         OverflowPolicy::Wait => {
-            // The queue's messages plus their allocations, the socket's read buffer and the
-            // server's write buffer: a generous 2 MiB above the queue itself.
-            let bound = (capacity * (size + 256)) as u64 / 1024 + 2048;
+            // Over the process before the client and the server existed: the queue's messages
+            // with their allocations, plus 4 MiB for everything else a client and a server
+            // bring (read and write buffers, tasks, the allocator's first arenas). The kernel's
+            // socket buffers are not in RSS.
+            let bound = (capacity * (size + 256)) as u64 / 1024 + 4096;
             let backpressure = late_writes == 0;
             println!(
                 "  memory bound {bound} KiB: {}; TCP backpressure (no write completed in the pause's second half): {}; nothing lost: {}",

@@ -303,6 +303,7 @@ static TICK_MS: AtomicU64 = AtomicU64::new(50);
 struct Totals {
     checked: u64,
     gaps: u64,
+    episodes: u64,
     closed: u64,
     unclosable: u64,
     open: u64,
@@ -321,6 +322,7 @@ fn totals(world: &World, now: Instant, deadline: Duration) -> Totals {
             s.check_deadline(now, deadline);
             t.checked += s.checked;
             t.gaps += s.gaps;
+            t.episodes += s.episodes;
             t.closed += s.closed;
             t.unclosable += s.unclosable;
             t.restored += s.restored;
@@ -351,9 +353,18 @@ fn check_spacings(world: &World) {
             let ms = u64::try_from(gap.as_millis()).unwrap_or(u64::MAX);
             world.min_spacing_ms.fetch_min(ms, Ordering::Relaxed);
             if gap + SPACING_SLACK < world.min_spacing {
+                let recent: Vec<String> = lock(&slot.reconnect)
+                    .recent
+                    .iter()
+                    .rev()
+                    .take(4)
+                    .rev()
+                    .map(|(_, e)| e.clone())
+                    .collect();
                 world.violation(format!(
-                    "client {i} connected again {gap:?} after its last connection ended; the policy's minimum is {:?}",
-                    world.min_spacing
+                    "client {i} connected again {gap:?} after its last connection ended; the policy's minimum is {:?} (its last events: {})",
+                    world.min_spacing,
+                    recent.join("; ")
                 ));
             }
         }
@@ -604,8 +615,8 @@ pub(crate) async fn run(
         t.checked
     );
     println!(
-        "  gaps                {} reported, {} closed, {} reported unclosable, {} open at the end; {} restores",
-        t.gaps, t.closed, t.unclosable, t.open, t.restored
+        "  gaps                {} reported ({} while none was open), {} closed, {} reported unclosable, {} open at the end; {} restores",
+        t.gaps, t.episodes, t.closed, t.unclosable, t.open, t.restored
     );
     if let (Some(first), Some(last)) = (first, last) {
         println!(
