@@ -188,6 +188,7 @@ impl StreamCheck {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use nova_core::Gap;

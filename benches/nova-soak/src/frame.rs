@@ -168,6 +168,7 @@ impl FrameCursor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -205,7 +205,7 @@ impl PlatformClient {
         Ok(match self {
             Self::Deribit(c) => {
                 let channel = match channel.split('.').collect::<Vec<_>>().as_slice() {
-                    ["book", instrument, _] => Channel::book(*instrument, Interval::Ms100),
+                    ["book", instrument, _] => Channel::book(instrument, Interval::Ms100),
                     _ => return Err(format!("not a book channel: {channel}").into()),
                 };
                 c.subscribe(channel).await?

@@ -115,6 +115,7 @@ impl ReconnectCheck {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use nova_core::{DisconnectReason, ReconnectStrategy};

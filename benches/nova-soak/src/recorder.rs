@@ -34,8 +34,9 @@ impl Peak {
     fn update(&self, f: impl FnOnce(f64) -> f64) {
         let mut v = self.value.lock().unwrap_or_else(PoisonError::into_inner);
         *v = f(*v);
-        // Gauges here count messages: non-negative integers.
+        // Gauges here count messages: non-negative integers, far below 2^53.
         if v.is_finite() && *v > 0.0 {
+            #[allow(clippy::cast_possible_truncation)]
             self.max.fetch_max(v.round() as u64, Ordering::Relaxed);
         }
     }

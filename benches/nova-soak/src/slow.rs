@@ -254,6 +254,7 @@ pub(crate) async fn measure(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
