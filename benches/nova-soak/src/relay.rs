@@ -51,13 +51,32 @@ struct Conn {
     hint: Hint,
 }
 
-/// The client's connections over time, for the spacing of its reconnects.
+/// The client's connections over time, for the spacing of its reconnects. Only the latest
+/// connection counts: an older one still closing (a zombie the client gave up on) says nothing
+/// about when the client decided to connect again.
 #[derive(Debug, Default)]
 struct Timeline {
-    /// Connections open (or being refused) now.
-    open: usize,
-    /// When the last one ended, if none is open.
-    last_end: Option<Instant>,
+    /// The number the next accepted connection gets.
+    next: u64,
+    /// When the latest connection ended (its first sign of ending), once it has.
+    latest_end: Option<Instant>,
+}
+
+impl Timeline {
+    /// A connection was accepted: its number, and the spacing since the latest one ended (if it
+    /// had; a connect while the latest is still open measures nothing).
+    fn accept(&mut self) -> (u64, Option<Duration>) {
+        let id = self.next;
+        self.next += 1;
+        (id, self.latest_end.take().map(|end| end.elapsed()))
+    }
+
+    /// Connection `id` ended at `end`.
+    fn end(&mut self, id: u64, end: Instant) {
+        if id + 1 == self.next {
+            self.latest_end = Some(end);
+        }
+    }
 }
 
 /// State shared by a relay's accept loop, its connections and its handle.
@@ -184,27 +203,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        {
-            let mut t = lock(&shared.timeline);
-            // Only a connect while none is open measures a reconnect: an old connection still
-            // closing would make the spacing look shorter than the client waited.
-            if let Some(end) = t.last_end.take() {
-                if t.open == 0 {
-                    lock(&shared.gaps).push(end.elapsed());
-                }
-            }
-            t.open += 1;
+        let (id, gap) = lock(&shared.timeline).accept();
+        if let Some(gap) = gap {
+            lock(&shared.gaps).push(gap);
         }
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
             let h = Hint::default();
             serve(client, &shared, &h).await;
             let end = lock(&h).unwrap_or_else(Instant::now);
-            let mut t = lock(&shared.timeline);
-            t.open = t.open.saturating_sub(1);
-            if t.open == 0 {
-                t.last_end = Some(end);
-            }
+            lock(&shared.timeline).end(id, end);
         });
     }
 }
@@ -391,5 +399,28 @@ async fn down(
             },
             _ = mode.changed() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_latest_connection_measures_a_reconnect() {
+        let mut t = Timeline::default();
+        let (a, gap) = t.accept();
+        assert_eq!(gap, None);
+        // The client connects again while `a` is still open: nothing measured.
+        let (b, gap) = t.accept();
+        assert_eq!(gap, None);
+        t.end(b, Instant::now());
+        // `a`, a zombie, ends later: it does not move the end the next connect is measured from.
+        let zombie_end = Instant::now() + Duration::from_secs(1);
+        t.end(a, zombie_end);
+        let (_, gap) = t.accept();
+        assert!(gap.is_some());
+        let (_, gap) = t.accept();
+        assert_eq!(gap, None);
     }
 }
