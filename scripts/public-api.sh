@@ -32,8 +32,8 @@ stable="bytes,http,serde,serde_core,serde_json,url,tokio,futures_core"
 # a snapshot per crate would make every parallel change of a platform crate a merge conflict.
 # Not checked: nova-testkit (a test-support crate whose TLS servers take and give rustls
 # configurations on purpose), nova-discord (its errors still carry flate2's and reqwest's
-# types; left to the change that owns that crate), nova-gen-golden (nova-gen's golden output),
-# and the binaries, proc-macros, examples and benchmarks, which have no library API.
+# types; left to the change that owns that crate), nova-gen-golden and nova-gen-golden-generic
+# (nova-gen's golden output), and the binaries, proc-macros, examples and benchmarks, which have no library API.
 checks=(
     "nova-core|nova-core/public-api.txt|"
     "nova||nova_core,nova_macros"
