@@ -3,7 +3,7 @@
 //!
 //! A property test draws bytes (`proptest::collection::vec(any::<u8>(), 0..256)`) and turns them
 //! into input here, so the same bytes always give the same input and shrinking the bytes shrinks
-//! the input. Nothing here depends on a property-testing crate but [`strategy`] (feature
+//! the input. Nothing here depends on a property-testing crate but `strategy` (feature
 //! `proptest`): the configuration and the message strategy every nova property test shares.
 //! [`cases`] reads how many cases to run (`NOVA_PROPTEST_CASES`).
 //!
