@@ -25,7 +25,6 @@ mod inbound;
 mod liveness;
 mod observe;
 mod outbound;
-mod queue;
 mod requests;
 mod session;
 mod stale;
