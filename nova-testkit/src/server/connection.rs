@@ -257,7 +257,15 @@ impl ServerConnection {
             );
             return;
         }
-        if done.await.is_err() {
+        // The task answers through `done`, or drops it when it ends. Not always: a command
+        // queued while the task's receiver is being dropped can miss tokio's drain of the
+        // channel and stay there, its `done` alive, for as long as this handle lives. So the
+        // end of the connection releases the caller too.
+        let ended = tokio::select! {
+            answer = done => answer.is_err(),
+            () = self.closed() => true,
+        };
+        if ended {
             debug!(
                 connection = self.inner.id,
                 "command not done: connection ended or went silent"
