@@ -617,6 +617,40 @@ async fn close_performs_a_handshake_and_dropping_every_handle_stops_the_task() {
     tokio::time::timeout(LONG, conn.closed()).await.unwrap();
 }
 
+/// Commands sent while the client stops are all answered: each call returns (closed, or
+/// `Stopped`), none waits for ever. A command could slip into the control channel after the
+/// driver had emptied it and stay there with its caller waiting, for as long as a handle lived
+/// (a window of nanoseconds: this guards the property, it does not reproduce that race).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_racing_the_stop_all_return() {
+    let server = TestServer::start().await.unwrap();
+    for round in 0..50 {
+        let (client, _messages) = Client::connect(config(&server).build().unwrap(), DefaultHandler);
+        let _conn = server.next_connection().await;
+        client.wait_connected(LONG).await.unwrap();
+        let callers: Vec<_> = (0..16)
+            .map(|i| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    if i % 2 == 0 {
+                        client.close(1000, "race").await.map(drop)
+                    } else {
+                        client
+                            .subscribe(format!("c{i}"), serde_json::Value::Null)
+                            .await
+                            .map(drop)
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            let answered = tokio::time::timeout(LONG, caller).await;
+            assert!(answered.is_ok(), "round {round}: a call never returned");
+        }
+        assert!(client.current_state().stopped.is_some());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handle_connect_output_goes_first_and_frames_reach_handle_frame() {
     /// Says hello on every connect and echoes binary frames itself.

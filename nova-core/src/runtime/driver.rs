@@ -180,7 +180,22 @@ impl<H: Handler> Driver<H> {
         let span = tracing::info_span!("nova.client", client_id = %self.config.name);
         async move {
             let reason = self.run_until_stopped().await;
-            self.finish(reason);
+            self.finish(&reason);
+            // `finish` closed the control channel. A command whose sender took its slot just
+            // before that is pushed after it: tokio drops what is left in a channel when its
+            // receiver is dropped, but not a value pushed after that drain, which would then
+            // live (and its caller wait) as long as any handle. Receiving until `None` waits
+            // for those, and answers each: the client has stopped.
+            while let Some(command) = self.control_rx.recv().await {
+                answer_stopped(*command, &reason);
+            }
+            // The same for the data channel (closed by `finish` too): a late request is told
+            // the client stopped instead of waiting for its deadline.
+            while let Some(outgoing) = self.data_rx.recv().await {
+                if let Outgoing::Request { reply, .. } = *outgoing {
+                    let _ = reply.send(Err(Error::Stopped(reason.clone())));
+                }
+            }
         }
         .instrument(span)
     }
@@ -489,7 +504,7 @@ impl<H: Handler> Driver<H> {
         self.down_since = Some(Instant::now());
     }
 
-    fn finish(mut self, reason: StopReason) {
+    fn finish(&mut self, reason: &StopReason) {
         self.control_rx.close();
         let unsent = self.outbound.len() + drain_count(&mut self.data_rx);
         if unsent > 0 {
@@ -506,9 +521,28 @@ impl<H: Handler> Driver<H> {
         self.obs.state.stopped = Some(reason.clone());
         self.obs.publish();
         tracing::info!("stopped: {reason}");
-        self.obs.emit(LifecycleEvent::Stopped { reason });
+        self.obs.emit(LifecycleEvent::Stopped {
+            reason: reason.clone(),
+        });
         for waiter in self.close_waiters.drain(..) {
             let _ = waiter.send(());
+        }
+    }
+}
+
+/// Answers a command that reached the driver after it stopped.
+fn answer_stopped(command: Control, reason: &StopReason) {
+    match command {
+        Control::Close { done, .. } => {
+            let _ = done.send(());
+        }
+        Control::Subscribe(command) => {
+            let _ = command.reply.send(Err(Error::Stopped(reason.clone())));
+        }
+        Control::Unsubscribe { done, .. } => {
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
         }
     }
 }
