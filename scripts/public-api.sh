@@ -31,8 +31,8 @@ stable="bytes,http,serde,serde_core,serde_json,url,tokio,futures_core"
 # Only nova-core has a snapshot: it is the API every other crate and every user builds on, and
 # a snapshot per crate would make every parallel change of a platform crate a merge conflict.
 # Not checked: nova-testkit (a test-support crate whose TLS servers take and give rustls
-# configurations on purpose), nova-gen-golden (nova-gen's golden output),
-# and the binaries, proc-macros, examples and benchmarks, which have no library API.
+# configurations on purpose), nova-gen-golden and nova-gen-golden-generic (nova-gen's golden
+# output), and the binaries, proc-macros, examples and benchmarks, which have no library API.
 checks=(
     "nova-core|nova-core/public-api.txt|"
     "nova-ws||nova_core,nova_macros"

@@ -317,8 +317,9 @@ impl ClientConfigBuilder {
         self
     }
 
-    /// Capacity of the inbound queue (default 1024) and what happens when it is full. Under
-    /// [`OverflowPolicy::DropOldest`] the capacity is rounded up to a power of two.
+    /// Capacity of the inbound queue and of each subscription stream's queue, in messages
+    /// (default 1024), and what happens when one is full. A consumer may hold up to 64 more,
+    /// already taken from its queue and not yet yielded.
     pub fn inbound(mut self, capacity: usize, overflow: OverflowPolicy) -> Self {
         self.config.inbound_buffer = capacity;
         self.config.overflow = overflow;

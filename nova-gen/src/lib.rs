@@ -55,7 +55,8 @@
 //! - `tests/snapshots.rs`: every rendered file of every kind is an `insta` snapshot, and the
 //!   rendered Rust must already be `rustfmt`-clean.
 //! - `tests/golden.rs`: `platforms/nova-gen-golden` (the `jsonrpc` kind, generated inside the
-//!   workspace) is regenerated and compared; the workspace builds, lints and tests it like any
+//!   workspace) and `platforms/nova-gen-golden-generic` (the `generic` kind) are regenerated and
+//!   compared; the workspace builds, lints and tests it like any
 //!   crate, so a change in nova-core that breaks the templates breaks CI. Refresh it after a
 //!   template change with `NOVA_GEN_BLESS=1 cargo test -p nova-gen --test golden`.
 //! - `tests/generated_crates.rs`: each kind is generated outside the workspace and its tests

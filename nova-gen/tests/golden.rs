@@ -1,7 +1,9 @@
-//! The golden copy: `platforms/nova-gen-golden` is what `nova-gen integration gen-golden --platform
-//! jsonrpc` generates inside the workspace. It is a workspace member, so CI compiles, lints and
-//! tests it with everything else; this test regenerates it in memory and fails when a template
-//! (or nova-gen) would generate anything else, so templates and the core never drift apart.
+//! The golden copies: `platforms/nova-gen-golden` is what `nova-gen integration gen-golden --platform
+//! jsonrpc` generates inside the workspace, and `platforms/nova-gen-golden-generic` what
+//! `nova-gen integration gen-golden-generic --platform generic` does. They are workspace members,
+//! so CI compiles, lints and tests them with everything else (and nova-bench measures both); this
+//! test regenerates them in memory and fails when a template (or nova-gen) would generate
+//! anything else, so templates and the core never drift apart.
 //!
 //! After changing a template, refresh it and review the diff:
 //!
@@ -23,6 +25,9 @@ use nova_gen::{Dependencies, Generator, PlatformName, RenderRequest};
 
 /// Named so that it cannot be taken for the examples crate (`examples/`, `nova-examples`).
 const GOLDEN: &str = "platforms/nova-gen-golden";
+
+/// The `generic` kind's golden copy.
+const GOLDEN_GENERIC: &str = "platforms/nova-gen-golden-generic";
 
 /// Every file under `dir`, relative, with `/` separators.
 fn files_under(dir: &Path) -> BTreeSet<String> {
@@ -48,9 +53,20 @@ fn files_under(dir: &Path) -> BTreeSet<String> {
 
 #[test]
 fn the_golden_crate_is_what_the_templates_generate() {
+    check_golden(GOLDEN, "gen-golden", "jsonrpc");
+}
+
+#[test]
+fn the_generic_golden_crate_is_what_the_templates_generate() {
+    check_golden(GOLDEN_GENERIC, "gen-golden-generic", "generic");
+}
+
+/// Regenerates `name` of `kind` and compares it with the copy at `dir` (or, with
+/// `NOVA_GEN_BLESS`, writes it there).
+fn check_golden(dir: &str, name: &str, kind: &str) {
     let root = common::workspace_root();
-    let golden = root.join(GOLDEN);
-    let request = RenderRequest::new(PlatformName::parse("gen-golden").unwrap(), "jsonrpc")
+    let golden = root.join(dir);
+    let request = RenderRequest::new(PlatformName::parse(name).unwrap(), kind)
         .with_dependencies(Dependencies::Workspace);
     let mut rendered = Generator::embedded().render(&request).unwrap();
     for file in &mut rendered {
@@ -71,7 +87,7 @@ fn the_golden_crate_is_what_the_templates_generate() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, &file.contents).unwrap();
         }
-        eprintln!("blessed {GOLDEN}: review the diff");
+        eprintln!("blessed {dir}: review the diff");
         return;
     }
 
@@ -79,12 +95,12 @@ fn the_golden_crate_is_what_the_templates_generate() {
     let on_disk = files_under(&golden);
     for extra in on_disk.difference(&expected) {
         problems.push(format!(
-            "{GOLDEN}/{extra} is not generated any more: delete it"
+            "{dir}/{extra} is not generated any more: delete it"
         ));
     }
     for file in &rendered {
         let Ok(current) = std::fs::read_to_string(golden.join(&file.path)) else {
-            problems.push(format!("{GOLDEN}/{} is missing", file.path));
+            problems.push(format!("{dir}/{} is missing", file.path));
             continue;
         };
         if current != file.contents {
@@ -94,7 +110,7 @@ fn the_golden_crate_is_what_the_templates_generate() {
                 .position(|(a, b)| a != b)
                 .unwrap_or_else(|| current.lines().count().min(file.contents.lines().count()));
             problems.push(format!(
-                "{GOLDEN}/{} differs from the templates' output from line {}:\n    golden:    {}\n    templates: {}",
+                "{dir}/{} differs from the templates' output from line {}:\n    golden:    {}\n    templates: {}",
                 file.path,
                 first + 1,
                 current.lines().nth(first).unwrap_or("<end of file>"),

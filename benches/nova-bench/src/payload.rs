@@ -46,6 +46,17 @@ pub(crate) fn notification(channel: &str, i: u64) -> String {
     )
 }
 
+/// The same book change in the envelope of nova-gen's `generic` kind (Bybit's shape: data on
+/// a `topic`, written `topic` first), for the stream through a crate generated with
+/// `--platform generic` and its bare loop.
+pub(crate) fn generic_notification(topic: &str, i: u64) -> String {
+    let deribit = notification(topic, i);
+    let data_at = deribit.find(r#""data":"#).unwrap_or(0);
+    let data = &deribit[data_at..deribit.len() - 2];
+    let ts = 1_764_420_000_000u64 + i;
+    format!(r#"{{"topic":"{topic}","type":"delta","ts":{ts},{data}}}"#)
+}
+
 /// A notification as the consumers parse it (borrowing from the message).
 #[derive(Debug, Deserialize)]
 pub(crate) struct Notification<'a> {
@@ -90,6 +101,17 @@ pub(crate) struct Book<'a> {
     pub(crate) asks: Vec<(&'a str, f64, f64)>,
 }
 
+/// A generic-kind notification as its consumers parse it (borrowing from the message).
+#[derive(Debug, Deserialize)]
+pub(crate) struct GenericNote<'a> {
+    /// The topic.
+    #[serde(borrow)]
+    pub(crate) topic: &'a str,
+    /// The book change.
+    #[serde(borrow)]
+    pub(crate) data: Book<'a>,
+}
+
 /// What a consumer saw: how many notifications, and a checksum of their contents.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Tally {
@@ -106,22 +128,31 @@ impl Tally {
     #[inline]
     pub(crate) fn add(&mut self, bytes: &[u8]) {
         match serde_json::from_slice::<Notification<'_>>(bytes) {
-            Ok(n) => {
-                let d = &n.params.data;
-                let levels = (d.bids.len() + d.asks.len()) as u64;
-                let text = (n.method.len()
-                    + n.params.channel.len()
-                    + d.kind.len()
-                    + d.instrument_name.len()) as u64;
-                self.count += 1;
-                self.checksum = self
-                    .checksum
-                    .wrapping_add(d.change_id ^ d.prev_change_id.rotate_left(7))
-                    .wrapping_add(d.timestamp)
-                    .wrapping_add(levels + text);
-            }
+            Ok(n) => self.fold(n.method.len(), n.params.channel, &n.params.data),
             Err(_) => self.bad += 1,
         }
+    }
+
+    /// Parses one generic-kind notification ([`generic_notification`]) and adds it: the same
+    /// checksum as [`add`](Self::add) (the method's length stands for the envelope's).
+    #[inline]
+    pub(crate) fn add_generic(&mut self, bytes: &[u8]) {
+        match serde_json::from_slice::<GenericNote<'_>>(bytes) {
+            Ok(n) => self.fold("subscription".len(), n.topic, &n.data),
+            Err(_) => self.bad += 1,
+        }
+    }
+
+    #[inline]
+    fn fold(&mut self, method_len: usize, channel: &str, d: &Book<'_>) {
+        let levels = (d.bids.len() + d.asks.len()) as u64;
+        let text = (method_len + channel.len() + d.kind.len() + d.instrument_name.len()) as u64;
+        self.count += 1;
+        self.checksum = self
+            .checksum
+            .wrapping_add(d.change_id ^ d.prev_change_id.rotate_left(7))
+            .wrapping_add(d.timestamp)
+            .wrapping_add(levels + text);
     }
 }
 
@@ -186,11 +217,12 @@ pub(crate) fn text_frame(payload: &[u8]) -> Vec<u8> {
 
 /// [`CHUNK_MESSAGES`] encoded notifications on `channel`, back to back, and the length of one
 /// frame (they all have the same length).
-pub(crate) fn flood_chunk(channel: &str) -> (Vec<u8>, usize) {
+/// `encode` writes notification `i` on the channel ([`notification`], [`generic_notification`]).
+pub(crate) fn flood_chunk(channel: &str, encode: fn(&str, u64) -> String) -> (Vec<u8>, usize) {
     let mut chunk = Vec::new();
     let mut frame_len = 0;
     for i in 0..CHUNK_MESSAGES as u64 {
-        let frame = text_frame(notification(channel, i).as_bytes());
+        let frame = text_frame(encode(channel, i).as_bytes());
         frame_len = frame.len();
         chunk.extend_from_slice(&frame);
     }
@@ -250,7 +282,7 @@ mod tests {
         let mut tally = Tally::default();
         tally.add(a.as_bytes());
         assert_eq!((tally.count, tally.bad), (1, 0));
-        let (mut chunk, frame_len) = flood_chunk(CHANNEL);
+        let (mut chunk, frame_len) = flood_chunk(CHANNEL, notification);
         assert_eq!(chunk.len(), frame_len * CHUNK_MESSAGES);
         // Renumbered as the second chunk, its ids continue where the first chunk's ended.
         let offsets = IdOffsets::find(&chunk).unwrap();
@@ -261,5 +293,19 @@ mod tests {
             assert_eq!(note.params.data.change_id, id);
             assert_eq!(note.params.data.prev_change_id, id - 1);
         }
+    }
+
+    #[test]
+    fn generic_notifications_carry_the_same_book() {
+        let mut deribit = Tally::default();
+        let mut generic = Tally::default();
+        for i in [0, 7, 1023] {
+            deribit.add(notification(CHANNEL, i).as_bytes());
+            generic.add_generic(generic_notification(CHANNEL, i).as_bytes());
+        }
+        assert_eq!(deribit, generic);
+        let (chunk, frame_len) = flood_chunk(CHANNEL, generic_notification);
+        assert!(IdOffsets::find(&chunk).is_some());
+        assert_eq!(chunk.len(), frame_len * CHUNK_MESSAGES);
     }
 }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use nova_testkit::{JsonRpcServer, ServerConnection, ServerOptions, SimOptions};
+use nova_testkit::{
+    Frame, JsonRpcServer, Responder, ServerConnection, ServerOptions, SimOptions, TestServer,
+};
 use tokio::net::TcpListener;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -80,15 +82,45 @@ impl ServerThread {
         Ok(Arc::new(server))
     }
 
-    /// Spawns a pump on the server thread that writes `count` notifications on `channel` to
-    /// the connection as raw frames, chunk by chunk (each write waits for TCP backpressure).
+    /// Starts a server of nova-gen's `generic` kind (Bybit's shape) on the server thread: it
+    /// acknowledges every `{"op": ..., "req_id": ...}` request with `success: true` and
+    /// otherwise only reads (recording off). The flood is written with [`Self::flood`].
+    pub(crate) async fn generic(&self) -> Result<Arc<TestServer>, BoxError> {
+        let responder: Responder = Arc::new(|_connection, frame: &Frame| {
+            let Some(text) = frame.as_text() else {
+                return Vec::new();
+            };
+            let Ok(request) = serde_json::from_str::<serde_json::Value>(text) else {
+                return Vec::new();
+            };
+            let (Some(op), Some(req_id)) = (request["op"].as_str(), request["req_id"].as_str())
+            else {
+                return Vec::new();
+            };
+            let ack = serde_json::json!({
+                "success": true, "ret_msg": "", "conn_id": "bench", "req_id": req_id, "op": op,
+            });
+            vec![Frame::Text(ack.to_string())]
+        });
+        let options = ServerOptions::default()
+            .with_recording(false)
+            .with_echo(false)
+            .with_responder(responder);
+        let server = self.run(TestServer::start_with(options)).await??;
+        Ok(Arc::new(server))
+    }
+
+    /// Spawns a pump on the server thread that writes `count` notifications on `channel`
+    /// (each written by `encode`) to the connection as raw frames, chunk by chunk (each write
+    /// waits for TCP backpressure).
     pub(crate) fn flood(
         &self,
         conn: ServerConnection,
         channel: &str,
+        encode: fn(&str, u64) -> String,
         count: u64,
     ) -> tokio::task::JoinHandle<()> {
-        let (mut chunk, frame_len) = flood_chunk(channel);
+        let (mut chunk, frame_len) = flood_chunk(channel, encode);
         let offsets = IdOffsets::find(&chunk);
         let per_chunk = (chunk.len() / frame_len) as u64;
         self.handle.spawn(async move {
@@ -120,8 +152,12 @@ impl Drop for ServerThread {
 
 /// Waits for the server's next accepted connection (its handshake done), up to 10 s.
 pub(crate) async fn next_connection(server: &JsonRpcServer) -> Result<ServerConnection, BoxError> {
+    next_connection_of(server.server()).await
+}
+
+/// [`next_connection`] of a plain test server.
+pub(crate) async fn next_connection_of(server: &TestServer) -> Result<ServerConnection, BoxError> {
     server
-        .server()
         .next_connection_timeout(Duration::from_secs(10))
         .await
         .ok_or_else(|| "the server saw no connection within 10 s".into())

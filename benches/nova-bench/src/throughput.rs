@@ -19,14 +19,16 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use crate::BoxError;
 use crate::adapter::{BenchAdapter, response_id, rpc};
 use crate::limits::median;
-use crate::payload::{CHANNEL, Tally, notification};
-use crate::server::{ServerThread, next_connection};
+use crate::payload::{CHANNEL, Tally, generic_notification, notification};
+use crate::server::{ServerThread, next_connection, next_connection_of};
 
 /// The variants, in the order they run and are printed.
-const VARIANTS: [Variant; 7] = [
+const VARIANTS: [Variant; 9] = [
     Variant::Bare,
     Variant::BareDeribit,
+    Variant::BareGeneric,
     Variant::Generated,
+    Variant::GeneratedGeneric,
     Variant::DeribitTyped,
     Variant::Messages,
     Variant::Handler,
@@ -40,9 +42,16 @@ enum Variant {
     /// The bare loop, parsing into nova-deribit's `BookUpdate` (the same struct the typed
     /// stream hands over).
     BareDeribit,
+    /// The bare loop on the `generic` kind's envelope (the same book change, data on a
+    /// `topic`), parsing the same borrowing book struct.
+    BareGeneric,
     /// The stream through the adapter nova-gen writes (`--platform jsonrpc`, the golden crate
     /// `platforms/nova-gen-golden`); the consumer parses as the bare loop does.
     Generated,
+    /// The stream through the adapter nova-gen writes for `--platform generic` (the golden
+    /// crate `platforms/nova-gen-golden-generic`), against a server of that kind; the consumer
+    /// parses as [`BareGeneric`](Self::BareGeneric) does.
+    GeneratedGeneric,
     /// nova-deribit's typed stream: the adapter parses once, the consumer reads the value.
     DeribitTyped,
     /// `Messages` with every default.
@@ -59,7 +68,9 @@ impl Variant {
         match self {
             Variant::Bare => "bare tokio-tungstenite + serde",
             Variant::BareDeribit => "bare + serde into nova-deribit types",
+            Variant::BareGeneric => "bare + serde, generic envelope",
             Variant::Generated => "nova stream, nova-gen jsonrpc adapter",
+            Variant::GeneratedGeneric => "nova stream, nova-gen generic adapter",
             Variant::DeribitTyped => "nova stream, nova-deribit typed",
             Variant::Messages => "nova Messages (DefaultHandler)",
             Variant::Handler => "nova handler callback",
@@ -71,6 +82,7 @@ impl Variant {
     fn baseline(self) -> Variant {
         match self {
             Variant::DeribitTyped => Variant::BareDeribit,
+            Variant::GeneratedGeneric => Variant::BareGeneric,
             _ => Variant::Bare,
         }
     }
@@ -100,10 +112,14 @@ impl Report {
     /// The lowest median msg/s of the subscription streams through shipped adapters, each
     /// over its own bare baseline.
     pub(crate) fn shipped_stream_ratio(&self) -> f64 {
-        [Variant::Generated, Variant::DeribitTyped]
-            .into_iter()
-            .map(|v| self.rate(v.label()) / self.rate(v.baseline().label()).max(1.0))
-            .fold(f64::INFINITY, f64::min)
+        [
+            Variant::Generated,
+            Variant::GeneratedGeneric,
+            Variant::DeribitTyped,
+        ]
+        .into_iter()
+        .map(|v| self.rate(v.label()) / self.rate(v.baseline().label()).max(1.0))
+        .fold(f64::INFINITY, f64::min)
     }
 
     /// `Messages`' median msg/s over the bare loop's.
@@ -166,7 +182,10 @@ pub(crate) async fn run(
             .position(|v| *v == variant.baseline())
             .unwrap_or(0);
         let (base_rate, base_cpu) = (report.rows[base].1, cpu[base]);
-        let is_bare = matches!(variant, Variant::Bare | Variant::BareDeribit);
+        let is_bare = matches!(
+            variant,
+            Variant::Bare | Variant::BareDeribit | Variant::BareGeneric
+        );
         let cpu_ratio = if is_bare || base_cpu == 0.0 {
             String::new()
         } else {
@@ -196,10 +215,12 @@ async fn one(
     match variant {
         Variant::Bare => bare(servers, messages, Tally::add).await,
         Variant::BareDeribit => bare(servers, messages, Tally::add_deribit).await,
+        Variant::BareGeneric => bare_generic(servers, messages).await,
         Variant::Generated => {
             let adapter = nova_gen_golden::GenGoldenAdapter::new(None);
             nova_stream(servers, messages, adapter).await
         }
+        Variant::GeneratedGeneric => generic_stream(servers, messages).await,
         Variant::DeribitTyped => deribit_typed(servers, messages).await,
         Variant::Stream => nova_stream(servers, messages, BenchAdapter::new()).await,
         Variant::Handler => nova_handler(servers, messages).await,
@@ -237,7 +258,7 @@ async fn bare(
     }
     let conn = next_connection(&server).await?;
     let start = Instant::now();
-    let pump = servers.flood(conn, CHANNEL, messages);
+    let pump = servers.flood(conn, CHANNEL, notification, messages);
     let mut tally = Tally::default();
     while tally.count + tally.bad < messages {
         match ws.next().await {
@@ -250,6 +271,73 @@ async fn bare(
     let elapsed = start.elapsed();
     pump.await?;
     let _ = ws.close(None).await;
+    Ok((elapsed, tally))
+}
+
+/// The bare loop against the `generic` kind's server: `{"op":"subscribe"}`, wait for the
+/// ack, then read and parse each message into the same book struct.
+async fn bare_generic(
+    servers: &ServerThread,
+    messages: u64,
+) -> Result<(Duration, Tally), BoxError> {
+    let server = servers.generic().await?;
+    let tcp = TcpStream::connect(server.addr()).await?;
+    tcp.set_nodelay(true)?;
+    let (mut ws, _) = tokio_tungstenite::client_async(server.url(), tcp).await?;
+    let subscribe = format!(r#"{{"req_id":"1","op":"subscribe","args":["{CHANNEL}"]}}"#);
+    ws.send(WsMessage::text(subscribe)).await?;
+    loop {
+        match ws.next().await {
+            Some(Ok(WsMessage::Text(t))) if t.as_str().contains(r#""req_id":"1""#) => break,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err("closed before the ack".into()),
+        }
+    }
+    let conn = next_connection_of(&server).await?;
+    let start = Instant::now();
+    let pump = servers.flood(conn, CHANNEL, generic_notification, messages);
+    let mut tally = Tally::default();
+    while tally.count + tally.bad < messages {
+        match ws.next().await {
+            Some(Ok(WsMessage::Text(t))) => tally.add_generic(t.as_bytes()),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err("closed during the flood".into()),
+        }
+    }
+    let elapsed = start.elapsed();
+    pump.await?;
+    let _ = ws.close(None).await;
+    Ok((elapsed, tally))
+}
+
+/// The stream through the crate nova-gen generates for `--platform generic`, against the
+/// generic server; the consumer parses each message as [`bare_generic`] does.
+async fn generic_stream(
+    servers: &ServerThread,
+    messages: u64,
+) -> Result<(Duration, Tally), BoxError> {
+    let server = servers.generic().await?;
+    let adapter = nova_gen_golden_generic::GenGoldenGenericAdapter::new(None);
+    let (client, _messages) = Client::connect(nova_config(server.url())?, adapter);
+    client.wait_connected(Duration::from_secs(10)).await?;
+    let mut stream = client.subscribe(CHANNEL, serde_json::Value::Null).await?;
+    let conn = next_connection_of(&server).await?;
+    let start = Instant::now();
+    let pump = servers.flood(conn, CHANNEL, generic_notification, messages);
+    let mut tally = Tally::default();
+    while tally.count + tally.bad < messages {
+        match stream.next().await {
+            Some(SubscriptionEvent::Message(m)) => tally.add_generic(m.as_bytes()),
+            Some(_) => {}
+            None => return Err("stream ended during the flood".into()),
+        }
+    }
+    let elapsed = start.elapsed();
+    pump.await?;
+    drop(stream);
+    client.close(1000, "done").await?;
     Ok((elapsed, tally))
 }
 
@@ -266,7 +354,7 @@ async fn nova_stream<H: Handler>(
     let mut stream = client.subscribe(CHANNEL, serde_json::Value::Null).await?;
     let conn = next_connection(&server).await?;
     let start = Instant::now();
-    let pump = servers.flood(conn, CHANNEL, messages);
+    let pump = servers.flood(conn, CHANNEL, notification, messages);
     let mut tally = Tally::default();
     while tally.count + tally.bad < messages {
         match stream.next().await {
@@ -296,7 +384,7 @@ async fn deribit_typed(
     let mut stream = client.subscribe(CHANNEL, serde_json::Value::Null).await?;
     let conn = next_connection(&server).await?;
     let start = Instant::now();
-    let pump = servers.flood(conn, CHANNEL, messages);
+    let pump = servers.flood(conn, CHANNEL, notification, messages);
     let mut tally = Tally::default();
     while tally.count + tally.bad < messages {
         match stream.next().await {
@@ -327,7 +415,7 @@ pub(crate) async fn nova_handler(
     client.wait_connected(Duration::from_secs(10)).await?;
     let conn = next_connection(&server).await?;
     let start = Instant::now();
-    let pump = servers.flood(conn, CHANNEL, messages);
+    let pump = servers.flood(conn, CHANNEL, notification, messages);
     let tally = done.await?;
     let elapsed = start.elapsed();
     pump.await?;
@@ -345,7 +433,7 @@ async fn nova_messages(
     client.wait_connected(Duration::from_secs(10)).await?;
     let conn = next_connection(&server).await?;
     let start = Instant::now();
-    let pump = servers.flood(conn, CHANNEL, messages);
+    let pump = servers.flood(conn, CHANNEL, notification, messages);
     let mut tally = Tally::default();
     while tally.count + tally.bad < messages {
         match inbound.next().await {

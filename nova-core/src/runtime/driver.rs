@@ -52,7 +52,7 @@ use super::observe::{Observer, millis};
 use super::outbound::Outbound;
 use super::requests::Requests;
 use super::subs::SubTable;
-use super::subscriptions::SubscriptionRegistry;
+use super::subscriptions::{SubscriptionEvent, SubscriptionRegistry};
 use crate::config::ClientConfig;
 use crate::endpoint::{ConnectPurpose, EndpointRequest};
 use crate::error::{Error, HandlerError};
@@ -100,6 +100,8 @@ pub(crate) struct Driver<H> {
     pub(super) inbound_open: bool,
     /// What callbacks and components queued, carried out by `apply_outbox`.
     pub(super) out: Outbox,
+    /// One subscription's events of a burst, handed to its stream at once (kept for reuse).
+    pub(super) event_run: Vec<SubscriptionEvent>,
     pub(super) close_waiters: Vec<oneshot::Sender<()>>,
     pub(super) registry: Box<dyn SubscriptionRegistry>,
     pub(super) requests: Requests,
@@ -155,6 +157,7 @@ impl<H: Handler> Driver<H> {
             inbound,
             inbound_open: true,
             out: Outbox::default(),
+            event_run: Vec::new(),
             close_waiters: Vec::new(),
             registry,
             requests: Requests::default(),

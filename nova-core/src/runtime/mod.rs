@@ -25,6 +25,7 @@ mod inbound;
 mod liveness;
 mod observe;
 mod outbound;
+mod queue;
 mod requests;
 mod session;
 mod stale;

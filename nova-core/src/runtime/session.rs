@@ -33,6 +33,9 @@ use crate::types::{DisconnectReason, StopReason};
 /// without waiting).
 const READ_BATCH: usize = 64;
 
+/// Capacity of the buffer of one subscription's events kept between bursts (a burst's worth).
+const RUN_KEEP: usize = READ_BATCH;
+
 type Read = Option<Result<tungstenite::Message, tungstenite::Error>>;
 
 impl<H: Handler> Driver<H> {
@@ -522,30 +525,17 @@ impl<H: Handler> Driver<H> {
             }
             if !self.out.deliveries.is_empty() {
                 let mut deliveries = std::mem::take(&mut self.out.deliveries);
-                for message in deliveries.drain(..) {
-                    if self.inbound_open && !self.inbound.deliver(message).await {
-                        self.inbound_open = false;
-                        tracing::debug!(
-                            "the application dropped its message receiver; messages are discarded"
-                        );
-                    }
+                if self.inbound_open && !self.inbound.deliver_all(&mut deliveries).await {
+                    self.inbound_open = false;
+                    tracing::debug!(
+                        "the application dropped its message receiver; messages are discarded"
+                    );
                 }
+                deliveries.clear();
                 self.out.deliveries = deliveries;
             }
             if !self.out.subscription_events.is_empty() {
-                let mut events = std::mem::take(&mut self.out.subscription_events);
-                let mut closed = Vec::new();
-                for (sub, event) in events.drain(..) {
-                    if let Some(entry) = self.subs.get(sub) {
-                        if !entry.events.deliver(event).await {
-                            closed.push(sub);
-                        }
-                    }
-                }
-                self.out.subscription_events = events;
-                for sub in closed {
-                    self.unsubscribe_now(sub);
-                }
+                self.deliver_subscription_events().await;
             }
             if self.out.frames.is_empty() && !self.out.begin_auth {
                 break;
@@ -565,6 +555,39 @@ impl<H: Handler> Driver<H> {
             Box::pin(close_with(ws, code)).await;
         }
         Some(SessionEnd::Disconnected(DisconnectReason::Requested(why)))
+    }
+
+    /// Hands the queued subscription events to their streams: each run of events for one
+    /// subscription as one batch (one lock and at most one wake of its consumer per read
+    /// burst). A closed stream unsubscribes.
+    async fn deliver_subscription_events(&mut self) {
+        let mut events = std::mem::take(&mut self.out.subscription_events);
+        let mut run = std::mem::take(&mut self.event_run);
+        let mut closed = Vec::new();
+        let mut drain = events.drain(..).peekable();
+        while let Some((sub, event)) = drain.next() {
+            run.push(event);
+            while let Some((_, event)) = drain.next_if(|(next, _)| *next == sub) {
+                run.push(event);
+            }
+            match self.subs.get(sub) {
+                Some(entry) => {
+                    if !entry.events.deliver_all(&mut run).await {
+                        closed.push(sub);
+                    }
+                }
+                None => run.clear(),
+            }
+        }
+        drop(drain);
+        self.out.subscription_events = events;
+        // A burst's worth is kept for the next one; more is given back.
+        if run.capacity() <= RUN_KEEP {
+            self.event_run = run;
+        }
+        for sub in closed {
+            self.unsubscribe_now(sub);
+        }
     }
 
     /// A read or write failed: the connection is unusable whatever the handler says, so only a
