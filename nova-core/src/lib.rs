@@ -59,10 +59,11 @@ pub use endpoint::{
 };
 pub use error::{BoxError, ConfigError, Error, HandlerError};
 pub use handler::{
-    AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, Data, DefaultHandler,
-    ErrorAction, ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap, GapAction, Handler,
-    HeartbeatHandler, MessageHandler, MessageType, Operation, RateLimitAction, RateLimitDecision,
-    RateLimitHandler, ReconnectDecision, RequestId, Sequence, SequenceCheck, SubscriptionHandler,
+    AuthHandler, AuthOutcome, AuthRequest, ConnectionHandler, Context, Data, Decoder,
+    DefaultHandler, ErrorAction, ErrorContext, ErrorHandler, ErrorSource, FrameAction, Gap,
+    GapAction, Handler, HeartbeatHandler, MessageHandler, MessageType, Operation, RateLimitAction,
+    RateLimitDecision, RateLimitHandler, ReconnectDecision, RequestId, Sequence, SequenceCheck,
+    SubscriptionHandler,
 };
 pub use message::{CloseFrame, Frame, Message, Text};
 pub use rate_limit::{RateLimit, RateLimiter, TokenBucket};

@@ -48,37 +48,100 @@ impl fmt::Display for RequestId {
 /// assert_eq!(data.get::<Tick>(), Some(&Tick { price: 101.5 }));
 /// assert_eq!(data.get::<String>(), None);
 /// ```
+///
+/// An adapter can also defer the parse to the application's side with
+/// [`deferred`](Self::deferred): the connection task then only classifies the message, and the
+/// value is parsed once, by the task that reads the subscription, the first time it asks
+/// ([`Delivery::get`](crate::Delivery::get)). That keeps the typed value's allocations on the
+/// thread that frees them, which is what makes a typed stream as fast as a hand-written loop
+/// when the connection and the application run on different cores.
 #[derive(Clone)]
-pub struct Data(Arc<dyn Any + Send + Sync>);
+pub struct Data(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// The parsed value.
+    Value(Arc<dyn Any + Send + Sync>),
+    /// How to parse the value from the message, when it is asked for.
+    Deferred(Decoder),
+}
+
+/// Parses the value of a message (see [`Data::deferred`]); `None` when the message does not
+/// hold one.
+pub type Decoder = fn(&Message) -> Option<Data>;
 
 impl Data {
     /// Wraps a parsed value.
     pub fn new<T: Any + Send + Sync>(value: T) -> Self {
-        Self(Arc::new(value))
+        Self(Repr::Value(Arc::new(value)))
     }
 
-    /// The value, if it is a `T`.
+    /// A value not parsed yet: `decode` parses it from the message when the application first
+    /// asks the [`Delivery`](crate::Delivery) for it. Costs nothing on the connection task
+    /// (no allocation, no parse).
+    ///
+    /// ```
+    /// use nova_core::{Data, Delivery, Message};
+    ///
+    /// fn price(message: &Message) -> Option<Data> {
+    ///     let value: serde_json::Value = message.json().ok()?;
+    ///     Some(Data::new(value["price"].as_f64()?))
+    /// }
+    ///
+    /// let delivery = Delivery::new(Message::text(r#"{"price":101.5}"#), Some(Data::deferred(price)));
+    /// assert_eq!(delivery.get::<f64>(), Some(&101.5));
+    /// ```
+    #[must_use]
+    pub fn deferred(decode: Decoder) -> Self {
+        Self(Repr::Deferred(decode))
+    }
+
+    /// Whether this value is still to be parsed from its message ([`deferred`](Self::deferred)).
+    #[must_use]
+    pub fn is_deferred(&self) -> bool {
+        matches!(self.0, Repr::Deferred(_))
+    }
+
+    /// The value, if it is a `T` (`None` while it is deferred: read it through the
+    /// [`Delivery`](crate::Delivery), which has the message).
     #[must_use]
     pub fn get<T: Any>(&self) -> Option<&T> {
-        self.0.downcast_ref()
+        match &self.0 {
+            Repr::Value(value) => value.downcast_ref(),
+            Repr::Deferred(_) => None,
+        }
     }
 
     /// The value as a shared `T`, if it is one.
     ///
     /// # Errors
-    /// The data itself, when it holds another type.
+    /// The data itself, when it holds another type or is still deferred.
     pub fn downcast<T: Any + Send + Sync>(self) -> Result<Arc<T>, Self> {
-        if self.0.is::<T>() {
-            Arc::downcast(self.0).map_err(Self)
-        } else {
-            Err(self)
+        match self.0 {
+            Repr::Value(value) if value.is::<T>() => {
+                Arc::downcast(value).map_err(|value| Self(Repr::Value(value)))
+            }
+            repr => Err(Self(repr)),
+        }
+    }
+
+    /// The value itself: parsed from `message` now when it was deferred (a decoder that
+    /// defers again gives nothing).
+    #[must_use]
+    pub fn resolve(self, message: &Message) -> Option<Data> {
+        match self.0 {
+            Repr::Value(_) => Some(self),
+            Repr::Deferred(decode) => decode(message).filter(|data| !data.is_deferred()),
         }
     }
 }
 
 impl fmt::Debug for Data {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Data").finish_non_exhaustive()
+        match self.0 {
+            Repr::Value(_) => f.debug_tuple("Data").finish_non_exhaustive(),
+            Repr::Deferred(_) => f.write_str("Data(deferred)"),
+        }
     }
 }
 

@@ -40,7 +40,7 @@ pub use context::Context;
 pub(crate) use context::Outbox;
 pub use error::{ErrorAction, ErrorContext, ErrorHandler, ErrorSource};
 pub use heartbeat::HeartbeatHandler;
-pub use message::{Data, MessageHandler, MessageType, RequestId};
+pub use message::{Data, Decoder, MessageHandler, MessageType, RequestId};
 pub use rate_limit::{Operation, RateLimitAction, RateLimitDecision, RateLimitHandler};
 pub use subscription::{Gap, GapAction, Sequence, SequenceCheck, SubscriptionHandler};
 

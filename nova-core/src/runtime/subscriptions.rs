@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,18 +21,29 @@ use crate::types::{Subscription, SubscriptionStatus};
 /// (see [`MessageType::Subscription`](crate::MessageType::Subscription)): typed data without a
 /// second parse, and the raw message beside it.
 ///
+/// A value the adapter [deferred](Data::deferred) is parsed from the message the first time it
+/// is asked for ([`get`](Self::get), [`data`](Self::data), [`take`](Self::take),
+/// [`into_parts`](Self::into_parts)), once, on the task that asks.
+///
 /// Derefs to the [`Message`].
 #[derive(Clone, Debug)]
 pub struct Delivery {
     message: Message,
+    /// What the adapter handed over (a value, or how to parse it).
     data: Option<Data>,
+    /// A deferred value, once parsed.
+    parsed: OnceLock<Option<Data>>,
 }
 
 impl Delivery {
-    /// A message with what was parsed from it.
+    /// A message with what was parsed from it (or how to parse it: [`Data::deferred`]).
     #[must_use]
     pub fn new(message: Message, data: Option<Data>) -> Self {
-        Self { message, data }
+        Self {
+            message,
+            data,
+            parsed: OnceLock::new(),
+        }
     }
 
     /// The message as received.
@@ -46,17 +58,18 @@ impl Delivery {
         self.message
     }
 
-    /// The message and what the adapter parsed from it.
+    /// The message and what the adapter parsed from it (a deferred value parsed now).
     #[must_use]
-    pub fn into_parts(self) -> (Message, Option<Data>) {
-        (self.message, self.data)
+    pub fn into_parts(mut self) -> (Message, Option<Data>) {
+        let data = self.owned_data();
+        (self.message, data)
     }
 
     /// The parsed value as a `T`, taken out (cloned only when the value is shared with a clone
     /// of this delivery); `None` when the adapter parsed nothing, or something else.
     #[must_use]
     pub fn take<T: std::any::Any + Send + Sync + Clone>(&mut self) -> Option<T> {
-        let data = self.data.take()?;
+        let data = self.owned_data()?;
         match data.downcast::<T>() {
             Ok(shared) => Some(std::sync::Arc::try_unwrap(shared).unwrap_or_else(|s| (*s).clone())),
             Err(data) => {
@@ -66,16 +79,35 @@ impl Delivery {
         }
     }
 
-    /// What the adapter parsed, if anything.
+    /// What the adapter parsed, if anything (a deferred value parsed now, once).
     #[must_use]
     pub fn data(&self) -> Option<&Data> {
-        self.data.as_ref()
+        match &self.data {
+            Some(data) if data.is_deferred() => self
+                .parsed
+                .get_or_init(|| data.clone().resolve(&self.message))
+                .as_ref(),
+            data => data.as_ref(),
+        }
     }
 
-    /// The parsed value, if the adapter parsed one of type `T`.
+    /// The parsed value, if the adapter parsed one of type `T` (a deferred value parsed now,
+    /// once).
     #[must_use]
     pub fn get<T: std::any::Any>(&self) -> Option<&T> {
-        self.data.as_ref()?.get()
+        self.data()?.get()
+    }
+
+    /// The value, parsed if it was deferred, moved out of this delivery.
+    fn owned_data(&mut self) -> Option<Data> {
+        let data = self.data.take()?;
+        if !data.is_deferred() {
+            return Some(data);
+        }
+        match self.parsed.take() {
+            Some(parsed) => parsed,
+            None => data.resolve(&self.message),
+        }
     }
 }
 
@@ -279,5 +311,51 @@ impl SubscriptionRegistry for InMemoryRegistry {
 
     fn list(&self) -> Vec<(Subscription, serde_json::Value)> {
         self.entries.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    static PARSES: AtomicUsize = AtomicUsize::new(0);
+
+    /// The message's length, counting each parse.
+    fn length(message: &Message) -> Option<Data> {
+        PARSES.fetch_add(1, Ordering::SeqCst);
+        (!message.as_bytes().is_empty()).then(|| Data::new(message.as_bytes().len()))
+    }
+
+    #[test]
+    fn a_deferred_value_is_parsed_once_on_first_access() {
+        let before = PARSES.load(Ordering::SeqCst);
+        let mut delivery = Delivery::new(Message::text("four"), Some(Data::deferred(length)));
+        assert_eq!(
+            PARSES.load(Ordering::SeqCst),
+            before,
+            "nothing parsed before asked"
+        );
+        assert_eq!(delivery.get::<usize>(), Some(&4));
+        assert_eq!(delivery.get::<usize>(), Some(&4));
+        assert!(delivery.get::<String>().is_none());
+        assert_eq!(delivery.take::<usize>(), Some(4));
+        assert_eq!(PARSES.load(Ordering::SeqCst), before + 1, "parsed once");
+
+        // Taken without a look first; into_parts parses too; no value: None, once.
+        let mut taken = Delivery::new(Message::text("ab"), Some(Data::deferred(length)));
+        assert_eq!(taken.take::<usize>(), Some(2));
+        let (_, data) =
+            Delivery::new(Message::text("abc"), Some(Data::deferred(length))).into_parts();
+        assert_eq!(data.and_then(|d| d.get::<usize>().copied()), Some(3));
+        let empty = Delivery::new(Message::text(""), Some(Data::deferred(length)));
+        assert!(empty.data().is_none());
+        assert!(empty.get::<usize>().is_none());
+        assert_eq!(PARSES.load(Ordering::SeqCst), before + 4);
+        // A value parsed eagerly is handed over as it is.
+        let eager = Delivery::new(Message::text("x"), Some(Data::new(7usize)));
+        assert_eq!(eager.get::<usize>(), Some(&7));
+        assert!(!eager.data().is_some_and(Data::is_deferred));
     }
 }

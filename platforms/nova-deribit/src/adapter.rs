@@ -33,9 +33,10 @@ use nova_core::{
 use serde_json::{Value, json};
 
 use crate::auth::{Credentials, Grant, nonce, now_ms, refresh_params};
+use crate::book_position::book_position;
 use crate::error::ErrorCode;
 use crate::message::{Glance, MarketData, glance};
-use crate::message::{Incoming, Peek, book_position, error_code, peek, request};
+use crate::message::{Incoming, Peek, error_code, peek, request};
 use crate::rate_limit::{DeribitLimits, EngineBucket};
 use crate::subscription::ChannelKind;
 use crate::types::AuthResult;
@@ -268,21 +269,29 @@ impl ConnectionHandler for DeribitAdapter {}
 impl ErrorHandler for DeribitAdapter {}
 
 impl MessageHandler for DeribitAdapter {
-    /// One look per message: a notification's channel is borrowed from it, and the data of the
-    /// channels with a type here ([`MarketData`]) is parsed in the same pass and handed to the
-    /// subscription's stream with the message (with the book's sequence position).
+    /// One look per message: a notification's channel is borrowed from it, a book's sequence
+    /// position read (its levels skipped), and the data of the channels with a type here
+    /// ([`MarketData`]) handed to the subscription's stream [deferred](Data::deferred): it is
+    /// parsed once, by the task that reads the stream, the first time it asks
+    /// (`delivery.get::<MarketData>()`), so the typed value is allocated and freed on the same
+    /// thread.
     fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
         match glance(message) {
             Glance::Notification(channel) => {
-                match MarketData::parse(ChannelKind::of(channel), message.as_bytes()) {
-                    Some(data) => {
-                        let sequence = data.sequence();
-                        let typed = MessageType::data(channel, Data::new(data));
-                        match sequence {
-                            Some(position) => typed.with_sequence(position),
-                            None => typed,
-                        }
+                let kind = ChannelKind::of(channel);
+                if !MarketData::is_typed(kind) {
+                    return MessageType::subscription(channel);
+                }
+                let typed = MessageType::data(channel, Data::deferred(market_data));
+                if kind != ChannelKind::Book {
+                    return typed;
+                }
+                match book_position(message) {
+                    Some((change_id, Some(prev))) => {
+                        typed.with_sequence(Sequence::follows(change_id, prev))
                     }
+                    Some((change_id, None)) => typed.with_sequence(Sequence::snapshot(change_id)),
+                    // Not a book update: no sequence to check, and no value to parse.
                     None => MessageType::subscription(channel),
                 }
             }
@@ -291,6 +300,11 @@ impl MessageHandler for DeribitAdapter {
             Glance::Other(_) => MessageType::Unknown,
         }
     }
+}
+
+/// The deferred parse of a notification's typed data (see `message_type`).
+fn market_data(message: &Message) -> Option<Data> {
+    MarketData::from_message(message).map(Data::new)
 }
 
 impl AuthHandler for DeribitAdapter {
@@ -646,7 +660,13 @@ mod tests {
                 ..
             } => {
                 assert_eq!(route, "trades.BTC-PERPETUAL.raw");
-                assert_eq!(data.get::<MarketData>(), Some(&MarketData::Trades(vec![])));
+                // Deferred: parsed when the delivery is read.
+                assert!(data.is_deferred());
+                let delivery = nova_core::Delivery::new(note.clone(), Some(data));
+                assert_eq!(
+                    delivery.get::<MarketData>(),
+                    Some(&MarketData::Trades(vec![]))
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -662,18 +682,22 @@ mod tests {
                 ..
             }
         ));
-        // Data that does not fit its type is still routed, raw.
+        // Data that does not fit its type is still routed; the delivery has no value.
         let odd = Message::text(
             r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.X.raw","data":"?"}}"#,
         );
-        assert!(matches!(
-            a.message_type(&odd),
+        match a.message_type(&odd) {
             MessageType::Subscription {
                 route: "ticker.X.raw",
-                data: None,
+                data,
                 ..
+            } => {
+                let delivery = nova_core::Delivery::new(odd.clone(), data);
+                assert!(delivery.get::<MarketData>().is_none());
+                assert_eq!(delivery.message(), &odd);
             }
-        ));
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(
             a.message_type(&Message::text("[]")),
             MessageType::Unknown

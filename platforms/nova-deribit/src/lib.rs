@@ -66,6 +66,7 @@
 
 mod adapter;
 mod auth;
+mod book_position;
 mod client;
 mod error;
 mod message;
@@ -75,11 +76,12 @@ mod types;
 
 pub use adapter::{DeribitAdapter, DeribitConfig};
 pub use auth::{Credentials, Grant, client_signature, refresh_params};
+pub use book_position::book_position;
 pub use client::{DeribitClient, OrderRequest, OrderType, PRODUCTION_URL, TESTNET_URL};
 pub use error::{DeribitError, ErrorCode, RpcError};
 pub use message::{
     DeribitEvent, HEARTBEAT_METHOD, Incoming, MarketData, Notification, Peek, Response,
-    SUBSCRIPTION_METHOD, book_position, error_code, peek, request, response_of,
+    SUBSCRIPTION_METHOD, error_code, peek, request, response_of,
 };
 pub use rate_limit::{Credits, DeribitLimits, operation_of};
 pub use subscription::{Channel, ChannelKind, Interval};

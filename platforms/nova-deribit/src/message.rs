@@ -131,21 +131,24 @@ fn fast_channel(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(&rest[..end]).ok()
 }
 
-/// A notification's data, typed by its channel: what [`DeribitAdapter`](crate::DeribitAdapter)
-/// parses while it classifies a notification (one parse per message) and hands to the
-/// subscription's stream beside the raw message.
+/// A notification's data, typed by its channel: what a subscription's stream hands the
+/// application beside the raw message (`delivery.get::<MarketData>()`). The
+/// [`DeribitAdapter`](crate::DeribitAdapter) only classifies the notification on the
+/// connection's task; the data is parsed once, when the application first reads it.
 ///
 /// ```
-/// use nova_core::{Message, MessageHandler, MessageType};
+/// use nova_core::{Delivery, Message, MessageHandler, MessageType};
 /// use nova_deribit::{DeribitAdapter, DeribitConfig, MarketData};
 ///
 /// let mut adapter = DeribitAdapter::new(DeribitConfig::default());
 /// let note = Message::text(r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.BTC-PERPETUAL.100ms","data":{"instrument_name":"BTC-PERPETUAL","timestamp":1,"best_bid_price":10.5}}}"#);
-/// let MessageType::Subscription { route, data: Some(data), .. } = adapter.message_type(&note) else {
-///     panic!("not typed data");
+/// let MessageType::Subscription { route, data, .. } = adapter.message_type(&note) else {
+///     panic!("not subscription data");
 /// };
 /// assert_eq!(route, "ticker.BTC-PERPETUAL.100ms");
-/// let Some(MarketData::Ticker(ticker)) = data.get::<MarketData>() else { panic!() };
+/// // What the stream yields: the message, and its data parsed when asked for.
+/// let delivery = Delivery::new(note.clone(), data);
+/// let Some(MarketData::Ticker(ticker)) = delivery.get::<MarketData>() else { panic!() };
 /// assert_eq!(ticker.best_bid_price, Some(10.5));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -180,6 +183,35 @@ impl MarketData {
             ChannelKind::PriceIndex => data(message).map(Self::PriceIndex),
             _ => None,
         }
+    }
+
+    /// The data of a notification message on a channel with a type here (the channel read from
+    /// the message); `None` for anything else.
+    ///
+    /// ```
+    /// use nova_core::Message;
+    /// use nova_deribit::MarketData;
+    ///
+    /// let index = Message::text(r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"deribit_price_index.btc_usd",
+    ///   "data":{"index_name":"btc_usd","price":97000.5,"timestamp":1}}}"#);
+    /// assert!(matches!(MarketData::from_message(&index), Some(MarketData::PriceIndex(p)) if p.price == 97000.5));
+    /// ```
+    #[must_use]
+    pub fn from_message(message: &Message) -> Option<Self> {
+        match glance(message) {
+            Glance::Notification(channel) => {
+                Self::parse(ChannelKind::of(channel), message.as_bytes())
+            }
+            Glance::Other(_) => None,
+        }
+    }
+
+    /// Whether notifications on channels of `kind` carry a type here.
+    pub(crate) fn is_typed(kind: ChannelKind) -> bool {
+        matches!(
+            kind,
+            ChannelKind::Ticker | ChannelKind::Book | ChannelKind::Trades | ChannelKind::PriceIndex
+        )
     }
 
     /// Where a book update sits in its channel's sequence (`None` for other data).
@@ -220,47 +252,6 @@ pub(crate) fn glance(message: &Message) -> Glance<'_> {
         Classified::Notification(Cow::Owned(_)) => Glance::Other(Peek::Unknown),
         Classified::Other(peek) => Glance::Other(peek),
     }
-}
-
-#[derive(Deserialize)]
-struct BookData {
-    change_id: u64,
-    #[serde(default)]
-    prev_change_id: Option<u64>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct BookParams {
-    data: BookData,
-}
-
-/// A book notification's position: `(change_id, prev_change_id)`, with `None` for the
-/// snapshot. `None` when the message is not a book notification.
-///
-/// ```
-/// use nova_core::Message;
-/// use nova_deribit::book_position;
-///
-/// let change = Message::text(r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms",
-///   "data":{"type":"change","timestamp":1,"prev_change_id":297217,"instrument_name":"BTC-PERPETUAL","change_id":297218,"bids":[],"asks":[]}}}"#);
-/// assert_eq!(book_position(&change), Some((297218, Some(297217))));
-/// ```
-#[must_use]
-pub fn book_position(message: &Message) -> Option<(u64, Option<u64>)> {
-    let data = Envelope::<BookParams>::parse(message.as_bytes())
-        .ok()?
-        .params?
-        .data;
-    let snapshot = match data.kind.as_deref() {
-        Some(kind) => kind == "snapshot",
-        None => data.prev_change_id.is_none(),
-    };
-    Some((
-        data.change_id,
-        if snapshot { None } else { data.prev_change_id },
-    ))
 }
 
 /// A subscription notification, with its data and the original message.
@@ -565,18 +556,5 @@ mod tests {
         assert_eq!(e.code(), Some(crate::ErrorCode::Unauthorized));
         assert_eq!(error_code(&err), Some(13009));
         assert_eq!(error_code(&ok), None);
-    }
-
-    #[test]
-    fn book_positions() {
-        let snap = Message::text(
-            r#"{"method":"subscription","params":{"channel":"book.X.100ms","data":{"type":"snapshot","change_id":10,"bids":[],"asks":[]}}}"#,
-        );
-        assert_eq!(book_position(&snap), Some((10, None)));
-        let raw_change = Message::text(
-            r#"{"method":"subscription","params":{"channel":"book.X.raw","data":{"change_id":12,"prev_change_id":11}}}"#,
-        );
-        assert_eq!(book_position(&raw_change), Some((12, Some(11))));
-        assert_eq!(book_position(&Message::text("{}")), None);
     }
 }
