@@ -131,6 +131,15 @@ fn fast_channel(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(&rest[..end]).ok()
 }
 
+/// The bytes of a notification's data object (from its `{`), when the notification is written
+/// the way Deribit writes them: `...{"channel":"<name>","data":{...`; `None` otherwise.
+pub(crate) fn fast_data(bytes: &[u8]) -> Option<&[u8]> {
+    let channel = fast_channel(bytes)?;
+    let rest = bytes.get(NOTIFICATION_PREFIX.len() + channel.len() + 1..)?;
+    let data = rest.strip_prefix(br#","data":"#)?;
+    data.starts_with(b"{").then_some(data)
+}
+
 /// A notification's data, typed by its channel: what a subscription's stream hands the
 /// application beside the raw message (`delivery.get::<MarketData>()`). The
 /// [`DeribitAdapter`](crate::DeribitAdapter) only classifies the notification on the
