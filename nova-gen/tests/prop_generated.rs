@@ -20,7 +20,7 @@ use nova_core::{
     AuthHandler, AuthOutcome, AuthRequest, HeartbeatHandler, Message, MessageHandler,
     RateLimitHandler, RequestId, Subscription, SubscriptionHandler,
 };
-use nova_gen_golden::{Credentials, GenGoldenAdapter, Incoming, parse, parse_data};
+use nova_gen_golden::{Credentials, GenGoldenAdapter, Incoming, channel_of, parse, parse_data};
 use nova_testkit::hostile::strategy::{config, messages};
 use proptest::prelude::*;
 
@@ -73,7 +73,8 @@ proptest! {
             Ok(_) => {}
             Err(e) => prop_assert!(!e.to_string().is_empty()),
         }
-        let _ = parse_data("trades.BTC-USD", &message);
+        let _ = parse_data(&message);
+        let _ = channel_of(&message);
     }
 
     /// The generated adapter's callbacks take any message; classifying it, or a message that

@@ -37,7 +37,7 @@ mod types;
 pub use adapter::GenGoldenGenericAdapter;
 pub use adapter::{AUTH_EXPIRY, AUTH_OP, PING_INTERVAL, auth_request, auth_signature};
 pub use client::GenGoldenGenericClient;
-pub use message::{Incoming, PING_OP, parse, parse_data};
+pub use message::{Incoming, PING_OP, has_data, parse, parse_data, topic_of};
 pub use subscription::{SUBSCRIBE_OP, UNSUBSCRIBE_OP, subscribe_request, unsubscribe_request};
 pub use types::{Credentials, Event, OpError, OpRequest, OpResponse, request_id};
 

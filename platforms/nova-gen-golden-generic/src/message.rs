@@ -7,8 +7,9 @@
 //! looks at each message once. Data written with `topic` first is recognised by its first
 //! bytes and its topic read without parsing anything; any other message has its envelope
 //! (`topic`, `op`, `req_id`) parsed with strings borrowed from it (routing allocates nothing).
-//! Data's typed value, if [`parse_data`] gives one, is parsed in one pass and handed to the
-//! application with the message, so nothing is parsed twice.
+//! Data's typed value, on the topics [`has_data`] names, is parsed by [`parse_data`] once, on
+//! the application's side, when the application first asks for it, and handed over with the
+//! message.
 
 use std::borrow::Cow;
 
@@ -75,34 +76,55 @@ fn fast_topic(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(&rest[..end]).ok()
 }
 
-/// The typed value of data on `topic`, parsed from the whole message in one pass while it is
-/// classified and handed to the application beside it (`Delivery::get`), so nothing is parsed
-/// twice. `None` (the default for every topic): the application gets the message and parses
-/// it itself.
+/// Whether data on `topic` carries a typed value, which [`parse_data`] parses. `false` (the
+/// default for every topic): the application gets the message and parses it itself.
+#[must_use]
+pub fn has_data(topic: &str) -> bool {
+    let _ = topic;
+    false
+}
+
+/// The typed value of data on a topic for which [`has_data`] says so. It is not parsed while
+/// the message is classified: the subscription's stream gets the message with this parser
+/// (`Data::deferred`), which runs once, on the application's task, the first time the
+/// application asks (`delivery.get::<T>()`). The message is parsed once, and the value is
+/// allocated and freed on the same thread.
 ///
 /// Teach it the topics whose data has a type, for example `tickers.*` carrying a `Ticker`
-/// struct of `types.rs`:
+/// struct of `types.rs` (with `has_data` saying `topic.starts_with("tickers.")`):
 ///
 /// ```text
 /// #[derive(Deserialize)]
 /// struct Typed<T> { data: T }
 ///
-/// if topic.starts_with("tickers.") {
+/// if topic_of(message)?.starts_with("tickers.") {
 ///     let event: Typed<Ticker> = serde_json::from_slice(message.as_bytes()).ok()?;
 ///     return Some(Data::new(event.data));
 /// }
 /// ```
 #[must_use]
-pub fn parse_data(topic: &str, message: &Message) -> Option<Data> {
-    let _ = (topic, message);
+pub fn parse_data(message: &Message) -> Option<Data> {
+    let _ = message;
     None
 }
 
-/// Data of the subscription to `topic`, with its typed value if [`parse_data`] gives one.
-fn data_of<'m>(topic: &'m str, message: &Message) -> MessageType<'m> {
-    match parse_data(topic, message) {
-        Some(data) => MessageType::data(topic, data),
-        None => MessageType::subscription(topic),
+/// The topic of data, borrowed from the message (for [`parse_data`]); `None` for any other
+/// message.
+#[must_use]
+pub fn topic_of(message: &Message) -> Option<&str> {
+    if let Some(topic) = fast_topic(message.as_bytes()) {
+        return Some(topic);
+    }
+    envelope(message).ok()?.topic
+}
+
+/// Data of the subscription to `topic`, with its typed value to parse when asked if
+/// [`has_data`] says it has one.
+fn data_of(topic: &str) -> MessageType<'_> {
+    if has_data(topic) {
+        MessageType::data(topic, Data::deferred(parse_data))
+    } else {
+        MessageType::subscription(topic)
     }
 }
 
@@ -110,20 +132,21 @@ impl MessageHandler for GenGoldenGenericAdapter {
     /// Looks at a message once, for the runtime: data written with `topic` first is routed by
     /// its first bytes; any other message must be a JSON object with a `topic` or an `op`
     /// (otherwise it is invalid: by default logged and skipped, the connection kept), then data
-    /// of a subscription to its `topic` (with its typed value from [`parse_data`]), the answer
+    /// of a subscription to its `topic` (with its typed value from [`parse_data`], parsed when
+    /// asked), the answer
     /// to a ping (a heartbeat, handled by `handle_heartbeat`), or the response to the request
     /// with its `req_id`. Teach it the platform's other kinds of message (a `type` field,
     /// system notices), and the checks the platform needs, here.
     fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
         if let Some(topic) = fast_topic(message.as_bytes()) {
-            return data_of(topic, message);
+            return data_of(topic);
         }
         let envelope = match envelope(message) {
             Ok(envelope) => envelope,
             Err(error) => return MessageType::Invalid(error),
         };
         match (envelope.topic, envelope.op, envelope.req_id) {
-            (Some(topic), _, _) => data_of(topic, message),
+            (Some(topic), _, _) => data_of(topic),
             (None, Some(PING_OP | "pong"), _) => MessageType::Heartbeat,
             (None, Some(_), Some(req_id)) => MessageType::Response {
                 id: request_id(&req_id),

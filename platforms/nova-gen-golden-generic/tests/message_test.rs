@@ -13,7 +13,9 @@ use nova_core::{
 use serde_json::{Value, json};
 
 use nova_gen_golden_generic::GenGoldenGenericAdapter;
-use nova_gen_golden_generic::{Credentials, Incoming, auth_request, parse, subscribe_request};
+use nova_gen_golden_generic::{
+    Credentials, Incoming, auth_request, parse, subscribe_request, topic_of,
+};
 
 #[test]
 fn events_are_routed_whatever_their_field_order() {
@@ -33,7 +35,11 @@ fn events_are_routed_whatever_their_field_order() {
             ),
             "{text}"
         );
+        // What `parse_data` reads the topic with.
+        assert_eq!(topic_of(&message), Some("trades.BTC-USD"), "{text}");
     }
+    let response = Message::text(r#"{"success":true,"ret_msg":"","op":"subscribe","req_id":"1"}"#);
+    assert_eq!(topic_of(&response), None);
 }
 
 #[test]

@@ -37,7 +37,7 @@ mod types;
 pub use adapter::GenGoldenAdapter;
 pub use adapter::{AUTH_METHOD, TEST_METHOD, TOO_MANY_REQUESTS, auth_request};
 pub use client::GenGoldenClient;
-pub use message::{Incoming, parse, parse_data};
+pub use message::{Incoming, channel_of, has_data, parse, parse_data};
 pub use subscription::{
     SUBSCRIBE_METHOD, UNSUBSCRIBE_METHOD, subscribe_request, unsubscribe_request,
 };

@@ -7,9 +7,9 @@
 //! heartbeat to `handle_heartbeat`. It looks at each message once. A notification written in
 //! the usual field order is recognised by its first bytes and its channel read without parsing
 //! anything; any other message has its envelope parsed (nova-core's [`Envelope`]) with the
-//! channel borrowed from it (routing allocates nothing). A notification's typed value, if
-//! [`parse_data`] gives one, is parsed in one pass and handed to the application with the
-//! message, so nothing is parsed twice.
+//! channel borrowed from it (routing allocates nothing). A notification's typed value, on the
+//! channels [`has_data`] names, is parsed by [`parse_data`] once, on the application's side,
+//! when the application first asks for it, and handed over with the message.
 
 use nova_core::jsonrpc::{self, Envelope, Kind};
 use nova_core::{Context, Data, HandlerError, Message, MessageHandler, MessageType};
@@ -74,13 +74,23 @@ fn fast_channel(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(&rest[..end]).ok()
 }
 
-/// The typed value of a notification on `channel`, parsed from the whole message in one pass
-/// while it is classified and handed to the application beside it (`Delivery::get`), so
-/// nothing is parsed twice. `None` (the default for every channel): the application gets the
-/// message and parses it itself.
+/// Whether notifications on `channel` carry a typed value, which [`parse_data`] parses.
+/// `false` (the default for every channel): the application gets the message and parses it
+/// itself.
+#[must_use]
+pub fn has_data(channel: &str) -> bool {
+    let _ = channel;
+    false
+}
+
+/// The typed value of a notification on a channel for which [`has_data`] says so. It is not
+/// parsed while the message is classified: the subscription's stream gets the message with
+/// this parser (`Data::deferred`), which runs once, on the application's task, the first time
+/// the application asks (`delivery.get::<T>()`). The message is parsed once, and the value is
+/// allocated and freed on the same thread.
 ///
 /// Teach it the channels whose data has a type, for example `trades.*` carrying a list of a
-/// `Trade` struct of `types.rs`:
+/// `Trade` struct of `types.rs` (with `has_data` saying `channel.starts_with("trades.")`):
 ///
 /// ```text
 /// #[derive(Deserialize)]
@@ -88,22 +98,38 @@ fn fast_channel(bytes: &[u8]) -> Option<&str> {
 /// #[derive(Deserialize)]
 /// struct TypedParams<T> { data: T }
 ///
-/// if channel.starts_with("trades.") {
+/// if channel_of(message)?.starts_with("trades.") {
 ///     let note: Typed<Vec<Trade>> = serde_json::from_slice(message.as_bytes()).ok()?;
 ///     return Some(Data::new(note.params.data));
 /// }
 /// ```
 #[must_use]
-pub fn parse_data(channel: &str, message: &Message) -> Option<Data> {
-    let _ = (channel, message);
+pub fn parse_data(message: &Message) -> Option<Data> {
+    let _ = message;
     None
 }
 
-/// Subscription data on `channel`, with its typed value if [`parse_data`] gives one.
-fn notification<'m>(channel: &'m str, message: &Message) -> MessageType<'m> {
-    match parse_data(channel, message) {
-        Some(data) => MessageType::data(channel, data),
-        None => MessageType::subscription(channel),
+/// The channel of a notification, borrowed from it (for [`parse_data`]); `None` for any other
+/// message.
+#[must_use]
+pub fn channel_of(message: &Message) -> Option<&str> {
+    if let Some(channel) = fast_channel(message.as_bytes()) {
+        return Some(channel);
+    }
+    let envelope = envelope(message).ok()?;
+    match envelope.method.as_deref() {
+        Some("subscription") => envelope.params?.channel,
+        _ => None,
+    }
+}
+
+/// Subscription data on `channel`, with its typed value to parse when asked if [`has_data`]
+/// says it has one.
+fn notification(channel: &str) -> MessageType<'_> {
+    if has_data(channel) {
+        MessageType::data(channel, Data::deferred(parse_data))
+    } else {
+        MessageType::subscription(channel)
     }
 }
 
@@ -112,11 +138,11 @@ impl MessageHandler for GenGoldenAdapter {
     /// routed by its first bytes; any other message must be a JSON-RPC 2.0 object (otherwise
     /// it is invalid: by default logged and skipped, the connection kept), and is then the
     /// response to the request with its `id`, data of the subscription to `params.channel`
-    /// (with its typed value from [`parse_data`]), or a heartbeat. Teach it the platform's
+    /// (with its typed value from [`parse_data`], parsed when asked), or a heartbeat. Teach it the platform's
     /// other kinds of message, and the checks the platform needs, here.
     fn message_type<'m>(&mut self, message: &'m Message) -> MessageType<'m> {
         if let Some(channel) = fast_channel(message.as_bytes()) {
-            return notification(channel, message);
+            return notification(channel);
         }
         let envelope = match envelope(message) {
             Ok(envelope) => envelope,
@@ -132,7 +158,7 @@ impl MessageHandler for GenGoldenAdapter {
                 None => MessageType::Unknown,
             },
             Kind::Notification { method } => match (method, channel) {
-                ("subscription", Some(channel)) => notification(channel, message),
+                ("subscription", Some(channel)) => notification(channel),
                 ("heartbeat", _) => MessageType::Heartbeat,
                 _ => MessageType::Unknown,
             },

@@ -10,7 +10,7 @@ use nova_core::{
 use serde_json::{Value, json};
 
 use nova_gen_golden::GenGoldenAdapter;
-use nova_gen_golden::{Credentials, Incoming, auth_request, parse, subscribe_request};
+use nova_gen_golden::{Credentials, Incoming, auth_request, channel_of, parse, subscribe_request};
 
 #[test]
 fn responses_are_matched_by_id() {
@@ -82,7 +82,11 @@ fn notifications_are_routed_whatever_their_field_order() {
             ),
             "{text}"
         );
+        // What `parse_data` reads the channel with.
+        assert_eq!(channel_of(&message), Some("trades.BTC-USD"), "{text}");
     }
+    let response = Message::text(r#"{"jsonrpc":"2.0","id":7,"result":[]}"#);
+    assert_eq!(channel_of(&response), None);
 }
 
 #[test]
