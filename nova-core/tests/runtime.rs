@@ -617,6 +617,47 @@ async fn close_performs_a_handshake_and_dropping_every_handle_stops_the_task() {
     tokio::time::timeout(LONG, conn.closed()).await.unwrap();
 }
 
+/// `handle_disconnect` answering `after(0)` reconnects at once: the attempt is scheduled with no
+/// delay (and made without a timer, which would wait for the next tick of tokio's wheel), every
+/// drop, while a long configured backoff would otherwise apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_delay_from_handle_disconnect_reconnects_at_once() {
+    struct AtOnce;
+    impl ConnectionHandler for AtOnce {
+        fn handle_disconnect(
+            &mut self,
+            _reason: &DisconnectReason,
+            _ctx: &Context<'_>,
+        ) -> nova_core::ReconnectDecision {
+            nova_core::ReconnectDecision::after(Duration::ZERO)
+        }
+    }
+    impl MessageHandler for AtOnce {}
+    impl nova_core::SubscriptionHandler for AtOnce {}
+    impl nova_core::AuthHandler for AtOnce {}
+    impl ErrorHandler for AtOnce {}
+    impl nova_core::HeartbeatHandler for AtOnce {}
+    impl nova_core::RateLimitHandler for AtOnce {}
+
+    let server = TestServer::start().await.unwrap();
+    // A backoff far longer than the test: only the zero delay can reconnect in time.
+    let cfg = config(&server).backoff(Duration::from_secs(60), Duration::from_secs(120));
+    let (client, _messages) = Client::connect(cfg.build().unwrap(), AtOnce);
+    let mut events = client.events();
+    let mut conn = server.next_connection().await;
+    client.wait_connected(LONG).await.unwrap();
+    for drop in 1..=3u64 {
+        conn.drop_tcp();
+        let seen = events_until(&mut events, |e| {
+            matches!(e, LifecycleEvent::Connected { connection_index, .. } if *connection_index == drop)
+        })
+        .await;
+        assert_eq!(delays(&seen), vec![Duration::ZERO], "{seen:#?}");
+        conn = server.next_connection_timeout(LONG).await.unwrap();
+    }
+    client.close(1000, "done").await.unwrap();
+}
+
 /// Commands sent while the client stops are all answered: each call returns (closed, or
 /// `Stopped`), none waits for ever. A command could slip into the control channel after the
 /// driver had emptied it and stay there with its caller waiting, for as long as a handle lived

@@ -105,6 +105,11 @@ impl<H: Handler> Driver<H> {
             delay_ms = millis(delay),
             "reconnecting after delay"
         );
+        if delay.is_zero() {
+            // At once: a timer, even one already due, waits for the timer wheel's next tick
+            // (about a millisecond, often two).
+            return None;
+        }
         let wake = Instant::now() + delay;
         loop {
             tokio::select! {
