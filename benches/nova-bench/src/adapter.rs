@@ -8,9 +8,12 @@
 //! fixed prefix and the channel read up to the next quote, without parsing the rest; anything
 //! else goes through a borrowing `serde` peek that skips the payload.
 
+use std::time::Duration;
+
 use nova_core::{
-    AuthHandler, ConnectionHandler, Context, ErrorHandler, HandlerError, HeartbeatHandler, Message,
-    MessageHandler, MessageType, RateLimitHandler, RequestId, Subscription, SubscriptionHandler,
+    AuthHandler, ConnectionHandler, Context, DisconnectReason, ErrorHandler, HandlerError,
+    HeartbeatHandler, Message, MessageHandler, MessageType, RateLimitHandler, ReconnectDecision,
+    RequestId, Subscription, SubscriptionHandler,
 };
 use serde::Deserialize;
 use tokio::sync::oneshot;
@@ -26,6 +29,9 @@ const NOTIFICATION_PREFIX: &[u8] =
 #[derive(Debug, Default)]
 pub(crate) struct BenchAdapter {
     sink: Option<Sink>,
+    /// Reconnect at once after a drop (`handle_disconnect`), as the bare loop does, instead of
+    /// after the configured backoff.
+    reconnect_at_once: bool,
 }
 
 /// Counts messages in the handler until `target`, then reports the tally once.
@@ -51,7 +57,21 @@ impl BenchAdapter {
             target,
             done: Some(tx),
         };
-        (Self { sink: Some(sink) }, rx)
+        (
+            Self {
+                sink: Some(sink),
+                ..Self::default()
+            },
+            rx,
+        )
+    }
+
+    /// An adapter whose `handle_disconnect` reconnects at once (`ReconnectDecision::after(0)`).
+    pub(crate) fn reconnecting_at_once() -> Self {
+        Self {
+            reconnect_at_once: true,
+            ..Self::default()
+        }
     }
 }
 
@@ -182,7 +202,19 @@ impl SubscriptionHandler for BenchAdapter {
     }
 }
 
-impl ConnectionHandler for BenchAdapter {}
+impl ConnectionHandler for BenchAdapter {
+    fn handle_disconnect(
+        &mut self,
+        _reason: &DisconnectReason,
+        _ctx: &Context<'_>,
+    ) -> ReconnectDecision {
+        if self.reconnect_at_once {
+            ReconnectDecision::after(Duration::ZERO)
+        } else {
+            ReconnectDecision::backoff()
+        }
+    }
+}
 impl AuthHandler for BenchAdapter {}
 impl ErrorHandler for BenchAdapter {}
 impl HeartbeatHandler for BenchAdapter {}
