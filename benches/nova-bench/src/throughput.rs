@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use nova_core::{Client, ClientConfig, DefaultHandler, Handler, SubscriptionEvent};
+use nova_core::{Client, ClientConfig, DefaultHandler, Delivery, Handler, SubscriptionEvent};
+use nova_testkit::TestServer;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -232,75 +233,88 @@ fn nova_config(url: String) -> Result<ClientConfig, BoxError> {
     Ok(ClientConfig::builder(url).name("bench").build()?)
 }
 
-/// The bare loop: subscribe, wait for the ack, then read and parse with `parse`.
+/// Where a row's notifications come from: the server, its URL, and how each one is written.
+struct Source<'s> {
+    server: &'s TestServer,
+    url: String,
+    encode: fn(&str, u64) -> String,
+}
+
+/// The bare loop against the JSON-RPC server: `public/subscribe`, then parse with `parse`.
 async fn bare(
     servers: &ServerThread,
     messages: u64,
     parse: fn(&mut Tally, &[u8]),
 ) -> Result<(Duration, Tally), BoxError> {
     let server = servers.json_rpc().await?;
-    let tcp = TcpStream::connect(server.server().addr()).await?;
-    tcp.set_nodelay(true)?;
-    let (mut ws, _) = tokio_tungstenite::client_async(server.url(), tcp).await?;
+    let source = Source {
+        server: server.server(),
+        url: server.url(),
+        encode: notification,
+    };
     let subscribe = rpc(
         1,
         "public/subscribe",
         &format!(r#"{{"channels":["{CHANNEL}"]}}"#),
     );
-    ws.send(WsMessage::text(subscribe)).await?;
-    loop {
-        match ws.next().await {
-            Some(Ok(WsMessage::Text(t))) if response_id(t.as_bytes()) == Some(1) => break,
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err("closed before the ack".into()),
-        }
-    }
-    let conn = next_connection(&server).await?;
-    let start = Instant::now();
-    let pump = servers.flood(conn, CHANNEL, notification, messages);
-    let mut tally = Tally::default();
-    while tally.count + tally.bad < messages {
-        match ws.next().await {
-            Some(Ok(WsMessage::Text(t))) => parse(&mut tally, t.as_bytes()),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err("closed during the flood".into()),
-        }
-    }
-    let elapsed = start.elapsed();
-    pump.await?;
-    let _ = ws.close(None).await;
-    Ok((elapsed, tally))
+    let is_ack = |text: &str| response_id(text.as_bytes()) == Some(1);
+    bare_row(servers, messages, &source, &subscribe, is_ack, parse).await
 }
 
-/// The bare loop against the `generic` kind's server: `{"op":"subscribe"}`, wait for the
-/// ack, then read and parse each message into the same book struct.
+/// The bare loop against the `generic` kind's server: `{"op":"subscribe"}`, then parse each
+/// message into the same book struct.
 async fn bare_generic(
     servers: &ServerThread,
     messages: u64,
 ) -> Result<(Duration, Tally), BoxError> {
     let server = servers.generic().await?;
-    let tcp = TcpStream::connect(server.addr()).await?;
-    tcp.set_nodelay(true)?;
-    let (mut ws, _) = tokio_tungstenite::client_async(server.url(), tcp).await?;
+    let source = Source {
+        server: &server,
+        url: server.url(),
+        encode: generic_notification,
+    };
     let subscribe = format!(r#"{{"req_id":"1","op":"subscribe","args":["{CHANNEL}"]}}"#);
+    let is_ack = |text: &str| text.contains(r#""req_id":"1""#);
+    bare_row(
+        servers,
+        messages,
+        &source,
+        &subscribe,
+        is_ack,
+        Tally::add_generic,
+    )
+    .await
+}
+
+/// A bare tokio-tungstenite client: connect, subscribe, wait for the ack, then read the flood
+/// and parse each message with `parse`.
+async fn bare_row(
+    servers: &ServerThread,
+    messages: u64,
+    source: &Source<'_>,
+    subscribe: &str,
+    is_ack: impl Fn(&str) -> bool,
+    parse: fn(&mut Tally, &[u8]),
+) -> Result<(Duration, Tally), BoxError> {
+    let tcp = TcpStream::connect(source.server.addr()).await?;
+    tcp.set_nodelay(true)?;
+    let (mut ws, _) = tokio_tungstenite::client_async(source.url.as_str(), tcp).await?;
     ws.send(WsMessage::text(subscribe)).await?;
     loop {
         match ws.next().await {
-            Some(Ok(WsMessage::Text(t))) if t.as_str().contains(r#""req_id":"1""#) => break,
+            Some(Ok(WsMessage::Text(t))) if is_ack(t.as_str()) => break,
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.into()),
             None => return Err("closed before the ack".into()),
         }
     }
-    let conn = next_connection_of(&server).await?;
+    let conn = next_connection_of(source.server).await?;
     let start = Instant::now();
-    let pump = servers.flood(conn, CHANNEL, generic_notification, messages);
+    let pump = servers.flood(conn, CHANNEL, source.encode, messages);
     let mut tally = Tally::default();
     while tally.count + tally.bad < messages {
         match ws.next().await {
-            Some(Ok(WsMessage::Text(t))) => tally.add_generic(t.as_bytes()),
+            Some(Ok(WsMessage::Text(t))) => parse(&mut tally, t.as_bytes()),
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.into()),
             None => return Err("closed during the flood".into()),
@@ -319,26 +333,16 @@ async fn generic_stream(
     messages: u64,
 ) -> Result<(Duration, Tally), BoxError> {
     let server = servers.generic().await?;
+    let source = Source {
+        server: &server,
+        url: server.url(),
+        encode: generic_notification,
+    };
     let adapter = nova_gen_golden_generic::GenGoldenGenericAdapter::new(None);
-    let (client, _messages) = Client::connect(nova_config(server.url())?, adapter);
-    client.wait_connected(Duration::from_secs(10)).await?;
-    let mut stream = client.subscribe(CHANNEL, serde_json::Value::Null).await?;
-    let conn = next_connection_of(&server).await?;
-    let start = Instant::now();
-    let pump = servers.flood(conn, CHANNEL, generic_notification, messages);
-    let mut tally = Tally::default();
-    while tally.count + tally.bad < messages {
-        match stream.next().await {
-            Some(SubscriptionEvent::Message(m)) => tally.add_generic(m.as_bytes()),
-            Some(_) => {}
-            None => return Err("stream ended during the flood".into()),
-        }
-    }
-    let elapsed = start.elapsed();
-    pump.await?;
-    drop(stream);
-    client.close(1000, "done").await?;
-    Ok((elapsed, tally))
+    stream_row(servers, messages, &source, adapter, |tally, m| {
+        tally.add_generic(m.as_bytes());
+    })
+    .await
 }
 
 /// nova through `Client::subscribe`'s stream, with `adapter`; the consumer parses each
@@ -349,49 +353,63 @@ async fn nova_stream<H: Handler>(
     adapter: H,
 ) -> Result<(Duration, Tally), BoxError> {
     let server = servers.json_rpc().await?;
-    let (client, _messages) = Client::connect(nova_config(server.url())?, adapter);
-    client.wait_connected(Duration::from_secs(10)).await?;
-    let mut stream = client.subscribe(CHANNEL, serde_json::Value::Null).await?;
-    let conn = next_connection(&server).await?;
-    let start = Instant::now();
-    let pump = servers.flood(conn, CHANNEL, notification, messages);
-    let mut tally = Tally::default();
-    while tally.count + tally.bad < messages {
-        match stream.next().await {
-            Some(SubscriptionEvent::Message(m)) => tally.add(m.as_bytes()),
-            Some(_) => {}
-            None => return Err("stream ended during the flood".into()),
-        }
-    }
-    let elapsed = start.elapsed();
-    pump.await?;
-    drop(stream);
-    client.close(1000, "done").await?;
-    Ok((elapsed, tally))
+    let source = Source {
+        server: server.server(),
+        url: server.url(),
+        encode: notification,
+    };
+    stream_row(servers, messages, &source, adapter, |tally, m| {
+        tally.add(m.as_bytes());
+    })
+    .await
 }
 
-/// nova-deribit's typed stream: the adapter parses each notification into its `BookUpdate`
-/// while classifying it; the consumer reads the value, parsing nothing.
+/// nova-deribit's typed stream: the adapter classifies each notification and reads the book's
+/// position; the consumer asks for the typed `BookUpdate`, parsed then, once.
 async fn deribit_typed(
     servers: &ServerThread,
     messages: u64,
 ) -> Result<(Duration, Tally), BoxError> {
     use nova_deribit::{DeribitAdapter, DeribitConfig, MarketData, SUBSCRIPTION_METHOD};
     let server = servers.json_rpc().await?;
+    let source = Source {
+        server: server.server(),
+        url: server.url(),
+        encode: notification,
+    };
     let adapter = DeribitAdapter::new(DeribitConfig::default().heartbeat(None));
-    let (client, _messages) = Client::connect(nova_config(server.url())?, adapter);
+    stream_row(
+        servers,
+        messages,
+        &source,
+        adapter,
+        |tally, m| match m.get::<MarketData>() {
+            Some(MarketData::Book(book)) => tally.add_book(SUBSCRIPTION_METHOD, CHANNEL, book),
+            _ => tally.bad += 1,
+        },
+    )
+    .await
+}
+
+/// A nova client with `adapter`: subscribe, then read the flood from the subscription's
+/// stream, each delivery counted by `count`.
+async fn stream_row<H: Handler>(
+    servers: &ServerThread,
+    messages: u64,
+    source: &Source<'_>,
+    adapter: H,
+    mut count: impl FnMut(&mut Tally, &Delivery),
+) -> Result<(Duration, Tally), BoxError> {
+    let (client, _messages) = Client::connect(nova_config(source.url.clone())?, adapter);
     client.wait_connected(Duration::from_secs(10)).await?;
     let mut stream = client.subscribe(CHANNEL, serde_json::Value::Null).await?;
-    let conn = next_connection(&server).await?;
+    let conn = next_connection_of(source.server).await?;
     let start = Instant::now();
-    let pump = servers.flood(conn, CHANNEL, notification, messages);
+    let pump = servers.flood(conn, CHANNEL, source.encode, messages);
     let mut tally = Tally::default();
     while tally.count + tally.bad < messages {
         match stream.next().await {
-            Some(SubscriptionEvent::Message(m)) => match m.get::<MarketData>() {
-                Some(MarketData::Book(book)) => tally.add_book(SUBSCRIPTION_METHOD, CHANNEL, book),
-                _ => tally.bad += 1,
-            },
+            Some(SubscriptionEvent::Message(m)) => count(&mut tally, &m),
             Some(_) => {}
             None => return Err("stream ended during the flood".into()),
         }
