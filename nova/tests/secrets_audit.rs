@@ -86,6 +86,27 @@ fn drain(events: &mut broadcast::Receiver<LifecycleEvent>, seen: &mut Seen) {
     }
 }
 
+/// Lifecycle events until the client has reported an authentication error (each one looked
+/// at), so that everything the refusal logs has been logged.
+async fn until_auth_error(events: &mut broadcast::Receiver<LifecycleEvent>, seen: &mut Seen) {
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    seen.debug("event", &e);
+                    if matches!(e, LifecycleEvent::Error { source: "auth", .. }) {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "no authentication error reported");
+}
+
 /// Where `text` holds something shaped like a token of the Deribit simulator
 /// (`{ms}.A…` or `{ms}.R…`, then `.` and 48 hex digits).
 fn simulator_token(text: &str) -> Option<String> {
@@ -169,7 +190,7 @@ async fn no_secret_appears_in_logs_or_debug_output() {
         if let Err(e) = &refused {
             seen.display("refused", e);
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        until_auth_error(&mut events, &mut seen).await;
         drain(&mut events, &mut seen);
         seen.debug("state", &deribit.client().current_state());
         let _ = deribit.close().await;
@@ -225,7 +246,7 @@ async fn no_secret_appears_in_logs_or_debug_output() {
                     handle.wait_for(WAIT, |c| c.auth_failures >= 1).await,
                     "bybit refusal"
                 );
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                until_auth_error(&mut events, &mut seen).await;
             }
             drain(&mut events, &mut seen);
             seen.debug("BybitClient", &bybit);
