@@ -5,7 +5,9 @@
 //! subscription (with the route key borrowed from the message, so routing allocates nothing, and,
 //! where the adapter has a type, the value it parsed and the message's sequence position), a
 //! heartbeat, or something else for [`MessageHandler::handle_message`]. An adapter that parses
-//! the message to classify it hands over what it parsed, so nobody parses it again.
+//! the message to classify it hands over what it parsed, so nobody parses it again; one that
+//! does not need the value itself hands over a parser instead ([`Data::deferred`]), and the
+//! value is parsed once, on the application's task, when it is asked for.
 
 use std::any::Any;
 use std::fmt;
@@ -185,7 +187,8 @@ impl<'m> MessageType<'m> {
         }
     }
 
-    /// Data of the subscription routed by `route`, with the value parsed from it.
+    /// Data of the subscription routed by `route`, with the value parsed from it (or, with
+    /// [`Data::deferred`], how to parse it when the application asks).
     #[must_use]
     pub fn data(route: &'m str, data: Data) -> Self {
         Self::Subscription {
