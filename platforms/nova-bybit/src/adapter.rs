@@ -663,6 +663,42 @@ mod tests {
     }
 
     #[test]
+    fn without_the_crossed_book_check_a_book_is_parsed_when_the_consumer_asks() {
+        let mut a =
+            BybitAdapter::new(BybitConfig::new(Endpoint::Linear).check_crossed_books(false));
+        let push = Message::text(
+            r#"{"topic":"orderbook.50.X","type":"delta","ts":1,"data":{"s":"X","b":[["12","1"]],"a":[["11","1"]],"u":6,"seq":1}}"#,
+        );
+        let MessageType::Subscription {
+            route: "orderbook.50.X",
+            data: Some(data),
+            sequence,
+            ..
+        } = a.message_type(&push)
+        else {
+            panic!("not book data");
+        };
+        // Sequenced as before (no crossed-book break: the check is off), the parse deferred.
+        assert_eq!(sequence, Some(Sequence::next(6)));
+        assert!(data.is_deferred());
+        let delivery = nova_core::Delivery::new(push.clone(), Some(data));
+        let book = delivery
+            .get::<crate::BookMessage>()
+            .expect("parsed when asked");
+        assert_eq!(book.data.u, 6);
+        // Not a book push after all: routed, with nothing to parse and no position.
+        let odd = Message::text(r#"{"topic":"orderbook.50.X","type":"delta","data":[]}"#);
+        assert!(matches!(
+            a.message_type(&odd),
+            MessageType::Subscription {
+                data: None,
+                sequence: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn trade_rate_limit_answers_are_recognised() {
         let a = BybitAdapter::new(BybitConfig::new(Endpoint::Trade));
         for (code, limited) in [

@@ -365,11 +365,27 @@ impl SubscriptionHandler for BybitAdapter {
     }
 }
 
+/// The deferred parse of a book push (see `book_push`).
+fn book_message(message: &Message) -> Option<Data> {
+    BookMessage::parse(message).ok().map(Data::new)
+}
+
 impl BybitAdapter {
     /// An `orderbook.*` push, looked at once: parsed into a [`BookMessage`] (handed to the
     /// stream), its sequence position, and, when enabled, the crossed-book check on the shadow
     /// book (a crossed book breaks the sequence on purpose: the runtime then resubscribes).
+    /// Without the check only the position is read here, and the `BookMessage` is parsed on the
+    /// consumer's side ([`Data::deferred`]).
     pub(crate) fn book_push<'m>(&mut self, topic: &'m str, message: &Message) -> MessageType<'m> {
+        if !self.config.check_crossed_books {
+            // Nothing here needs the levels: the position is read alone, and the push is parsed
+            // once, on the consumer's task, when it asks for the `BookMessage`.
+            return match peek_book(message) {
+                Some((u, snapshot)) => MessageType::data(topic, Data::deferred(book_message))
+                    .with_sequence(self.book_sequence(u, snapshot)),
+                None => MessageType::subscription(topic),
+            };
+        }
         let Ok(parsed) = BookMessage::parse(message) else {
             return MessageType::subscription(topic);
         };
