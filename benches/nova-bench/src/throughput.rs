@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use nova_core::{Client, ClientConfig, DefaultHandler, Delivery, Handler, SubscriptionEvent};
-use nova_testkit::TestServer;
+use nova_testkit::{JsonRpcServer, TestServer};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -240,6 +240,26 @@ struct Source<'s> {
     encode: fn(&str, u64) -> String,
 }
 
+impl<'s> Source<'s> {
+    /// The JSON-RPC simulator, flooding Deribit-shaped notifications.
+    fn json_rpc(server: &'s JsonRpcServer) -> Self {
+        Self {
+            server: server.server(),
+            url: server.url(),
+            encode: notification,
+        }
+    }
+
+    /// The `generic` kind's server, flooding the same book in the generic envelope.
+    fn generic(server: &'s TestServer) -> Self {
+        Self {
+            server,
+            url: server.url(),
+            encode: generic_notification,
+        }
+    }
+}
+
 /// The bare loop against the JSON-RPC server: `public/subscribe`, then parse with `parse`.
 async fn bare(
     servers: &ServerThread,
@@ -247,11 +267,7 @@ async fn bare(
     parse: fn(&mut Tally, &[u8]),
 ) -> Result<(Duration, Tally), BoxError> {
     let server = servers.json_rpc().await?;
-    let source = Source {
-        server: server.server(),
-        url: server.url(),
-        encode: notification,
-    };
+    let source = Source::json_rpc(&server);
     let subscribe = rpc(
         1,
         "public/subscribe",
@@ -268,11 +284,7 @@ async fn bare_generic(
     messages: u64,
 ) -> Result<(Duration, Tally), BoxError> {
     let server = servers.generic().await?;
-    let source = Source {
-        server: &server,
-        url: server.url(),
-        encode: generic_notification,
-    };
+    let source = Source::generic(&server);
     let subscribe = format!(r#"{{"req_id":"1","op":"subscribe","args":["{CHANNEL}"]}}"#);
     let is_ack = |text: &str| text.contains(r#""req_id":"1""#);
     bare_row(
@@ -333,11 +345,7 @@ async fn generic_stream(
     messages: u64,
 ) -> Result<(Duration, Tally), BoxError> {
     let server = servers.generic().await?;
-    let source = Source {
-        server: &server,
-        url: server.url(),
-        encode: generic_notification,
-    };
+    let source = Source::generic(&server);
     let adapter = nova_gen_golden_generic::GenGoldenGenericAdapter::new(None);
     stream_row(servers, messages, &source, adapter, |tally, m| {
         tally.add_generic(m.as_bytes());
@@ -353,11 +361,7 @@ async fn nova_stream<H: Handler>(
     adapter: H,
 ) -> Result<(Duration, Tally), BoxError> {
     let server = servers.json_rpc().await?;
-    let source = Source {
-        server: server.server(),
-        url: server.url(),
-        encode: notification,
-    };
+    let source = Source::json_rpc(&server);
     stream_row(servers, messages, &source, adapter, |tally, m| {
         tally.add(m.as_bytes());
     })
@@ -372,11 +376,7 @@ async fn deribit_typed(
 ) -> Result<(Duration, Tally), BoxError> {
     use nova_deribit::{DeribitAdapter, DeribitConfig, MarketData, SUBSCRIPTION_METHOD};
     let server = servers.json_rpc().await?;
-    let source = Source {
-        server: server.server(),
-        url: server.url(),
-        encode: notification,
-    };
+    let source = Source::json_rpc(&server);
     let adapter = DeribitAdapter::new(DeribitConfig::default().heartbeat(None));
     stream_row(
         servers,
