@@ -1,7 +1,7 @@
 //! Scenario 1: a flood of Deribit `book` notifications, received by a bare tokio-tungstenite +
 //! serde loop and by nova three ways (subscription stream, handler callback, `Messages`).
 //!
-//! Each run starts a fresh [`JsonRpcServer`](nova_testkit::JsonRpcServer) on the server thread;
+//! Each run starts a fresh [`JsonRpcServer`] on the server thread;
 //! the client connects (and, where it subscribes, waits for the ack), then the server writes the
 //! notifications as pre-encoded raw frames as fast as TCP takes them. The clock runs from the
 //! start of the flood to the last notification parsed by the consumer. Variants are interleaved
