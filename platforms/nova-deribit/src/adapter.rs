@@ -279,10 +279,10 @@ impl MessageHandler for DeribitAdapter {
         match glance(message) {
             Glance::Notification(channel) => {
                 let kind = ChannelKind::of(channel);
-                if !MarketData::is_typed(kind) {
+                let Some(decode) = MarketData::decoder(kind) else {
                     return MessageType::subscription(channel);
-                }
-                let typed = MessageType::data(channel, Data::deferred(market_data));
+                };
+                let typed = MessageType::data(channel, Data::deferred(decode));
                 if kind != ChannelKind::Book {
                     return typed;
                 }
@@ -300,11 +300,6 @@ impl MessageHandler for DeribitAdapter {
             Glance::Other(_) => MessageType::Unknown,
         }
     }
-}
-
-/// The deferred parse of a notification's typed data (see `message_type`).
-fn market_data(message: &Message) -> Option<Data> {
-    MarketData::from_message(message).map(Data::new)
 }
 
 impl AuthHandler for DeribitAdapter {

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 
 pub use nova_core::jsonrpc::request;
 use nova_core::jsonrpc::{Envelope, Id, IgnoredAny};
-use nova_core::{Message, RequestId, Sequence};
+use nova_core::{Data, Decoder, Message, RequestId, Sequence};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -96,7 +96,7 @@ fn classify(bytes: &[u8]) -> Classified<'_> {
 /// Classifies a message (see [`Peek`]).
 ///
 /// ```
-/// use nova_core::{Message, RequestId, Sequence};
+/// use nova_core::{Data, Decoder, Message, RequestId, Sequence};
 /// use nova_deribit::{Peek, peek};
 ///
 /// let note = Message::text(r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.BTC-PERPETUAL.100ms","data":{}}}"#);
@@ -215,12 +215,24 @@ impl MarketData {
         }
     }
 
-    /// Whether notifications on channels of `kind` carry a type here.
-    pub(crate) fn is_typed(kind: ChannelKind) -> bool {
-        matches!(
-            kind,
-            ChannelKind::Ticker | ChannelKind::Book | ChannelKind::Trades | ChannelKind::PriceIndex
-        )
+    /// How the data of notifications on channels of `kind` is parsed later, on the consumer's
+    /// side (the kind already known, so the channel is not read again); `None` for channels
+    /// without a type here.
+    pub(crate) fn decoder(kind: ChannelKind) -> Option<Decoder> {
+        let decode: Decoder = match kind {
+            ChannelKind::Ticker => {
+                |m| Self::parse(ChannelKind::Ticker, m.as_bytes()).map(Data::new)
+            }
+            ChannelKind::Book => |m| Self::parse(ChannelKind::Book, m.as_bytes()).map(Data::new),
+            ChannelKind::Trades => {
+                |m| Self::parse(ChannelKind::Trades, m.as_bytes()).map(Data::new)
+            }
+            ChannelKind::PriceIndex => {
+                |m| Self::parse(ChannelKind::PriceIndex, m.as_bytes()).map(Data::new)
+            }
+            _ => return None,
+        };
+        Some(decode)
     }
 
     /// Where a book update sits in its channel's sequence (`None` for other data).
