@@ -8,10 +8,9 @@ use std::fmt;
 
 use nova_core::Message;
 use nova_core::jsonrpc::IgnoredAny;
-use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
-use crate::message::fast_data;
+use crate::message::{Borrowed, fast_data};
 
 /// A book notification's position: `(change_id, prev_change_id)`, with `None` for the
 /// snapshot. `None` when the message is not a book notification.
@@ -173,10 +172,6 @@ impl Position<'_> {
 /// What ends the read once the position is complete.
 const STOP: &str = "book position read";
 
-/// A string borrowed from the message when it has no escapes.
-#[derive(Deserialize)]
-struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
-
 /// An object whose member `inner` is read by `then`; the other members are skipped.
 struct InObject<T> {
     inner: &'static str,
@@ -197,7 +192,7 @@ impl<'de, T: DeserializeSeed<'de, Value = ()>> Visitor<'de> for InObject<T> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut then = Some(self.then);
-        while let Some(Key(key)) = map.next_key()? {
+        while let Some(Borrowed(key)) = map.next_key()? {
             match then.take() {
                 Some(seed) if key == self.inner => map.next_value_seed(seed)?,
                 other => {
@@ -241,14 +236,14 @@ impl<'de: 'a, 'a> Visitor<'de> for InData<'_, 'a> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let position = self.0;
-        while let Some(Key(key)) = map.next_key()? {
+        while let Some(Borrowed(key)) = map.next_key()? {
             match &*key {
                 "change_id" => position.change_id = Some(map.next_value()?),
                 "prev_change_id" => {
                     position.prev_change_id = map.next_value()?;
                     position.prev_seen = true;
                 }
-                "type" => position.kind = Some(map.next_value::<Key<'a>>()?.0),
+                "type" => position.kind = Some(map.next_value::<Borrowed<'a>>()?.0),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }

@@ -54,15 +54,15 @@ pub enum Peek {
 #[derive(Deserialize)]
 struct PeekParams<'a> {
     #[serde(borrow, default)]
-    channel: Option<Channel<'a>>,
+    channel: Option<Borrowed<'a>>,
     #[serde(borrow, default, rename = "type")]
     kind: Option<Cow<'a, str>>,
 }
 
-/// A channel name, borrowed from the message unless it has escapes (serde copies an
-/// `Option<Cow<str>>` otherwise).
+/// A string (a channel name, a key), borrowed from the message unless it has escapes (serde
+/// copies an `Option<Cow<str>>` otherwise).
 #[derive(Deserialize)]
-struct Channel<'a>(#[serde(borrow)] Cow<'a, str>);
+pub(crate) struct Borrowed<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
 
 /// What a message is, its notification channel borrowed when it can be.
 enum Classified<'m> {
@@ -80,7 +80,7 @@ fn classify(bytes: &[u8]) -> Classified<'_> {
     match (id, envelope.method.as_deref()) {
         (Some(id), _) => Classified::Other(Peek::Response(id)),
         (None, Some(SUBSCRIPTION_METHOD)) => match envelope.params.and_then(|p| p.channel) {
-            Some(Channel(channel)) => Classified::Notification(channel),
+            Some(Borrowed(channel)) => Classified::Notification(channel),
             None => Classified::Other(Peek::Unknown),
         },
         (None, Some(HEARTBEAT_METHOD)) => Classified::Other(Peek::Heartbeat {
